@@ -1,0 +1,17 @@
+"""The collector Lambda: a thin handler. The logic lives in the exalate_collector layer."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from exalate_collector import lambda_entry, logs
+from exalate_collector.telemetry.otel import OtelPipeline
+
+logs.configure()
+# Built once per execution environment and reused by warm invocations.
+PIPELINE = OtelPipeline.from_environment()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return lambda_entry.collect(event, context, PIPELINE, os.environ)

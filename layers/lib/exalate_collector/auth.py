@@ -1,0 +1,134 @@
+"""Credentials for one node: JWT (HS256 via PyJWT), a static token, or basic auth.
+
+``sign(path, query)`` returns the headers and query parameters to add to one GET. ``path`` is the
+request path *below the Jira context path*, which is what Atlassian Connect's ``qsh`` hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import quote
+
+import jwt
+
+from .config import AuthConfig, SendAs
+
+#: A cached token is replaced this long (at most) before it expires.
+REFRESH_MARGIN_S = 30.0
+
+
+@dataclass(frozen=True)
+class Signed:
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+class Authenticator(Protocol):
+    def sign(self, path: str, query: Mapping[str, str]) -> Signed: ...
+
+
+def _percent(value: str) -> str:
+    return quote(value, safe="-_.~")
+
+
+def canonical_request(method: str, path: str, query: Mapping[str, str | list[str]]) -> str:
+    """Atlassian Connect's canonical request: ``METHOD&path&sorted-query`` (``jwt`` excluded)."""
+    canonical_path = path or "/"
+    if len(canonical_path) > 1:
+        canonical_path = canonical_path.rstrip("/")
+    if not canonical_path.startswith("/"):
+        canonical_path = "/" + canonical_path
+    canonical_path = canonical_path.replace("&", "%26")
+    params = []
+    for key in sorted(k for k in query if k != "jwt"):
+        values = query[key]
+        values = [values] if isinstance(values, str) else list(values)
+        params.append(f"{_percent(key)}={','.join(_percent(v) for v in sorted(values))}")
+    return f"{method.upper()}&{canonical_path}&{'&'.join(params)}"
+
+
+def query_string_hash(method: str, path: str, query: Mapping[str, str | list[str]]) -> str:
+    """The ``qsh`` claim: SHA-256 hex of the canonical request."""
+    return hashlib.sha256(canonical_request(method, path, query).encode("utf-8")).hexdigest()
+
+
+def place_token(token: str, send_as: SendAs) -> Signed:
+    if send_as == "bearer":
+        return Signed(headers={"Authorization": f"Bearer {token}"})
+    if send_as == "jwt":
+        return Signed(headers={"Authorization": f"JWT {token}"})
+    if send_as == "x-exalate-jwt":
+        return Signed(headers={"X-exalate-jwt": token})
+    return Signed(query={"jwt": token})
+
+
+class JwtAuthenticator:
+    """Mints HS256 tokens; reuses one until shortly before expiry (a fresh one per request with qsh)."""
+
+    def __init__(self, auth: AuthConfig, secret: str, clock: Callable[[], float] = time.time) -> None:
+        self._auth = auth
+        self._secret = secret
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    def claims(self, now: float, path: str, query: Mapping[str, str]) -> dict[str, object]:
+        scale = 1000 if self._auth.exp_unit == "ms" else 1
+        claims: dict[str, object] = dict(self._auth.claims)
+        claims["iss"] = self._auth.issuer
+        if self._auth.subject:
+            claims["sub"] = self._auth.subject
+        if self._auth.audience:
+            claims["aud"] = self._auth.audience
+        claims["iat"] = int(now) * scale
+        claims["exp"] = (int(now) + self._auth.lifetime_s) * scale
+        if self._auth.qsh:
+            claims["qsh"] = query_string_hash("GET", path, query)
+        return claims
+
+    def token(self, path: str, query: Mapping[str, str]) -> str:
+        now = self._clock()
+        if self._auth.qsh:
+            return jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+        with self._lock:
+            if self._token is None or now >= self._renew_at:
+                self._token = jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+                margin = min(REFRESH_MARGIN_S, self._auth.lifetime_s / 2)
+                self._renew_at = now + self._auth.lifetime_s - margin
+            return self._token
+
+    def sign(self, path: str, query: Mapping[str, str]) -> Signed:
+        return place_token(self.token(path, query), self._auth.send_as)
+
+
+class TokenAuthenticator:
+    def __init__(self, token: str, send_as: SendAs) -> None:
+        self._signed = place_token(token, send_as)
+
+    def sign(self, path: str, query: Mapping[str, str]) -> Signed:
+        return self._signed
+
+
+class BasicAuthenticator:
+    def __init__(self, username: str, password: str) -> None:
+        pair = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._signed = Signed(headers={"Authorization": f"Basic {pair}"})
+
+    def sign(self, path: str, query: Mapping[str, str]) -> Signed:
+        return self._signed
+
+
+def authenticator_for(auth: AuthConfig, resolve: Callable[[str], str]) -> Authenticator:
+    """Build the node's authenticator, resolving its secret references. Raises SecretUnavailable."""
+    if auth.type == "token":
+        return TokenAuthenticator(resolve(auth.token or ""), auth.send_as)
+    if auth.type == "basic":
+        return BasicAuthenticator(resolve(auth.username or ""), resolve(auth.password or ""))
+    return JwtAuthenticator(auth, resolve(auth.secret or ""))

@@ -1,0 +1,286 @@
+"""The configuration: parsed and validated once, before any request.
+
+``parse_config`` is pure (a mapping in, a ``Config`` out, or a ``ConfigError`` listing every problem,
+each naming the node and the key). ``load_config`` is the I/O edge: a file path, or ``ssm:<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+AuthType = Literal["jwt", "token", "basic"]
+SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
+
+SEND_AS: tuple[SendAs, ...] = ("bearer", "jwt", "x-exalate-jwt", "query")
+AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic")
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+_NODE_KEYS = {"name", "base_url", "relations", "timeout_s", "concurrency", "verify_tls", "auth", "max_body_bytes"}
+_AUTH_KEYS: dict[str, set[str]] = {
+    "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
+    "token": {"type", "token", "send_as"},
+    "basic": {"type", "username", "password"},
+}
+_TOP_KEYS = {"nodes"}
+_RESERVED_CLAIMS = {"iat", "exp", "qsh"}
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    type: AuthType = "jwt"
+    #: A secret *reference* (``${ENV}``, ``secretsmanager:...``, ``ssm:...``) or a literal; never logged.
+    secret: str | None = None
+    issuer: str = "exalate-collector"
+    subject: str | None = None
+    audience: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    lifetime_s: int = 180
+    exp_unit: Literal["s", "ms"] = "s"
+    qsh: bool = False
+    send_as: SendAs = "bearer"
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:  # never show secrets, even by accident in a traceback
+        return f"AuthConfig(type={self.type!r}, send_as={self.send_as!r})"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    base_url: str
+    relations: tuple[str, ...]
+    auth: AuthConfig
+    timeout_s: float = 10.0
+    concurrency: int = 8
+    verify_tls: bool | str = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @property
+    def context_path(self) -> str:
+        """The Jira context path, e.g. ``/jira``; '' at the root."""
+        return urlsplit(self.base_url).path.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Config:
+    nodes: tuple[NodeConfig, ...]
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: str, key: str, message: str) -> None:
+        self.items.append(f"{where}: {key}: {message}")
+
+
+def parse_config(raw: object) -> Config:
+    """Validate a configuration mapping. Raises ConfigError naming every bad node and key."""
+    problems = _Problems()
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"configuration: expected a mapping with a 'nodes' list, got {type(raw).__name__}"])
+    for key in sorted(set(raw) - _TOP_KEYS):
+        problems.add("configuration", str(key), "unknown key")
+    raw_nodes = raw.get("nodes")
+    nodes: list[NodeConfig] = []
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        problems.add("configuration", "nodes", "required: a non-empty list of nodes")
+    else:
+        seen: set[str] = set()
+        for index, raw_node in enumerate(raw_nodes):
+            node = _parse_node(index, raw_node, problems)
+            if node is None:
+                continue
+            if node.name in seen:
+                problems.add(f"nodes[{index}] ({node.name})", "name", "duplicate node name")
+            seen.add(node.name)
+            nodes.append(node)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return Config(nodes=tuple(nodes))
+
+
+def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | None:
+    where = f"nodes[{index}]"
+    if not isinstance(raw, Mapping):
+        problems.add(where, "(node)", f"expected a mapping, got {type(raw).__name__}")
+        return None
+    name = raw.get("name")
+    if isinstance(name, str) and name.strip():
+        where = f"{where} ({name})"
+    else:
+        problems.add(where, "name", "required: a non-empty string")
+        name = f"#{index}"
+    for key in sorted(set(raw) - _NODE_KEYS):
+        problems.add(where, str(key), "unknown key")
+
+    base_url = raw.get("base_url")
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.add(where, "base_url", "required: an http(s) URL such as https://jira.example.com/jira")
+    elif parts.query or parts.fragment:
+        problems.add(where, "base_url", "must not carry a query string or fragment")
+
+    relations = raw.get("relations")
+    if not isinstance(relations, list) or not relations:
+        problems.add(where, "relations", "required: a non-empty list of relation (connection) names")
+        relations = []
+    elif not all(isinstance(r, str) and r.strip() for r in relations):
+        problems.add(where, "relations", "every relation must be a non-empty string")
+    elif len(set(relations)) != len(relations):
+        problems.add(where, "relations", "duplicate relation names")
+
+    timeout_s = raw.get("timeout_s", 10)
+    if not _is_number(timeout_s) or not 0 < timeout_s <= 900:
+        problems.add(where, "timeout_s", f"must be a number of seconds in (0, 900], got {timeout_s!r}")
+    concurrency = raw.get("concurrency", 8)
+    if not _is_int(concurrency) or not 1 <= concurrency <= 256:
+        problems.add(where, "concurrency", f"must be an integer from 1 to 256, got {concurrency!r}")
+    verify_tls = raw.get("verify_tls", True)
+    if not isinstance(verify_tls, bool | str) or verify_tls == "":
+        problems.add(where, "verify_tls", "must be true, false or the path of a CA bundle")
+    max_body = raw.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+    if not _is_int(max_body) or max_body < 1024:
+        problems.add(where, "max_body_bytes", f"must be an integer of at least 1024, got {max_body!r}")
+
+    auth = _parse_auth(where, raw.get("auth"), problems)
+    if auth is None:
+        return None
+    return NodeConfig(
+        name=str(name),
+        base_url=str(base_url).rstrip("/") if isinstance(base_url, str) else "",
+        relations=tuple(str(r) for r in relations),
+        auth=auth,
+        timeout_s=float(timeout_s) if _is_number(timeout_s) else 10.0,
+        concurrency=int(concurrency) if _is_int(concurrency) else 8,
+        verify_tls=verify_tls if isinstance(verify_tls, bool | str) else True,
+        max_body_bytes=int(max_body) if _is_int(max_body) else DEFAULT_MAX_BODY_BYTES,
+    )
+
+
+def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | None:
+    if not isinstance(raw, Mapping):
+        problems.add(where, "auth", "required: a mapping with at least 'type' and its credential")
+        return None
+    kind = raw.get("type", "jwt")
+    if kind not in AUTH_TYPES:
+        problems.add(where, "auth.type", f"{kind!r} is not one of {', '.join(AUTH_TYPES)}")
+        return None
+    for key in sorted(set(raw) - _AUTH_KEYS[kind]):
+        problems.add(where, f"auth.{key}", f"unknown key for auth type {kind}")
+
+    def text(key: str, required: bool) -> str | None:
+        value = raw.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value:
+            problems.add(where, f"auth.{key}", "required: a non-empty string" if required else "must be a string")
+            return None
+        return value
+
+    send_as = raw.get("send_as", "bearer")
+    if kind != "basic" and send_as not in SEND_AS:
+        problems.add(where, "auth.send_as", f"{send_as!r} is not one of {', '.join(SEND_AS)}")
+        send_as = "bearer"
+    if kind == "token":
+        return AuthConfig(type="token", token=text("token", True), send_as=send_as)
+    if kind == "basic":
+        return AuthConfig(type="basic", username=text("username", True), password=text("password", True))
+
+    claims = raw.get("claims") or {}
+    if not isinstance(claims, Mapping):
+        problems.add(where, "auth.claims", "must be a mapping of extra claims")
+        claims = {}
+    for reserved in sorted(_RESERVED_CLAIMS & set(claims)):
+        problems.add(where, f"auth.claims.{reserved}", "is set by the collector; remove it")
+    lifetime = raw.get("lifetime_s", 180)
+    if not _is_int(lifetime) or not 10 <= lifetime <= 86400:
+        problems.add(where, "auth.lifetime_s", f"must be an integer from 10 to 86400, got {lifetime!r}")
+        lifetime = 180
+    exp_unit = raw.get("exp_unit", "s")
+    if exp_unit not in ("s", "ms"):
+        problems.add(where, "auth.exp_unit", f"{exp_unit!r} is not one of s, ms")
+        exp_unit = "s"
+    qsh = raw.get("qsh", False)
+    if not isinstance(qsh, bool):
+        problems.add(where, "auth.qsh", "must be true or false")
+        qsh = False
+    return AuthConfig(
+        type="jwt",
+        secret=text("secret", True),
+        issuer=text("issuer", False) or "exalate-collector",
+        subject=text("subject", False),
+        audience=text("audience", False),
+        claims=dict(claims),
+        lifetime_s=int(lifetime),
+        exp_unit=exp_unit,
+        qsh=qsh,
+        send_as=send_as,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_text(text: str, source: str) -> object:
+    """JSON or YAML text to a Python value; a syntax error names the source and the position."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError([f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
+    import yaml  # only configuration needs it; keeps it off the import path of everything else
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
+
+
+def load_config(
+    ref: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    read_parameter: Callable[[str], str] | None = None,
+) -> Config:
+    """Read and validate the configuration from ``ref``, else ``$EXALATE_COLLECTOR_CONFIG``.
+
+    ``ref`` is a file path, or ``ssm:<parameter name>`` (read through ``read_parameter``).
+    """
+    env = os.environ if env is None else env
+    ref = ref or env.get("EXALATE_COLLECTOR_CONFIG")
+    if not ref:
+        raise ConfigError(["configuration: no --config given and EXALATE_COLLECTOR_CONFIG is not set"])
+    if ref.startswith("ssm:"):
+        if read_parameter is None:
+            from .secret_refs import read_ssm_parameter as read_parameter
+        try:
+            text = read_parameter(ref[4:])
+        except Exception as exc:  # noqa: BLE001 - any AWS failure becomes a configuration error
+            raise ConfigError([f"{ref}: cannot read the parameter: {type(exc).__name__}: {exc}"]) from None
+    else:
+        try:
+            text = Path(ref).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{ref}: cannot read: {exc.strerror or exc}"]) from None
+    config = parse_config(parse_text(text, ref))
+    for index, node in enumerate(config.nodes):
+        if isinstance(node.verify_tls, str) and not Path(node.verify_tls).is_file():
+            raise ConfigError([f"nodes[{index}] ({node.name}): verify_tls: no CA bundle at {node.verify_tls}"])
+    return config

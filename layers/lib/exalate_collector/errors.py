@@ -1,0 +1,166 @@
+"""The exception tree. The class name of every ``PollFailure`` subclass *is* its ``error.type``.
+
+``error.type`` is the class name in snake case (``ConnectionNotFound`` -> ``connection_not_found``),
+so the names users see on dashboards and the names in the code cannot drift apart.
+
+::
+
+    CollectorError
+    ├── ConfigError              invalid configuration; raised at start, before any request
+    ├── ExportFailed             the OTLP backend refused or could not be reached
+    └── PollFailure              one GET of one endpoint did not give a usable answer
+        ├── ConnectionNotFound   400 "Connection `X` not found": the relation is gone, not the node
+        ├── AuthenticationFailure
+        │   ├── Unauthorized     401: the node rejected the credentials
+        │   ├── Forbidden        403: the node saw no (valid) authentication
+        │   └── SecretUnavailable  the credential could not be read (env, Secrets Manager, SSM)
+        ├── Redirect             3xx, e.g. to a login page
+        ├── ServerError          5xx
+        ├── HttpError            any other status that is not 200
+        ├── Timeout              no complete answer within timeout_s
+        ├── DeadlineExceeded     still unanswered when the run's deadline came
+        ├── ConnectionFailed     DNS, refused, reset, or closed before the answer was complete
+        ├── TlsError             certificate or handshake failure
+        ├── TooLarge             body over max_body_bytes
+        ├── UnexpectedContentType  200 but not JSON (often an HTML page)
+        ├── InvalidJson          200 JSON that does not parse (the seed's own bloberrorresponses example)
+        ├── UnexpectedShape      JSON that is not an array
+        └── InternalError        the collector itself failed on this endpoint (a bug: please report it)
+"""
+
+from __future__ import annotations
+
+import re
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``ConnectionNotFound`` -> ``connection_not_found``."""
+    return _CAMEL.sub("_", name).lower()
+
+
+class CollectorError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(CollectorError):
+    """The configuration is invalid. The message names the node and the key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+class ExportFailed(CollectorError):
+    """The telemetry backend refused the export or could not be reached."""
+
+
+class PollFailure(CollectorError):
+    """One poll of one endpoint failed. ``error_type`` is the snake-case class name.
+
+    ``detail`` is a one-line explanation that never contains a token, a secret or payload content.
+    """
+
+    error_type: str = "poll_failure"
+    #: True when the failure is about credentials: such events are logged at ERROR, not WARN.
+    authentication: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.error_type = snake_case(cls.__name__)
+
+    def __init__(self, detail: str, status_code: int | None = None, excerpt: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+        self.excerpt = excerpt
+
+
+class ConnectionNotFound(PollFailure):
+    """The node answered 400 "Connection `X` not found": the relation was removed, the node is fine."""
+
+
+class AuthenticationFailure(PollFailure):
+    """The node did not accept our credentials, or we could not produce them."""
+
+    authentication = True
+
+
+class Unauthorized(AuthenticationFailure):
+    """401. Exalate documents it as *incorrect* credentials (wrong secret, expired or malformed token)."""
+
+
+class Forbidden(AuthenticationFailure):
+    """403. Exalate documents it as *not authenticated* (the token was not seen at all)."""
+
+
+class SecretUnavailable(AuthenticationFailure):
+    """The node's secret could not be read from the environment, Secrets Manager or SSM."""
+
+
+class Redirect(PollFailure):
+    """3xx. Usually a login page or a proxy in front of Jira; never followed."""
+
+
+class ServerError(PollFailure):
+    """5xx. Exalate documents 500 as a bug on the node."""
+
+
+class HttpError(PollFailure):
+    """Any other status than 200 that has no more specific type."""
+
+
+class Timeout(PollFailure):
+    """No complete answer within the node's ``timeout_s`` (connect plus the whole body)."""
+
+
+class DeadlineExceeded(PollFailure):
+    """The request was still unanswered (or not yet sent) when the run's deadline came."""
+
+
+class ConnectionFailed(PollFailure):
+    """The connection could not be made or broke: DNS, refused, reset, closed mid-body."""
+
+
+class TlsError(PollFailure):
+    """TLS handshake or certificate verification failed."""
+
+
+class TooLarge(PollFailure):
+    """The body exceeded ``max_body_bytes``; reading stopped there."""
+
+
+class UnexpectedContentType(PollFailure):
+    """A 200 answer that is not JSON, typically an HTML login or error page."""
+
+
+class InvalidJson(PollFailure):
+    """A 200 JSON answer that does not parse."""
+
+
+class UnexpectedShape(PollFailure):
+    """Valid JSON that is not an array of items."""
+
+
+class InternalError(PollFailure):
+    """The collector failed while handling this endpoint. A bug; the rest of the run goes on."""
+
+
+def poll_failure_types() -> list[type[PollFailure]]:
+    """Every concrete poll failure class, in declaration order."""
+    found: list[type[PollFailure]] = []
+
+    def walk(cls: type[PollFailure]) -> None:
+        for sub in cls.__subclasses__():
+            if sub is not AuthenticationFailure:
+                found.append(sub)
+            walk(sub)
+
+    walk(PollFailure)
+    return found
+
+
+def error_types() -> list[str]:
+    """The documented set of ``error.type`` values."""
+    return [cls.error_type for cls in poll_failure_types()]

@@ -1,0 +1,191 @@
+"""Pure interpretation of one HTTP answer: status, content type and body in, a ``Reading`` out.
+
+No network, no AWS, no OpenTelemetry here: every function takes bytes and returns values or raises a
+``PollFailure`` subclass, so the whole behaviour is testable with tables of cases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import errors
+from .endpoints import BLOB_ERRORS, ERROR_REASON_FIELD, SYNC_ERRORS
+from .redact import excerpt, redact
+
+UNKNOWN = "UNKNOWN"
+#: Free text from the node (error messages) is cut here before it becomes an event body.
+MAX_MESSAGE_CHARS = 2048
+#: Identifiers and reasons longer than this are not identifiers; they are cut.
+MAX_VALUE_CHARS = 128
+
+_NOT_FOUND = re.compile(r"^\s*Connection\s+`?[^`]*`?\s+not\s+found", re.IGNORECASE)
+_JSON_TYPES = ("application/json", "text/json")
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """The safe part of one item of ``errorresponses`` or ``bloberrorresponses``.
+
+    Only identifiers, the reason and the node's error message are kept; nothing of a replica.
+    """
+
+    endpoint: str
+    reason: str
+    message: str | None = None
+    sync_event_id: int | str | None = None
+    issue_key: str | None = None
+    issue_id: int | str | None = None
+    blob_id: int | str | None = None
+    blob_event_id: int | str | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a successful poll of one endpoint said."""
+
+    items: int
+    reasons: Mapping[str, int] = field(default_factory=dict)
+    errors: tuple[ErrorItem, ...] = ()
+
+
+def media_type(content_type: str | None) -> str:
+    """``'application/json; charset=UTF-8'`` -> ``'application/json'``; '' when absent."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json_media_type(mtype: str) -> bool:
+    return mtype in _JSON_TYPES or mtype.endswith("+json")
+
+
+def interpret(
+    endpoint: str,
+    status: int,
+    content_type: str | None,
+    body: bytes,
+    location: str | None = None,
+) -> Reading:
+    """Turn one answer into a Reading, or raise the PollFailure that names what was wrong."""
+    if status == 200:
+        return read_items(endpoint, content_type, body)
+    raise failure_for_status(status, content_type, body, location)
+
+
+def failure_for_status(
+    status: int, content_type: str | None, body: bytes, location: str | None = None
+) -> errors.PollFailure:
+    """The PollFailure for a status other than 200. The excerpt is of the error body only."""
+    text = excerpt(body)
+    if status == 400 and text and _NOT_FOUND.match(text):
+        return errors.ConnectionNotFound(
+            "the node says this connection does not exist (removed on the destination side)", status, text
+        )
+    if status == 401:
+        return errors.Unauthorized("the node rejected the credentials (401: incorrect credentials)", status, text)
+    if status == 403:
+        return errors.Forbidden("the node did not see valid authentication (403: not authenticated)", status, text)
+    if 300 <= status < 400:
+        target = _safe_location(location)
+        return errors.Redirect(f"redirected ({status}) to {target}; redirects are never followed", status, text)
+    if 500 <= status < 600:
+        return errors.ServerError(f"the node failed with HTTP {status}", status, text)
+    return errors.HttpError(f"unexpected HTTP {status}", status, text)
+
+
+def _safe_location(location: str | None) -> str:
+    """The redirect target without its query string (login redirects carry tokens and return URLs)."""
+    if not location:
+        return "(no Location header)"
+    parts = urlsplit(location)
+    if parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return parts.path or "(relative)"
+
+
+def read_items(endpoint: str, content_type: str | None, body: bytes) -> Reading:
+    """Parse a 200 body into a Reading. The body is never quoted in a failure: it may hold replicas."""
+    mtype = media_type(content_type)
+    if mtype and not is_json_media_type(mtype):
+        raise errors.UnexpectedContentType(f"expected JSON, got {mtype!r}", 200)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidJson(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 200) from None
+    except UnicodeDecodeError:
+        raise errors.InvalidJson("body is not UTF-8 (or UTF-16/32) text", 200) from None
+    except RecursionError:
+        raise errors.InvalidJson("JSON nested too deeply to read", 200) from None
+    if not isinstance(data, list):
+        raise errors.UnexpectedShape(f"expected a JSON array, got a JSON {_json_kind(data)}", 200)
+    return reading_of(endpoint, data)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def reading_of(endpoint: str, items: list[Any]) -> Reading:
+    """Count the items; for the two error endpoints, also read each error and count by reason."""
+    reason_field = ERROR_REASON_FIELD.get(endpoint)
+    if reason_field is None:
+        return Reading(items=len(items))
+    found = tuple(error_item(endpoint, item, reason_field) for item in items)
+    reasons = Counter(item.reason for item in found)
+    return Reading(items=len(items), reasons=dict(sorted(reasons.items())), errors=found)
+
+
+def error_item(endpoint: str, item: object, reason_field: str) -> ErrorItem:
+    """Read one error item defensively: anything missing, null or of the wrong type is left out."""
+    if not isinstance(item, dict):
+        return ErrorItem(endpoint=endpoint, reason=UNKNOWN)
+    source = item.get("sourceIssueKey")
+    source = source if isinstance(source, dict) else {}
+    message_field = "message" if endpoint == SYNC_ERRORS else "errorMessage"
+    blob = endpoint == BLOB_ERRORS
+    return ErrorItem(
+        endpoint=endpoint,
+        reason=_text(item.get(reason_field)) or UNKNOWN,
+        message=_message(item.get(message_field)),
+        sync_event_id=_ident(item.get("syncEventId")),
+        issue_key=_text(source.get("urn")),
+        issue_id=_ident(source.get("id")),
+        blob_id=_ident(item.get("blobId")) if blob else None,
+        blob_event_id=_ident(item.get("blobEventId")) if blob else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value[:MAX_VALUE_CHARS] or None
+
+
+def _ident(value: object) -> int | str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _text(value)
+
+
+def _message(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    cleaned = redact(value)
+    return cleaned[:MAX_MESSAGE_CHARS] or None

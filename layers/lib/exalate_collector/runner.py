@@ -1,0 +1,139 @@
+"""One collection run: resolve credentials, poll everything, map to telemetry, publish.
+
+Shared by the Lambda handler and the CLI. Nothing in a run raises because of a node, a relation or an
+endpoint: those failures are data (metric, event, log line). Only an invalid configuration (before
+any request) and a refused export (after everything else) end a run with an error, the latter raised
+by the caller once all else is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import requests
+
+from . import secret_refs
+from .auth import authenticator_for
+from .config import Config, NodeConfig
+from .errors import SecretUnavailable
+from .model import Exchange
+from .poll import NodeTarget, make_session, poll_nodes
+from .telemetry.otel import ExportReport
+from .telemetry.points import RunTelemetry, run_telemetry
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(self, telemetry: RunTelemetry) -> ExportReport: ...
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    started_at: datetime
+    exchanges: list[Exchange]
+    telemetry: RunTelemetry
+    export: ExportReport | None = None
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for ex in self.exchanges if ex.failure is not None)
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable and unique: ``20261127T184500Z-1a2b3c4d``."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeTarget]:
+    targets = []
+    for node in config.nodes:
+        try:
+            targets.append(NodeTarget(node, authenticator_for(node.auth, resolve)))
+        except SecretUnavailable as failure:
+            targets.append(NodeTarget(node, None, failure))
+        _warn_literal(node)
+    return targets
+
+
+def _warn_literal(node: NodeConfig) -> None:
+    refs = [node.auth.secret, node.auth.token, node.auth.password]
+    if any(ref and secret_refs.is_literal(ref) for ref in refs):
+        log.warning(
+            "node %s has a literal credential in its configuration; use ${ENV}, secretsmanager: or ssm:",
+            node.name,
+            extra={"exalate.node": node.name},
+        )
+
+
+def log_failures(exchanges: list[Exchange]) -> None:
+    for ex in exchanges:
+        if ex.failure is None:
+            continue
+        level = logging.ERROR if ex.failure.authentication else logging.WARNING
+        log.log(
+            level,
+            "poll failed: node=%s relation=%s endpoint=%s error.type=%s: %s",
+            ex.node,
+            ex.relation,
+            ex.endpoint,
+            ex.failure.error_type,
+            ex.failure.detail,
+            extra={
+                "exalate.node": ex.node,
+                "exalate.relation": ex.relation,
+                "exalate.endpoint": ex.endpoint,
+                "error.type": ex.failure.error_type,
+                "http.response.status_code": ex.failure.status_code,
+            },
+        )
+
+
+def collect(
+    config: Config,
+    deadline_s: float,
+    *,
+    resolve: Callable[[str], str] = secret_refs.resolve,
+    session_factory: Callable[[NodeConfig], requests.Session] = make_session,
+) -> RunResult:
+    """Poll every endpoint of every relation of every node within ``deadline_s`` seconds."""
+    start = time.monotonic()
+    started_at = datetime.now(UTC)
+    run_id = new_run_id(started_at)
+    targets = prepare_targets(config, resolve)
+    exchanges = poll_nodes(targets, start + deadline_s, session_factory=session_factory)
+    duration = time.monotonic() - start
+    log_failures(exchanges)
+    telemetry = run_telemetry(exchanges, duration)
+    return RunResult(run_id=run_id, started_at=started_at, exchanges=exchanges, telemetry=telemetry)
+
+
+def run(config: Config, deadline_s: float, publisher: Publisher | None, **kwargs: object) -> RunResult:
+    """Collect, then publish. A refused export is logged here and left for the caller to raise."""
+    result = collect(config, deadline_s, **kwargs)  # type: ignore[arg-type]
+    if publisher is not None:
+        result.export = publisher.publish(result.telemetry)
+        if not result.export.ok:
+            log.error(
+                "telemetry export failed: metrics_ok=%s logs_ok=%s",
+                result.export.metrics_ok,
+                result.export.logs_ok,
+                extra={"run_id": result.run_id},
+            )
+    log.info(
+        "run %s: %d polls, %d failed, %d points, %d events",
+        result.run_id,
+        len(result.exchanges),
+        result.failures,
+        len(result.telemetry.points),
+        len(result.telemetry.events),
+        extra={"run_id": result.run_id},
+    )
+    return result

@@ -1,0 +1,98 @@
+"""Secret references: ``${ENV}``, ``secretsmanager:<name or ARN>``, ``ssm:<name>``, or a literal.
+
+AWS reads are made once per process and cached, so warm Lambda invocations do not pay for them again.
+Error messages name the reference, never the value.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import SecretUnavailable
+
+log = logging.getLogger(__name__)
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_cache: dict[str, str] = {}
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def describe(ref: str) -> str:
+    """How a reference may be shown in logs: the reference itself, or 'a literal' for literals."""
+    if _ENV_REF.match(ref) or ref.startswith(("secretsmanager:", "ssm:")):
+        return ref
+    return "a literal value"
+
+
+def is_literal(ref: str) -> bool:
+    return describe(ref) == "a literal value"
+
+
+def resolve(ref: str, env: Mapping[str, str] | None = None) -> str:
+    """The secret value behind ``ref``. Raises SecretUnavailable naming the reference."""
+    env = os.environ if env is None else env
+    match = _ENV_REF.match(ref)
+    if match:
+        value = env.get(match.group(1))
+        if not value:
+            raise SecretUnavailable(f"environment variable {match.group(1)} is not set or empty")
+        return value
+    if ref.startswith("secretsmanager:"):
+        return _cached(ref, lambda: _read_secretsmanager(ref[len("secretsmanager:") :]))
+    if ref.startswith("ssm:"):
+        return _cached(ref, lambda: read_ssm_parameter(ref[len("ssm:") :]))
+    return ref
+
+
+def _cached(ref: str, read: Any) -> str:
+    with _lock:
+        if ref in _cache:
+            return _cache[ref]
+    try:
+        value = read()
+    except SecretUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - botocore raises many types; all mean "not available"
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        raise SecretUnavailable(f"{ref}: cannot be read ({code})") from None
+    if not value:
+        raise SecretUnavailable(f"{ref}: is empty")
+    with _lock:
+        _cache[ref] = value
+    return value
+
+
+def clear_cache() -> None:
+    """Forget cached secrets (tests; or after a rotation, a cold start does it too)."""
+    with _lock:
+        _cache.clear()
+        _clients.clear()
+
+
+def _client(service: str) -> Any:
+    with _lock:
+        if service not in _clients:
+            import boto3  # imported only when a secret or parameter actually lives in AWS
+
+            _clients[service] = boto3.client(service)
+        return _clients[service]
+
+
+def _read_secretsmanager(secret_id: str) -> str:
+    answer = _client("secretsmanager").get_secret_value(SecretId=secret_id)
+    value = answer.get("SecretString")
+    if value is None:
+        raise SecretUnavailable(f"secretsmanager:{secret_id}: is binary; store the secret as a string")
+    return str(value)
+
+
+def read_ssm_parameter(name: str) -> str:
+    """One SSM parameter, decrypted (SecureString) when needed."""
+    answer = _client("ssm").get_parameter(Name=name, WithDecryption=True)
+    return str(answer["Parameter"]["Value"])

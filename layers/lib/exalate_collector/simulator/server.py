@@ -1,0 +1,256 @@
+"""A real HTTP Exalate node, written from the API document, for the tests, the demo and the benchmarks.
+
+It serves the six endpoints of each configured relation with the document's example bodies (byte for
+byte), verifies the JWT (HS256, exp in seconds or milliseconds, qsh when present), answers the
+documented 400/401/403/500 statuses, and lets a test inject latency and faults per endpoint.
+Anything but GET is answered 405 and recorded, so a test can prove the collector sent only GET.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import jwt
+
+from ..auth import query_string_hash
+from ..endpoints import API_PREFIX, ENDPOINTS
+
+NOT_FOUND_TEXT = "Connection `{relation}` not found. Seems like it was removed on the Destination side."
+
+
+def seed_body(endpoint: str) -> bytes:
+    """The API document's example body for an endpoint, exactly as printed there."""
+    return files(__package__).joinpath("fixtures", endpoint.replace("/", "__") + ".json").read_bytes()
+
+
+@dataclass
+class Behaviour:
+    """How one endpoint answers. The default is the document's example with 200."""
+
+    status: int = 200
+    body: bytes | None = None  # None: the seed example for the endpoint
+    content_type: str = "application/json"
+    latency_s: float = 0.0
+    hang: bool = False  # accept the request, never answer (until the server stops)
+    drop: bool = False  # close the connection without any answer
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Send the body in pieces with this pause between them (a slow, trickling node).
+    trickle_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str
+    authenticated: bool
+
+
+class NodeSimulator:
+    """One simulated Exalate node on 127.0.0.1. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        relations: Mapping[str, Mapping[str, Behaviour]] | list[str] | None = None,
+        *,
+        context_path: str = "/jira",
+        secret: str | None = "demo-shared-secret-of-32-bytes-at-least",
+        static_token: str | None = None,
+        basic: tuple[str, str] | None = None,
+        latency_s: float = 0.0,
+    ) -> None:
+        relations = relations if relations is not None else ["AllContent"]
+        if isinstance(relations, list):
+            relations = {name: {} for name in relations}
+        self.relations: dict[str, dict[str, Behaviour]] = {k: dict(v) for k, v in relations.items()}
+        self.context_path = context_path.rstrip("/")
+        self.secret = secret
+        self.static_token = static_token
+        self.basic = basic
+        self.latency_s = latency_s
+        self.seen: list[SeenRequest] = []
+        self.claims_seen: list[dict[str, object]] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control -------------------------------------------------------------------------------
+    def set(self, relation: str, endpoint: str, behaviour: Behaviour) -> None:
+        with self._lock:
+            self.relations.setdefault(relation, {})[endpoint] = behaviour
+
+    def remove_relation(self, relation: str) -> None:
+        with self._lock:
+            self.relations.pop(relation, None)
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the simulator first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{self.context_path}"
+
+    def start(self, port: int = 0) -> NodeSimulator:
+        simulator = self
+
+        class Handler(_Handler):
+            node = simulator
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="exalate-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> NodeSimulator:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- behaviour ------------------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str], path: str, query: dict[str, str]) -> int | None:
+        """None when authenticated; else the documented status (403 no credentials, 401 bad ones)."""
+        authorization = headers.get("Authorization") or ""
+        if self.basic is not None:
+            if not authorization.startswith("Basic "):
+                return 403
+            expected = base64.b64encode(f"{self.basic[0]}:{self.basic[1]}".encode()).decode()
+            return None if hmac.compare_digest(authorization[6:], expected) else 401
+        token = None
+        for prefix in ("Bearer ", "JWT "):
+            if authorization.startswith(prefix):
+                token = authorization[len(prefix) :]
+        token = token or headers.get("X-exalate-jwt") or query.get("jwt")
+        if not token:
+            return 403
+        if self.static_token is not None:
+            return None if hmac.compare_digest(token, self.static_token) else 401
+        if self.secret is None:
+            return None
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_aud": False},
+            )
+        except jwt.InvalidTokenError:
+            return 401
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float):
+            return 401
+        seconds = exp / 1000 if exp > 10**11 else exp  # Exalate's own tokens carry exp in milliseconds
+        if seconds < time.time():
+            return 401
+        if "qsh" in claims and claims["qsh"] != query_string_hash("GET", path, query):
+            return 401
+        with self._lock:
+            self.claims_seen.append(claims)
+        return None
+
+    def behaviour(self, relation: str, endpoint: str) -> Behaviour | None:
+        with self._lock:
+            endpoints = self.relations.get(relation)
+            if endpoints is None:
+                return None
+            return endpoints.get(endpoint, Behaviour())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    node: NodeSimulator
+    protocol_version = "HTTP/1.1"
+    server_version = "ExalateSimulator/2.4"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        return
+
+    def _record(self, authenticated: bool) -> None:
+        with self.node._lock:  # noqa: SLF001 - the handler is part of the simulator
+            self.node.seen.append(SeenRequest(self.command, self.path.split("?", 1)[0], authenticated))
+
+    def _refuse_method(self) -> None:
+        self._record(False)
+        self._send(405, b'{"message":"only GET"}', "application/json", {"Allow": "GET"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query))
+        prefix = self.node.context_path + API_PREFIX
+        if not parts.path.startswith(prefix):
+            self._record(False)
+            self._send(404, b"Not Found", "text/plain")
+            return
+        relation_part, _, endpoint = parts.path[len(prefix) :].partition("/")
+        relation = unquote(relation_part)
+        relative_path = parts.path[len(self.node.context_path) :]
+        refused = self.node.authenticate(self.headers, relative_path, query)  # type: ignore[arg-type]
+        self._record(refused is None)
+        if self.node.latency_s:
+            time.sleep(self.node.latency_s)
+        if refused is not None:
+            message = "not authenticated" if refused == 403 else "incorrect credentials"
+            self._send(refused, json.dumps({"message": message}).encode(), "application/json")
+            return
+        if endpoint not in ENDPOINTS:
+            self._send(404, b"Not Found", "text/plain")
+            return
+        behaviour = self.node.behaviour(relation, endpoint)
+        if behaviour is None:
+            self._send(400, NOT_FOUND_TEXT.format(relation=relation).encode(), "text/plain")
+            return
+        self._answer(behaviour, endpoint)
+
+    def _answer(self, behaviour: Behaviour, endpoint: str) -> None:
+        if behaviour.latency_s:
+            time.sleep(behaviour.latency_s)
+        if behaviour.hang:
+            self.node._stopping.wait()  # noqa: SLF001
+            self.close_connection = True
+            return
+        if behaviour.drop:
+            self.close_connection = True
+            self.connection.close()
+            return
+        body = seed_body(endpoint) if behaviour.body is None else behaviour.body
+        self._send(behaviour.status, body, behaviour.content_type, behaviour.headers, behaviour.trickle_s)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+        trickle_s: float = 0.0,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if not trickle_s:
+            self.wfile.write(body)
+            return
+        step = max(1, len(body) // 10)
+        for start in range(0, len(body), step):
+            if self.node._stopping.wait(trickle_s):  # noqa: SLF001
+                return
+            self.wfile.write(body[start : start + step])
+            self.wfile.flush()

@@ -1,0 +1,87 @@
+"""The telemetry contract, loaded from ``contract.yaml`` (the one declaration of what is emitted)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Literal
+
+Instrument = Literal["gauge", "counter", "histogram"]
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    name: str
+    type: str
+    description: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    instrument: Instrument
+    unit: str
+    description: str
+    attributes: tuple[str, ...]
+    optional_attributes: tuple[str, ...] = ()
+    bucket_boundaries: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    severity: str
+    body: str
+    description: str
+    attributes: tuple[str, ...]
+    optional_attributes: tuple[str, ...] = ()
+    severity_authentication: str | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    attributes: dict[str, AttributeSpec]
+    metrics: dict[str, MetricSpec]
+    events: dict[str, EventSpec]
+
+
+def _tuple(raw: dict[str, Any], key: str) -> tuple[Any, ...]:
+    return tuple(raw.get(key) or ())
+
+
+@functools.cache
+def load_contract() -> Contract:
+    import yaml
+
+    raw = yaml.load(files(__package__).joinpath("contract.yaml").read_text("utf-8"), Loader=yaml.SafeLoader)
+    attributes = {
+        name: AttributeSpec(name, spec["type"], spec["description"], _tuple(spec, "values"))
+        for name, spec in raw["attributes"].items()
+    }
+    metrics = {
+        name: MetricSpec(
+            name=name,
+            instrument=spec["instrument"],
+            unit=str(spec["unit"]),
+            description=spec["description"],
+            attributes=_tuple(spec, "attributes"),
+            optional_attributes=_tuple(spec, "optional_attributes"),
+            bucket_boundaries=tuple(float(b) for b in _tuple(spec, "bucket_boundaries")),
+        )
+        for name, spec in raw["metrics"].items()
+    }
+    events = {
+        name: EventSpec(
+            name=name,
+            severity=spec["severity"],
+            body=spec["body"],
+            description=spec["description"],
+            attributes=_tuple(spec, "attributes"),
+            optional_attributes=_tuple(spec, "optional_attributes"),
+            severity_authentication=spec.get("severity_authentication"),
+        )
+        for name, spec in raw["events"].items()
+    }
+    return Contract(attributes=attributes, metrics=metrics, events=events)

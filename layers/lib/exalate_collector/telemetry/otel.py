@@ -1,0 +1,262 @@
+"""The OpenTelemetry edge: instruments built from the contract, one export per signal per run.
+
+No background thread: a one-shot metric reader and a buffering log processor export only when
+``publish`` calls ``force_flush``, which is what a Lambda that is frozen after returning needs.
+
+Gauges are *observable* gauges fed from the current run's points. The SDK keeps the last value of a
+synchronous gauge for every attribute set it ever saw (with cumulative temporality) and would keep
+exporting a relation, endpoint or error reason that is gone; observable gauges report exactly what
+the callback returns at that collection, so each run reports what that run saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
+from opentelemetry.sdk.resources import Resource
+
+from .. import __version__
+from ..errors import ConfigError
+from .contract import Contract, load_contract
+from .points import RunTelemetry
+
+log = logging.getLogger(__name__)
+
+SCOPE = "exalate_collector"
+DEFAULT_SERVICE_NAME = "exalate-collector"
+LOG_BATCH = 512
+_SEVERITY = {"ERROR": SeverityNumber.ERROR, "WARN": SeverityNumber.WARN}
+_ENDPOINT_VARS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+)
+_PROTOCOL_VARS = (
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+)
+_COMPRESSION_VARS = (
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+)
+#: One id per process: with cumulative temporality, concurrent environments must not share a series.
+INSTANCE_ID = str(uuid.uuid4())
+
+
+def otlp_configured(env: Mapping[str, str]) -> bool:
+    return any(env.get(var) for var in _ENDPOINT_VARS)
+
+
+def check_protocol(env: Mapping[str, str]) -> None:
+    for var in _PROTOCOL_VARS:
+        value = env.get(var)
+        if value and value != "http/protobuf":
+            raise ConfigError([f"{var}: {value!r} is not supported; exalate-collector exports http/protobuf only"])
+
+
+def build_resource(env: Mapping[str, str]) -> Resource:
+    """service.* always; cloud.* and faas.* when running in AWS Lambda. OTEL_* variables still apply."""
+    attributes: dict[str, Any] = {"service.version": __version__, "service.instance.id": INSTANCE_ID}
+    function = env.get("AWS_LAMBDA_FUNCTION_NAME")
+    if function:
+        attributes.update({"cloud.provider": "aws", "cloud.platform": "aws_lambda", "faas.name": function})
+        optional = {
+            "cloud.region": env.get("AWS_REGION"),
+            "faas.version": env.get("AWS_LAMBDA_FUNCTION_VERSION"),
+            "faas.instance": env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        }
+        attributes.update({k: v for k, v in optional.items() if v})
+        memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        if memory.isdigit():
+            attributes["faas.max_memory"] = int(memory) * 1024 * 1024
+    resource = Resource.create(attributes)
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExporter]:
+    """OTLP/HTTP protobuf exporters configured by the standard variables; gzip unless told otherwise."""
+    check_protocol(env)
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    compression = None if any(env.get(v) for v in _COMPRESSION_VARS) else Compression.Gzip
+    return OTLPMetricExporter(compression=compression), OTLPLogExporter(compression=compression)
+
+
+class OneShotMetricReader(MetricReader):
+    """Collects only when flushed and remembers whether the export succeeded."""
+
+    def __init__(self, exporter: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=exporter._preferred_temporality,  # noqa: SLF001 - as PeriodicExportingMetricReader
+            preferred_aggregation=exporter._preferred_aggregation,  # noqa: SLF001
+        )
+        self._exporter = exporter
+        self.last_ok: bool | None = None
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        try:
+            result = self._exporter.export(metrics_data, timeout_millis=timeout_millis)
+        except Exception:
+            log.exception("metric export raised")
+            result = MetricExportResult.FAILURE
+        self.last_ok = result is MetricExportResult.SUCCESS
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._exporter.shutdown(timeout_millis=timeout_millis)
+
+
+class BufferingLogProcessor(LogRecordProcessor):
+    """Keeps a run's events and exports them in as few requests as the batch limit allows."""
+
+    def __init__(self, exporter: LogRecordExporter, batch: int = LOG_BATCH) -> None:
+        self._exporter = exporter
+        self._batch = batch
+        self._buffer: list[ReadableLogRecord] = []
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        self._buffer.append(
+            ReadableLogRecord(
+                log_record=log_record.log_record,
+                resource=log_record.resource or Resource.get_empty(),
+                instrumentation_scope=log_record.instrumentation_scope,
+                limits=log_record.limits,
+            )
+        )
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        pending, self._buffer = self._buffer, []
+        ok = True
+        for start in range(0, len(pending), self._batch):
+            try:
+                result = self._exporter.export(pending[start : start + self._batch])
+            except Exception:
+                log.exception("log export raised")
+                result = LogRecordExportResult.FAILURE
+            ok = ok and result is LogRecordExportResult.SUCCESS
+        return ok
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    metrics_ok: bool
+    logs_ok: bool
+    points: int
+    events: int
+
+    @property
+    def ok(self) -> bool:
+        return self.metrics_ok and self.logs_ok
+
+
+class OtelPipeline:
+    """Built once per process (module level in Lambda); ``publish`` once per run."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        metric_exporter: MetricExporter,
+        log_exporter: LogRecordExporter,
+        contract: Contract | None = None,
+    ) -> None:
+        contract = contract or load_contract()
+        self._reader = OneShotMetricReader(metric_exporter)
+        self._meters = MeterProvider(resource=resource, metric_readers=[self._reader])
+        self._logs = LoggerProvider(resource=resource)
+        self._logs.add_log_record_processor(BufferingLogProcessor(log_exporter))
+        self._logger = self._logs.get_logger(SCOPE, __version__)
+        meter = self._meters.get_meter(SCOPE, __version__)
+        self._gauge_values: dict[str, list[Observation]] = {}
+        self._instruments: dict[str, Any] = {}
+        for spec in contract.metrics.values():
+            if spec.instrument == "gauge":
+                self._instruments[spec.name] = meter.create_observable_gauge(
+                    spec.name, callbacks=[self._observer(spec.name)], unit=spec.unit, description=spec.description
+                )
+            elif spec.instrument == "counter":
+                self._instruments[spec.name] = meter.create_counter(
+                    spec.name, unit=spec.unit, description=spec.description
+                )
+            else:
+                self._instruments[spec.name] = meter.create_histogram(
+                    spec.name,
+                    unit=spec.unit,
+                    description=spec.description,
+                    explicit_bucket_boundaries_advisory=list(spec.bucket_boundaries) or None,
+                )
+        self._kinds = {spec.name: spec.instrument for spec in contract.metrics.values()}
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> OtelPipeline:
+        env = os.environ if env is None else env
+        metric_exporter, log_exporter = otlp_exporters(env)
+        return cls(build_resource(env), metric_exporter, log_exporter)
+
+    def _observer(self, name: str) -> Any:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            return list(self._gauge_values.get(name, ()))
+
+        return observe
+
+    def publish(self, telemetry: RunTelemetry, timeout_millis: int = 10_000) -> ExportReport:
+        """Record one run's points and events, export both signals, report whether the backend took them."""
+        gauges: dict[str, list[Observation]] = {}
+        for point in telemetry.points:
+            kind = self._kinds[point.name]
+            if kind == "gauge":
+                gauges.setdefault(point.name, []).append(Observation(point.value, dict(point.attributes)))
+            elif kind == "counter":
+                self._instruments[point.name].add(point.value, dict(point.attributes))
+            else:
+                self._instruments[point.name].record(point.value, dict(point.attributes))
+        for event in telemetry.events:
+            self._logger.emit(
+                event_name=event.name,
+                severity_number=_SEVERITY[event.severity],
+                severity_text=event.severity,
+                body=event.body,
+                attributes=dict(event.attributes),
+            )
+        self._gauge_values = gauges
+        try:
+            self._reader.last_ok = None
+            self._meters.force_flush(timeout_millis=timeout_millis)
+            logs_ok = self._logs.force_flush(timeout_millis=timeout_millis)
+        finally:
+            self._gauge_values = {}
+        return ExportReport(
+            metrics_ok=bool(self._reader.last_ok),
+            logs_ok=bool(logs_ok),
+            points=len(telemetry.points),
+            events=len(telemetry.events),
+        )
+
+    def shutdown(self) -> None:
+        self._meters.shutdown()
+        self._logs.shutdown()
+
+
+def emitted_names(telemetry_list: Sequence[RunTelemetry]) -> tuple[set[str], set[str]]:
+    """Metric and event names found in some runs' telemetry (for contract checks)."""
+    metrics = {p.name for t in telemetry_list for p in t.points}
+    events = {e.name for t in telemetry_list for e in t.events}
+    return metrics, events

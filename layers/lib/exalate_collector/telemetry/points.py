@@ -1,0 +1,153 @@
+"""Pure mapping: the exchanges of one run -> the metric points and events that run reports.
+
+Nothing here touches the network, AWS or OpenTelemetry: the result is plain data that the SDK edge
+(``otel.py``) records and the console summary prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..endpoints import BLOB_ERRORS, SYNC_ERRORS
+from ..errors import ConnectionNotFound
+from ..model import Exchange
+from ..parse import ErrorItem
+
+AttributeValue = str | int
+Attributes = Mapping[str, AttributeValue]
+
+QUEUE_SIZE = "exalate.queue.size"
+SYNC_ERRORS_METRIC = "exalate.sync.errors"
+BLOB_ERRORS_METRIC = "exalate.blob.errors"
+ENDPOINT_UP = "exalate.endpoint.up"
+RELATION_UP = "exalate.relation.up"
+POLL_DURATION = "exalate.poll.duration"
+POLL_ERRORS = "exalate.poll.errors"
+RUN_DURATION = "exalate.collector.run.duration"
+
+SYNC_ERROR_EVENT = "exalate.sync.error"
+BLOB_ERROR_EVENT = "exalate.blob.error"
+POLL_FAILURE_EVENT = "exalate.poll.failure"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measurement: a gauge value, a counter increment or a histogram sample."""
+
+    name: str
+    value: float | int
+    attributes: Attributes
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    severity: str  # "ERROR" | "WARN"
+    body: str
+    attributes: Attributes
+
+
+@dataclass(frozen=True)
+class RunTelemetry:
+    points: tuple[Point, ...]
+    events: tuple[Event, ...]
+
+    def named(self, name: str) -> list[Point]:
+        return [p for p in self.points if p.name == name]
+
+
+def _where(ex: Exchange) -> dict[str, AttributeValue]:
+    return {"exalate.node": ex.node, "exalate.relation": ex.relation}
+
+
+def run_telemetry(exchanges: Sequence[Exchange], run_duration_s: float) -> RunTelemetry:
+    """Everything one run reports, in a stable order (configuration order of the exchanges)."""
+    points: list[Point] = []
+    events: list[Event] = []
+    for ex in exchanges:
+        points.extend(exchange_points(ex))
+        events.extend(exchange_events(ex))
+    points.extend(relation_up_points(exchanges))
+    points.append(Point(RUN_DURATION, round(run_duration_s, 6), {}))
+    return RunTelemetry(points=tuple(points), events=tuple(events))
+
+
+def exchange_points(ex: Exchange) -> list[Point]:
+    where = _where(ex)
+    at_endpoint = {**where, "exalate.endpoint": ex.endpoint}
+    points = [Point(ENDPOINT_UP, 1 if ex.ok else 0, at_endpoint)]
+    if ex.sent:
+        timing: dict[str, AttributeValue] = dict(at_endpoint)
+        if ex.status_code is not None:
+            timing["http.response.status_code"] = ex.status_code
+        if ex.failure is not None:
+            timing["error.type"] = ex.failure.error_type
+        points.append(Point(POLL_DURATION, ex.elapsed_s, timing))
+    if ex.failure is not None:
+        points.append(Point(POLL_ERRORS, 1, {**at_endpoint, "error.type": ex.failure.error_type}))
+        return points
+    if ex.reading is None:
+        return points
+    points.append(Point(QUEUE_SIZE, ex.reading.items, at_endpoint))
+    metric = {SYNC_ERRORS: SYNC_ERRORS_METRIC, BLOB_ERRORS: BLOB_ERRORS_METRIC}.get(ex.endpoint)
+    if metric is not None:
+        for reason, count in ex.reading.reasons.items():
+            points.append(Point(metric, count, {**where, "exalate.error.reason": reason}))
+    return points
+
+
+def relation_up_points(exchanges: Sequence[Exchange]) -> list[Point]:
+    """0 where the node said the connection is gone; 1 where it answered; nothing where it never did."""
+    state: dict[tuple[str, str], int] = {}
+    for ex in exchanges:
+        key = (ex.node, ex.relation)
+        if isinstance(ex.failure, ConnectionNotFound):
+            state[key] = 0
+        elif ex.ok and key not in state:
+            state[key] = 1
+    return [
+        Point(RELATION_UP, up, {"exalate.node": node, "exalate.relation": relation})
+        for (node, relation), up in state.items()
+    ]
+
+
+def exchange_events(ex: Exchange) -> list[Event]:
+    if ex.failure is not None:
+        failure = ex.failure
+        attributes: dict[str, AttributeValue] = {
+            **_where(ex),
+            "exalate.endpoint": ex.endpoint,
+            "error.type": failure.error_type,
+            "url.full": ex.url,
+        }
+        if failure.status_code is not None:
+            attributes["http.response.status_code"] = failure.status_code
+        if failure.excerpt:
+            attributes["exalate.response.excerpt"] = failure.excerpt
+        severity = "ERROR" if failure.authentication else "WARN"
+        body = (
+            f"GET {ex.endpoint} of relation {ex.relation} on node {ex.node} failed "
+            f"({failure.error_type}): {failure.detail}"
+        )
+        return [Event(POLL_FAILURE_EVENT, severity, body, attributes)]
+    if ex.reading is None:
+        return []
+    return [error_event(ex, item) for item in ex.reading.errors]
+
+
+def error_event(ex: Exchange, item: ErrorItem) -> Event:
+    blob = item.endpoint == BLOB_ERRORS
+    attributes: dict[str, AttributeValue] = {**_where(ex), "exalate.error.reason": item.reason}
+    optional: dict[str, AttributeValue | None] = {
+        "exalate.sync_event.id": item.sync_event_id,
+        "exalate.issue.key": item.issue_key,
+        "exalate.issue.id": item.issue_id,
+    }
+    if blob:
+        optional["exalate.blob.id"] = item.blob_id
+        optional["exalate.blob_event.id"] = item.blob_event_id
+    attributes.update({k: v for k, v in optional.items() if v is not None})
+    kind = "blob" if blob else "sync"
+    body = item.message or f"{kind} error {item.reason} (the node sent no message)"
+    return Event(BLOB_ERROR_EVENT if blob else SYNC_ERROR_EVENT, "ERROR", body, attributes)
