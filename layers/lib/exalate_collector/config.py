@@ -197,7 +197,8 @@ def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | No
     if kind == "basic":
         return AuthConfig(type="basic", username=text("username", True), password=text("password", True))
 
-    claims = raw.get("claims") or {}
+    claims = raw.get("claims")
+    claims = {} if claims is None else claims
     if not isinstance(claims, Mapping):
         problems.add(where, "auth.claims", "must be a mapping of extra claims")
         claims = {}

@@ -1,0 +1,89 @@
+"""The contract is the one declaration: the docs, the constants and every emitted item agree with it."""
+
+from __future__ import annotations
+
+import json
+
+from exalate_collector import errors
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.telemetry import points
+from exalate_collector.telemetry.contract import load_contract
+from exalate_collector.telemetry.docs import render
+from exalate_collector.telemetry.points import run_telemetry
+
+from ..conftest import ROOT, exchange_for, seed_exchanges
+from ..contract_check import all_problems
+
+
+def test_docs_are_generated_from_the_contract():
+    assert (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8") == render(), "run `make docs`"
+
+
+def test_the_contract_declares_exactly_the_names_the_code_uses():
+    contract = load_contract()
+    metric_constants = {
+        v
+        for k, v in vars(points).items()
+        if isinstance(v, str) and v.startswith("exalate.") and not k.endswith("_EVENT")
+    }
+    event_constants = {v for k, v in vars(points).items() if k.endswith("_EVENT")}
+    assert metric_constants == set(contract.metrics)
+    assert event_constants == set(contract.events)
+    assert set(contract.attributes["exalate.endpoint"].values) == set(ENDPOINTS)
+
+
+def test_instruments_units_and_every_attribute_is_declared():
+    contract = load_contract()
+    kinds = {m.name: (m.instrument, m.unit) for m in contract.metrics.values()}
+    assert kinds["exalate.queue.size"] == ("gauge", "{item}")
+    assert kinds["exalate.poll.duration"] == ("histogram", "s")
+    assert kinds["exalate.poll.errors"] == ("counter", "{error}")
+    used = {a for m in contract.metrics.values() for a in m.attributes + m.optional_attributes}
+    used |= {a for e in contract.events.values() for a in e.attributes + e.optional_attributes}
+    assert used == set(contract.attributes)
+
+
+def test_everything_a_wide_scenario_emits_conforms():
+    exchanges = seed_exchanges() + [
+        exchange_for(
+            BLOB_ERRORS,
+            json.dumps(
+                [
+                    {
+                        "blobId": 1,
+                        "blobEventId": 2,
+                        "syncEventId": 3,
+                        "blobErrorReason": "X",
+                        "sourceIssueKey": {"id": 4, "urn": "A-1"},
+                        "errorMessage": "m",
+                    }
+                ]
+            ).encode(),
+        ),
+        exchange_for(SYNC_ERRORS, b"[{}]"),
+    ]
+    for status, body in [
+        (400, b"Connection `X` not found."),
+        (401, b""),
+        (403, b""),
+        (302, b""),
+        (500, b"x"),
+        (418, b"teapot"),
+    ]:
+        exchanges.append(exchange_for(SYNC_REQUESTS, body, status=status, content_type="text/plain"))
+    telemetry = run_telemetry(exchanges, 0.5)
+    problems = all_problems(
+        ((p.name, p.attributes) for p in telemetry.points), ((e.name, e.attributes) for e in telemetry.events)
+    )
+    assert problems == []
+    assert {p.name for p in telemetry.points} == set(load_contract().metrics)
+    assert {e.name for e in telemetry.events} == set(load_contract().events)
+
+
+def test_severities_match_the_contract():
+    spec = load_contract().events["exalate.poll.failure"]
+    auth = exchange_for(SYNC_REQUESTS, b"", status=401)
+    other = exchange_for(SYNC_REQUESTS, b"", status=500)
+    severities = [e.severity for e in run_telemetry([auth, other], 0.1).events]
+    assert severities == [spec.severity_authentication, spec.severity]
+    assert errors.Unauthorized.authentication
