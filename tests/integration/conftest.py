@@ -1,0 +1,75 @@
+"""Real parts on loopback: the Exalate node simulator, an OTLP/HTTP receiver, moto's server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from exalate_collector.config import Config, parse_config
+from exalate_collector.devtools.otlp_receiver import OtlpReceiver
+from exalate_collector.simulator import NodeSimulator
+from exalate_collector.telemetry.otel import OtelPipeline
+
+SECRET = "integration-secret-of-at-least-32-bytes"
+OTEL_VARS = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def simulator() -> Iterator[NodeSimulator]:
+    with NodeSimulator(["AllContent", "GROOVY"], secret=SECRET) as node:
+        yield node
+
+
+@pytest.fixture
+def receiver(monkeypatch) -> Iterator[OtlpReceiver]:
+    for var in OTEL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with OtlpReceiver() as r:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.endpoint)
+        yield r
+
+
+@pytest.fixture
+def pipeline(receiver) -> Iterator[OtelPipeline]:
+    p = OtelPipeline.from_environment()
+    yield p
+    p.shutdown()
+
+
+def node_config(
+    sim: NodeSimulator, relations: list[str] | None = None, name: str = "jira-test", **changes: Any
+) -> dict[str, Any]:
+    auth = {"type": "jwt", "secret": SECRET}
+    override = changes.pop("auth", {})
+    auth = override if "type" in override else {**auth, **override}
+    node = {
+        "name": name,
+        "base_url": sim.base_url,
+        "relations": relations or ["AllContent"],
+        "auth": auth,
+        "timeout_s": 5,
+    }
+    node.update(changes)
+    return node
+
+
+def config_for(*nodes: dict[str, Any]) -> Config:
+    return parse_config({"nodes": list(nodes)})
