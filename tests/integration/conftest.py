@@ -73,3 +73,27 @@ def node_config(
 
 def config_for(*nodes: dict[str, Any]) -> Config:
     return parse_config({"nodes": list(nodes)})
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto in server mode on loopback; boto3 reaches it over HTTP through AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    return moto_server

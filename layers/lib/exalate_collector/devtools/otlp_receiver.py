@@ -75,7 +75,7 @@ class OtlpReceiver:
     def __init__(self, status: int = 200) -> None:
         self.status = status
         self.received = Received()
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -109,12 +109,12 @@ class OtlpReceiver:
         self.stop()
 
     def clear(self) -> None:
-        with self._lock:
+        with self.lock:
             self.received = Received()
 
     def points(self) -> list[ReceivedPoint]:
         found: list[ReceivedPoint] = []
-        with self._lock:
+        with self.lock:
             requests = list(self.received.metric_requests)
         for request in requests:
             for rm in request.resource_metrics:
@@ -125,7 +125,7 @@ class OtlpReceiver:
 
     def events(self) -> list[ReceivedEvent]:
         found: list[ReceivedEvent] = []
-        with self._lock:
+        with self.lock:
             requests = list(self.received.log_requests)
         for request in requests:
             for rl in request.resource_logs:
@@ -143,7 +143,7 @@ class OtlpReceiver:
         return found
 
     def resources(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             metric_requests = list(self.received.metric_requests)
             log_requests = list(self.received.log_requests)
         found = [attributes(rm.resource.attributes) for r in metric_requests for rm in r.resource_metrics]
@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, b"undecodable")
             return
         owner = self.owner
-        with owner._lock:  # noqa: SLF001
+        with owner.lock:
             owner.received.bytes_received += len(raw)
             owner.received.content_encodings.append(encoding or "identity")
             if owner.status == 200:

@@ -78,18 +78,22 @@ class NodeSimulator:
         self.latency_s = latency_s
         self.seen: list[SeenRequest] = []
         self.claims_seen: list[dict[str, object]] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        #: Client (host, port) pairs seen: one per TCP connection, so keep-alive reuse is visible.
+        self.connections: set[tuple[str, int]] = set()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------------
     def set(self, relation: str, endpoint: str, behaviour: Behaviour) -> None:
-        with self._lock:
+        with self.lock:
             self.relations.setdefault(relation, {})[endpoint] = behaviour
 
     def remove_relation(self, relation: str) -> None:
-        with self._lock:
+        with self.lock:
             self.relations.pop(relation, None)
 
     @property
@@ -113,7 +117,7 @@ class NodeSimulator:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -161,12 +165,12 @@ class NodeSimulator:
             return 401
         if "qsh" in claims and claims["qsh"] != query_string_hash("GET", path, query):
             return 401
-        with self._lock:
+        with self.lock:
             self.claims_seen.append(claims)
         return None
 
     def behaviour(self, relation: str, endpoint: str) -> Behaviour | None:
-        with self._lock:
+        with self.lock:
             endpoints = self.relations.get(relation)
             if endpoints is None:
                 return None
@@ -182,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _record(self, authenticated: bool) -> None:
-        with self.node._lock:  # noqa: SLF001 - the handler is part of the simulator
+        with self.node.lock:
             self.node.seen.append(SeenRequest(self.command, self.path.split("?", 1)[0], authenticated))
 
     def _refuse_method(self) -> None:
@@ -192,6 +196,18 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
 
     def do_GET(self) -> None:
+        node = self.node
+        with node.lock:
+            node.connections.add(self.client_address[:2])
+            node.in_flight += 1
+            node.max_in_flight = max(node.max_in_flight, node.in_flight)
+        try:
+            self._get()
+        finally:
+            with node.lock:
+                node.in_flight -= 1
+
+    def _get(self) -> None:
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
         prefix = self.node.context_path + API_PREFIX
@@ -223,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour.latency_s:
             time.sleep(behaviour.latency_s)
         if behaviour.hang:
-            self.node._stopping.wait()  # noqa: SLF001
+            self.node.stopping.wait()
             self.close_connection = True
             return
         if behaviour.drop:
@@ -252,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         step = max(1, len(body) // 10)
         for start in range(0, len(body), step):
-            if self.node._stopping.wait(trickle_s):  # noqa: SLF001
+            if self.node.stopping.wait(trickle_s):
                 return
             self.wfile.write(body[start : start + step])
             self.wfile.flush()

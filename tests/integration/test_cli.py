@@ -1,0 +1,99 @@
+"""The exalate-collector command, run as a user runs it (a subprocess), against real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+from .conftest import OTEL_VARS, node_config
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in OTEL_VARS and not k.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "exalate_collector.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, simulator) -> Path:
+    path = tmp_path / "config.yaml"
+    node = node_config(simulator, ["AllContent", "Gone"], auth={"secret": "${EXALATE_JWT_SECRET}"})
+    path.write_text(json.dumps({"nodes": [node]}))
+    return path
+
+
+def test_run_without_a_backend_prints_the_summary(config_file, simulator):
+    from .conftest import SECRET
+
+    done = cli("run", "--config", str(config_file), env={"EXALATE_JWT_SECRET": SECRET})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["node", "relation", "endpoint", "items", "status"]
+    assert "jira-test  AllContent  syncevents/syncrequests          1      ok" in done.stdout
+    assert "connection_not_found (HTTP 400)" in done.stdout
+    assert "12 polls, 7 failed" in done.stdout
+    assert "nothing was exported" in done.stdout
+    assert "error.type=connection_not_found" in done.stderr  # the log lines
+
+
+def test_run_with_a_refusing_backend_exits_1(config_file, simulator, receiver):
+    from .conftest import SECRET
+
+    receiver.status = 403
+    done = cli(
+        "run",
+        "--config",
+        str(config_file),
+        env={"EXALATE_JWT_SECRET": SECRET, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+    )
+    assert done.returncode == 1
+    assert "refused the export" in done.stderr
+    assert len(simulator.seen) == 12
+
+
+def test_invalid_configuration_exits_2_before_any_request(tmp_path: Path, simulator):
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps({"nodes": [node_config(simulator, ["AllContent"], timeout_s=-1, concurency=3)]}))
+    done = cli("run", "--config", str(path))
+    assert done.returncode == 2
+    assert "nodes[0] (jira-test): timeout_s: must be a number" in done.stderr
+    assert "nodes[0] (jira-test): concurency: unknown key" in done.stderr
+    assert simulator.seen == []
+
+
+def test_grpc_protocol_is_refused_clearly(config_file):
+    done = cli(
+        "run",
+        "--config",
+        str(config_file),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+    )
+    assert done.returncode == 2
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported" in done.stderr
+
+
+def test_demo_shows_what_it_produced():
+    done = cli("demo")
+    assert done.returncode == 0, done.stderr
+    assert "jira-demo  RemovedPartner  syncevents/syncrequests" in done.stdout
+    assert "exalate.sync.error" in done.stdout and "NO_ISSUE_TO_CONNECT_TO" in done.stdout
+    assert "the OTLP receiver decoded 60 metric points in 1 request(s) and 10 events in 1 request(s)" in done.stdout
+    assert "methods the node saw: GET" in done.stdout
+
+
+def test_docs_command_prints_the_committed_reference():
+    done = cli("docs")
+    assert done.returncode == 0
+    assert done.stdout == (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")

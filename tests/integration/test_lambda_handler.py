@@ -1,0 +1,106 @@
+"""The collector's Lambda handler, with its configuration in SSM and its secret in Secrets Manager (moto server)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from types import ModuleType
+
+import boto3
+import pytest
+from exalate_collector.errors import ExportFailed
+
+from ..conftest import ROOT
+from .conftest import SECRET, node_config
+from .helpers import values
+
+EVENT = json.loads((ROOT / "events" / "scheduler.json").read_text())
+
+
+class Context:
+    function_name = "exalate-collector"
+    aws_request_id = "req-1"
+
+    def __init__(self, remaining_ms: int = 30_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def load_handler() -> ModuleType:
+    """Import functions/collector/app.py as Lambda does: a fresh module, built at import."""
+    spec = importlib.util.spec_from_file_location(
+        f"collector_app_{uuid.uuid4().hex}", ROOT / "functions" / "collector" / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def lambda_env(aws, receiver, simulator, monkeypatch):
+    name = f"exalate/jwt-{uuid.uuid4().hex[:6]}"
+    parameter = f"/exalate/config-{uuid.uuid4().hex[:6]}"
+    boto3.client("secretsmanager").create_secret(Name=name, SecretString=SECRET)
+    config = {"nodes": [node_config(simulator, ["AllContent", "GROOVY"], auth={"secret": f"secretsmanager:{name}"})]}
+    boto3.client("ssm").put_parameter(Name=parameter, Value=json.dumps(config), Type="String")
+    monkeypatch.setenv("EXALATE_COLLECTOR_CONFIG", f"ssm:{parameter}")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "exalate-collector")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+    monkeypatch.setenv("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/27/[$LATEST]abc")
+    return {"secret": name, "parameter": parameter}
+
+
+def test_scheduled_invocation_exports_with_lambda_resource(lambda_env, receiver, simulator):
+    app = load_handler()
+    answer = app.handler(EVENT, Context())
+    assert answer["polls"] == 12 and answer["failed"] == 2  # the seed's bloberrorresponses, twice
+    assert values(receiver, "exalate.queue.size", {"exalate.relation": "GROOVY"}) == [1] * 5
+    resource = receiver.resources()[0]
+    assert resource["cloud.provider"] == "aws" and resource["cloud.platform"] == "aws_lambda"
+    assert resource["faas.name"] == "exalate-collector" and resource["faas.max_memory"] == 256 * 1024 * 1024
+    assert resource["cloud.region"] == "eu-west-1"
+    assert {(r.method, r.authenticated) for r in simulator.seen} == {("GET", True)}
+
+
+def test_warm_invocations_reuse_the_secret(lambda_env, receiver, simulator):
+    app = load_handler()
+    app.handler(EVENT, Context())
+    # The secret disappears from AWS: a warm invocation does not read it again and still authenticates.
+    boto3.client("secretsmanager").delete_secret(SecretId=lambda_env["secret"], ForceDeleteWithoutRecovery=True)
+    receiver.clear()
+    answer = app.handler(EVENT, Context())
+    assert answer["failed"] == 2
+    assert values(receiver, "exalate.poll.errors", {"error.type": "unauthorized"}) == []
+
+
+def test_missing_secret_is_reported_not_raised(lambda_env, receiver, monkeypatch, simulator):
+    config = {"nodes": [node_config(simulator, ["AllContent"], auth={"secret": "secretsmanager:exalate/absent"})]}
+    boto3.client("ssm").put_parameter(
+        Name=lambda_env["parameter"], Value=json.dumps(config), Type="String", Overwrite=True
+    )
+    answer = load_handler().handler(EVENT, Context())
+    assert answer["failed"] == 6
+    (event,) = {e.attributes["error.type"] for e in receiver.events()}
+    assert event == "secret_unavailable"
+    assert simulator.seen == []  # nothing was sent without credentials
+
+
+def test_refused_export_fails_the_invocation_after_the_run(lambda_env, receiver, simulator):
+    receiver.status = 401
+    app = load_handler()
+    with pytest.raises(ExportFailed, match="refused the export"):
+        app.handler(EVENT, Context())
+    assert len(simulator.seen) == 12  # everything was polled first
+
+
+def test_deadline_comes_from_the_remaining_time(lambda_env, monkeypatch, simulator):
+    from exalate_collector.lambda_entry import deadline_s
+
+    assert deadline_s(Context(30_000), {}) == 18.0
+    assert deadline_s(Context(30_000), {"EXALATE_EXPORT_MARGIN_S": "5"}) == 25.0
+    assert deadline_s(Context(2_000), {}) == 1.0

@@ -1,0 +1,55 @@
+"""Concurrency, keep-alive, the deadline: the polling engine against a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+
+from exalate_collector.endpoints import ENDPOINTS
+from exalate_collector.runner import collect
+from exalate_collector.simulator import Behaviour, NodeSimulator
+
+from .conftest import SECRET, config_for, node_config
+from .test_cli import cli
+
+
+def test_at_most_concurrency_in_flight_over_reused_connections():
+    with NodeSimulator([f"R{i}" for i in range(10)], secret=SECRET, latency_s=0.05) as node:
+        result = collect(config_for(node_config(node, [f"R{i}" for i in range(10)], concurrency=3)), 30)
+        assert len(result.exchanges) == 60
+        assert node.max_in_flight == 3
+        assert len(node.connections) <= 3  # pooled keep-alive: 60 requests over at most 3 connections
+
+
+def test_a_node_that_never_answers_is_cut_at_the_deadline_and_the_other_is_complete(simulator):
+    with NodeSimulator(["AllContent"], secret=SECRET) as hung:
+        for endpoint in ENDPOINTS:
+            hung.set("AllContent", endpoint, Behaviour(hang=True))
+        config = config_for(
+            node_config(hung, ["AllContent"], name="hung", timeout_s=60),
+            node_config(simulator, ["AllContent", "GROOVY"], name="healthy"),
+        )
+        result = collect(config, deadline_s=1.0)
+    outcome = {}
+    for ex in result.exchanges:
+        outcome.setdefault(ex.node, set()).add(ex.failure.error_type if ex.failure else "ok")
+    assert outcome["hung"] == {"deadline_exceeded"}
+    assert outcome["healthy"] == {"ok", "invalid_json"}
+    assert len(result.exchanges) == 18
+
+
+def test_requests_queued_behind_a_slow_node_are_reported_as_not_sent():
+    with NodeSimulator(["AllContent"], secret=SECRET, latency_s=0.6) as slow:
+        result = collect(config_for(node_config(slow, ["AllContent"], concurrency=1)), deadline_s=1.0)
+    kinds = [(ex.failure.error_type if ex.failure else "ok", ex.sent) for ex in result.exchanges]
+    assert kinds[0] == ("ok", True)
+    assert ("deadline_exceeded", False) in kinds  # still queued when the deadline came: never sent
+
+
+def test_the_cli_process_exits_at_its_deadline_even_with_hung_requests(tmp_path):
+    with NodeSimulator(["AllContent"], secret=SECRET) as hung:
+        hung.set("AllContent", ENDPOINTS[0], Behaviour(hang=True))
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"nodes": [node_config(hung, ["AllContent"], timeout_s=120)]}))
+        done = cli("run", "--config", str(path), "--deadline", "1", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "deadline_exceeded" in done.stdout
