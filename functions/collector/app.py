@@ -6,12 +6,14 @@ import os
 from typing import Any
 
 from exalate_collector import lambda_entry, logs
+from exalate_collector.archive.sinks import sink_from_environment
 from exalate_collector.telemetry.otel import OtelPipeline
 
 logs.configure()
 # Built once per execution environment and reused by warm invocations.
 PIPELINE = OtelPipeline.from_environment()
+ARCHIVE = sink_from_environment(os.environ, in_lambda=True)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return lambda_entry.collect(event, context, PIPELINE, os.environ)
+    return lambda_entry.collect(event, context, PIPELINE, os.environ, ARCHIVE)

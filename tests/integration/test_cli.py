@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ from ..conftest import ROOT
 from .conftest import OTEL_VARS, node_config
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in OTEL_VARS and not k.startswith("AWS_")}
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command as a user does, in a fresh working directory (its default archive lands there)."""
+    base = {k: v for k, v in os.environ.items() if k not in OTEL_VARS and not k.startswith(("AWS_", "ARCHIVE_"))}
     return subprocess.run(
         [sys.executable, "-m", "exalate_collector.cli", *args],
         capture_output=True,
@@ -23,6 +27,7 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
         env={**base, **(env or {})},
         timeout=timeout,
         check=False,
+        cwd=cwd or tempfile.mkdtemp(prefix="exalate-cli-"),
     )
 
 
@@ -34,10 +39,12 @@ def config_file(tmp_path: Path, simulator) -> Path:
     return path
 
 
-def test_run_without_a_backend_prints_the_summary(config_file, simulator):
+def test_run_without_a_backend_prints_the_summary(config_file, simulator, tmp_path: Path):
     from .conftest import SECRET
 
-    done = cli("run", "--config", str(config_file), env={"EXALATE_JWT_SECRET": SECRET})
+    done = cli(
+        "run", "--config", str(config_file), "--archive-dir", str(tmp_path / "a"), env={"EXALATE_JWT_SECRET": SECRET}
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["node", "relation", "endpoint", "items", "status"]
@@ -46,6 +53,28 @@ def test_run_without_a_backend_prints_the_summary(config_file, simulator):
     assert "12 polls, 7 failed" in done.stdout
     assert "nothing was exported" in done.stdout
     assert "error.type=connection_not_found" in done.stderr  # the log lines
+    assert f"archived node jira-test: {tmp_path / 'a' / 'exalate'}" in done.stdout
+    assert len(list((tmp_path / "a").rglob("*.jsonl.gz"))) == 1
+
+
+def test_an_archive_that_cannot_be_written_exits_1_after_exporting(config_file, simulator, receiver, tmp_path):
+    from .conftest import SECRET
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    done = cli(
+        "run",
+        "--config",
+        str(config_file),
+        "--archive-dir",
+        str(blocker),
+        env={"EXALATE_JWT_SECRET": SECRET, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+    )
+    assert done.returncode == 1
+    assert "some answers could not be archived" in done.stderr
+    assert [e.attributes["error.type"] for e in receiver.events() if e.event_name == "exalate.archive.failure"] == [
+        "archive_write_failed"
+    ]
 
 
 def test_run_with_a_refusing_backend_exits_1(config_file, simulator, receiver):
@@ -84,13 +113,16 @@ def test_grpc_protocol_is_refused_clearly(config_file):
     assert "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported" in done.stderr
 
 
-def test_demo_shows_what_it_produced():
-    done = cli("demo")
+def test_demo_shows_what_it_produced(tmp_path: Path):
+    done = cli("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "jira-demo  RemovedPartner  syncevents/syncrequests" in done.stdout
     assert "exalate.sync.error" in done.stdout and "NO_ISSUE_TO_CONNECT_TO" in done.stdout
     assert "the OTLP receiver decoded 60 metric points in 1 request(s) and 10 events in 1 request(s)" in done.stdout
     assert "methods the node saw: GET" in done.stdout
+    (archived,) = tmp_path.glob("exalate-archive/exalate/dt=*/hour=*/node=jira-demo/*.jsonl.gz")
+    assert f"archived node jira-demo: {archived.relative_to(tmp_path)}" in done.stdout
+    assert "read one record back: gzip -dc" in done.stdout
 
 
 def test_docs_command_prints_the_committed_reference():

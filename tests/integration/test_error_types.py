@@ -73,7 +73,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 def test_every_error_type_has_a_scenario():
-    assert set(SCENARIOS) == set(errors.error_types())
+    assert set(SCENARIOS) == {cls.error_type for cls in errors.poll_failure_types()}
 
 
 @pytest.mark.parametrize("error_type", sorted(SCENARIOS))

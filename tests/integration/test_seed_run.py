@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from exalate_collector import __version__
+from exalate_collector.archive.sinks import LocalDirectorySink
 from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_REQUESTS
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
@@ -65,9 +66,12 @@ def test_the_node_sees_only_authenticated_gets(simulator, receiver, pipeline):
     assert {(r.method, r.authenticated) for r in simulator.seen} == {("GET", True)}
 
 
-def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiver, pipeline):
+def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiver, pipeline, tmp_path):
     simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=VALID_BLOB_ERRORS))
-    run(config_for(node_config(simulator, ["AllContent", "GROOVY", "Gone"])), 10, pipeline)
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    broken_archive = LocalDirectorySink(not_a_directory)  # archive_write_failed, for real
+    run(config_for(node_config(simulator, ["AllContent", "GROOVY", "Gone"])), 10, pipeline, broken_archive)
     contract = load_contract()
     kinds = {"gauge": "gauge", "counter": "sum", "histogram": "histogram"}
     declared = {(m.name, kinds[m.instrument], m.unit) for m in contract.metrics.values()}

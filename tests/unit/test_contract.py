@@ -71,7 +71,7 @@ def test_everything_a_wide_scenario_emits_conforms():
         (418, b"teapot"),
     ]:
         exchanges.append(exchange_for(SYNC_REQUESTS, body, status=status, content_type="text/plain"))
-    telemetry = run_telemetry(exchanges, 0.5)
+    telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))])
     problems = all_problems(
         ((p.name, p.attributes) for p in telemetry.points), ((e.name, e.attributes) for e in telemetry.events)
     )

@@ -1,7 +1,8 @@
 """``exalate-collector``: run a collection outside AWS (cron), the demo, the simulator, the docs.
 
 Exit codes: 0 the run completed (poll failures are reported as telemetry, not as an exit code);
-1 the telemetry backend refused the export; 2 the configuration is invalid.
+1 the run's output was not all delivered (the telemetry backend refused the export, or the answers
+could not be archived); 2 the configuration is invalid.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, logs
+from .archive.sinks import ArchiveSink, sink_from_environment
 from .config import Config, load_config, parse_config
 from .console import summary
 from .errors import ConfigError
@@ -35,9 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--config", help="YAML/JSON file, or ssm:<name> (default: $EXALATE_COLLECTOR_CONFIG)")
     run_cmd.add_argument("--deadline", type=float, default=60.0, help="seconds for polling (default 60)")
     run_cmd.add_argument("--summary", action="store_true", help="also print the summary table when exporting")
+    _archive_arguments(run_cmd)
 
     demo = sub.add_parser("demo", help="run one collection against the bundled simulator and show the result")
     demo.add_argument("--deadline", type=float, default=30.0)
+    _archive_arguments(demo)
 
     sim = sub.add_parser("simulate", help="serve a simulated Exalate node until interrupted")
     sim.add_argument("--port", type=int, default=8089)
@@ -48,15 +52,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _archive_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--archive-dir",
+        default=None,
+        help="local archive directory (default $ARCHIVE_DIR or ./exalate-archive; S3 when ARCHIVE_BUCKET is set)",
+    )
+    parser.add_argument("--no-archive", action="store_true", help="do not archive the raw answers")
+
+
+def _sink(args: argparse.Namespace) -> ArchiveSink | None:
+    if args.no_archive:
+        return None
+    return sink_from_environment(os.environ, in_lambda=False, local_dir=args.archive_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(args.log_level)
     try:
         if args.command == "run":
             config = load_config(args.config)
-            return _run(config, args.deadline, print_summary=args.summary)
+            return _run(config, args.deadline, _sink(args), print_summary=args.summary)
         if args.command == "demo":
-            return demo(args.deadline)
+            return demo(args.deadline, _sink(args))
         if args.command == "simulate":
             return simulate(args.port, args.relations.split(","), args.latency)
         from .telemetry.docs import render
@@ -68,22 +87,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _run(config: Config, deadline: float, *, print_summary: bool) -> int:
+def _run(config: Config, deadline: float, archive: ArchiveSink | None, *, print_summary: bool) -> int:
     exporting = otlp_configured(os.environ)
     publisher = OtelPipeline.from_environment() if exporting else None
-    result = run(config, deadline, publisher)
+    result = run(config, deadline, publisher, archive)
     if not exporting or print_summary:
         print(summary(result.exchanges, result.telemetry))
+        _print_archive(result)
     if not exporting:
         print("\n(no OTEL_EXPORTER_OTLP_ENDPOINT set: nothing was exported; the summary above is the output)")
     return _exit_code(result)
 
 
+def _print_archive(result: RunResult) -> None:
+    if result.archive is None:
+        return
+    for node, where in result.archive.delivered.items():
+        print(f"archived node {node}: {where}")
+    for node, failure in result.archive.failures:
+        print(f"NOT archived node {node}: {failure.error_type}: {failure.detail}")
+
+
 def _exit_code(result: RunResult) -> int:
-    if result.export is not None and not result.export.ok:
+    code = 0
+    if result.export_failed:
         print("exalate-collector: the telemetry backend refused the export or was unreachable", file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    if result.archive_failed:
+        print("exalate-collector: some answers could not be archived (see the log)", file=sys.stderr)
+        code = 1
+    return code
 
 
 def demo_config(base_url: str) -> Config:
@@ -101,7 +134,7 @@ def demo_config(base_url: str) -> Config:
     )
 
 
-def demo(deadline: float) -> int:
+def demo(deadline: float, archive: ArchiveSink | None) -> int:
     """The simulator (seed examples; one relation removed), a local OTLP receiver, one real run."""
     from .devtools.otlp_receiver import OtlpReceiver
     from .simulator import NodeSimulator
@@ -112,15 +145,19 @@ def demo(deadline: float) -> int:
         print(f"simulated Exalate node: {node.base_url}  (relations AllContent, GROOVY; RemovedPartner is gone)")
         if otlp_configured(os.environ):
             print(f"exporting to your backend: {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}\n")
-            return _run(config, deadline, print_summary=True)
+            return _run(config, deadline, archive, print_summary=True)
         with OtlpReceiver() as receiver:
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
             try:
                 print(f"local OTLP/HTTP receiver: {receiver.endpoint}\n")
-                result = run(config, deadline, OtelPipeline.from_environment())
+                result = run(config, deadline, OtelPipeline.from_environment(), archive)
             finally:
                 del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
             print(summary(result.exchanges, result.telemetry))
+            _print_archive(result)
+            for where in result.archive.delivered.values() if result.archive else ():
+                if not where.startswith("s3://"):
+                    print(f"read one record back: gzip -dc '{where}' | head -n 1 | python3 -m json.tool")
             got = receiver.received
             print(
                 f"\nthe OTLP receiver decoded {len(receiver.points())} metric points in "

@@ -7,8 +7,16 @@ so the names users see on dashboards and the names in the code cannot drift apar
 
     CollectorError
     ├── ConfigError              invalid configuration; raised at start, before any request
-    ├── ExportFailed             the OTLP backend refused or could not be reached
-    └── PollFailure              one GET of one endpoint did not give a usable answer
+    ├── RunFailed                a run's archive hand-off or export failed (raised after the run)
+    │   └── ExportFailed         the OTLP backend refused the export or could not be reached
+    └── ReportedFailure          a failure reported as telemetry (error.type), never raised past a run
+        ├── ArchiveFailure       the raw answers of a run could not be handed to the archive
+        │   ├── HandoffFailed    the SQS message could not be sent (after retries)
+        │   ├── StagingFailed    the claim-check object could not be written to the staging prefix
+        │   ├── ArchiveWriteFailed  the archive object could not be written (local directory or S3)
+        │   ├── ChecksumMismatch the claim-checked object is not what the message says (archiver)
+        │   └── ArchiveConflict  an archive object with other content already exists under that key
+        └── PollFailure          one GET of one endpoint did not give a usable answer
         ├── ConnectionNotFound   400 "Connection `X` not found": the relation is gone, not the node
         ├── AuthenticationFailure
         │   ├── Unauthorized     401: the node rejected the credentials
@@ -52,27 +60,44 @@ class ConfigError(CollectorError):
         super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
 
 
-class ExportFailed(CollectorError):
+class RunFailed(CollectorError):
+    """The run finished but could not deliver all its output (archive hand-off or telemetry export).
+
+    Raised by the Lambda handler after everything else was done and reported, so that the function's
+    Errors metric and alarms see it.
+    """
+
+
+class ExportFailed(RunFailed):
     """The telemetry backend refused the export or could not be reached."""
 
 
-class PollFailure(CollectorError):
-    """One poll of one endpoint failed. ``error_type`` is the snake-case class name.
+class ReportedFailure(CollectorError):
+    """A failure that a run reports (metric, event, log line) instead of raising.
 
-    ``detail`` is a one-line explanation that never contains a token, a secret or payload content.
+    ``error_type`` is the snake-case class name. ``detail`` is a one-line explanation that never
+    contains a token, a secret or payload content.
     """
 
-    error_type: str = "poll_failure"
-    #: True when the failure is about credentials: such events are logged at ERROR, not WARN.
-    authentication: bool = False
+    error_type: str = "reported_failure"
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.error_type = snake_case(cls.__name__)
 
-    def __init__(self, detail: str, status_code: int | None = None, excerpt: str | None = None) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class PollFailure(ReportedFailure):
+    """One poll of one endpoint failed."""
+
+    #: True when the failure is about credentials: such events are logged at ERROR, not WARN.
+    authentication: bool = False
+
+    def __init__(self, detail: str, status_code: int | None = None, excerpt: str | None = None) -> None:
+        super().__init__(detail)
         self.status_code = status_code
         self.excerpt = excerpt
 
@@ -147,20 +172,55 @@ class InternalError(PollFailure):
     """The collector failed while handling this endpoint. A bug; the rest of the run goes on."""
 
 
-def poll_failure_types() -> list[type[PollFailure]]:
-    """Every concrete poll failure class, in declaration order."""
-    found: list[type[PollFailure]] = []
+class ArchiveFailure(ReportedFailure):
+    """The raw answers of a run could not be archived. The run's handler fails after reporting it."""
 
-    def walk(cls: type[PollFailure]) -> None:
+
+class HandoffFailed(ArchiveFailure):
+    """The message for the archiver could not be sent to the queue, after retries."""
+
+
+class StagingFailed(ArchiveFailure):
+    """The claim-check object could not be written under the staging prefix, after retries."""
+
+
+class ArchiveWriteFailed(ArchiveFailure):
+    """The archive object could not be written (local directory, or S3 in direct mode)."""
+
+
+class ChecksumMismatch(ArchiveFailure):
+    """A claim-checked object's size or SHA-256 differs from what the message says (archiver only)."""
+
+
+class ArchiveConflict(ArchiveFailure):
+    """An object with different content already exists under the archive key; it is never replaced."""
+
+
+_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure"}
+
+
+def _concrete(root: type[ReportedFailure]) -> list[type[ReportedFailure]]:
+    found: list[type[ReportedFailure]] = []
+
+    def walk(cls: type[ReportedFailure]) -> None:
         for sub in cls.__subclasses__():
-            if sub is not AuthenticationFailure:
+            if sub.__name__ not in _ABSTRACT:
                 found.append(sub)
             walk(sub)
 
-    walk(PollFailure)
+    walk(root)
     return found
 
 
+def poll_failure_types() -> list[type[ReportedFailure]]:
+    """Every concrete poll failure class, in declaration order."""
+    return _concrete(PollFailure)
+
+
+def archive_failure_types() -> list[type[ReportedFailure]]:
+    return _concrete(ArchiveFailure)
+
+
 def error_types() -> list[str]:
-    """The documented set of ``error.type`` values."""
-    return [cls.error_type for cls in poll_failure_types()]
+    """The documented set of ``error.type`` values: poll failures, then archive failures."""
+    return [cls.error_type for cls in poll_failure_types() + archive_failure_types()]

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .archive.sinks import ArchiveSink
 from .config import load_config
-from .errors import ExportFailed
-from .runner import Publisher, run
+from .errors import ExportFailed, RunFailed
+from .runner import Publisher, RunResult, run
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,37 @@ def deadline_s(context: Any, env: Mapping[str, str]) -> float:
     return max(MIN_DEADLINE_S, remaining - margin)
 
 
-def collect(event: Mapping[str, Any], context: Any, publisher: Publisher, env: Mapping[str, str]) -> dict[str, Any]:
-    """One scheduled run. Raises ConfigError before any request, ExportFailed after everything else."""
+def raise_if_incomplete(result: RunResult) -> None:
+    """After everything was done and reported: fail the invocation if some output was not delivered."""
+    problems = []
+    if result.archive_failed and result.archive is not None:
+        nodes = ", ".join(f"{node} ({failure.error_type})" for node, failure in result.archive.failures)
+        problems.append(f"the answers of {nodes} could not be archived")
+    if result.export_failed:
+        problems.append("the telemetry backend refused the export or was unreachable")
+    if problems:
+        error = ExportFailed if not result.archive_failed else RunFailed
+        raise error(f"run {result.run_id}: " + "; ".join(problems))
+
+
+def collect(
+    event: Mapping[str, Any],
+    context: Any,
+    publisher: Publisher,
+    env: Mapping[str, str],
+    archive: ArchiveSink | None = None,
+) -> dict[str, Any]:
+    """One scheduled run. Raises ConfigError before any request, RunFailed after everything else."""
     config = load_config(env=env)
-    result = run(config, deadline_s(context, env), publisher)
-    if result.export is not None and not result.export.ok:
-        raise ExportFailed(f"run {result.run_id}: the telemetry backend refused the export or was unreachable")
+    if event.get("execution_id"):
+        log.info("scheduled execution %s", event["execution_id"], extra={"execution_id": event["execution_id"]})
+    result = run(config, deadline_s(context, env), publisher, archive)
+    raise_if_incomplete(result)
     return {
         "run_id": result.run_id,
         "polls": len(result.exchanges),
         "failed": result.failures,
         "points": len(result.telemetry.points),
         "events": len(result.telemetry.events),
+        "archived": result.archive.delivered if result.archive else {},
     }

@@ -12,16 +12,18 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 import requests
 
 from . import secret_refs
+from .archive.records import by_node, encode_jsonl_gz, record_of
+from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import authenticator_for
 from .config import Config, NodeConfig
-from .errors import SecretUnavailable
+from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable
 from .model import Exchange
 from .poll import NodeTarget, make_session, poll_nodes
 from .telemetry.otel import ExportReport
@@ -35,16 +37,33 @@ class Publisher(Protocol):
 
 
 @dataclass
+class ArchiveOutcome:
+    #: node -> where its records went (a path, an s3:// URL, "inline" or the claim-check object)
+    delivered: dict[str, str] = field(default_factory=dict)
+    failures: list[tuple[str, ArchiveFailure]] = field(default_factory=list)
+
+
+@dataclass
 class RunResult:
     run_id: str
     started_at: datetime
     exchanges: list[Exchange]
-    telemetry: RunTelemetry
+    duration_s: float
+    telemetry: RunTelemetry = field(default_factory=lambda: RunTelemetry((), ()))
     export: ExportReport | None = None
+    archive: ArchiveOutcome | None = None
 
     @property
     def failures(self) -> int:
         return sum(1 for ex in self.exchanges if ex.failure is not None)
+
+    @property
+    def export_failed(self) -> bool:
+        return self.export is not None and not self.export.ok
+
+    @property
+    def archive_failed(self) -> bool:
+        return self.archive is not None and bool(self.archive.failures)
 
 
 def new_run_id(now: datetime) -> str:
@@ -111,13 +130,50 @@ def collect(
     exchanges = poll_nodes(targets, start + deadline_s, session_factory=session_factory)
     duration = time.monotonic() - start
     log_failures(exchanges)
-    telemetry = run_telemetry(exchanges, duration)
-    return RunResult(run_id=run_id, started_at=started_at, exchanges=exchanges, telemetry=telemetry)
+    return RunResult(run_id=run_id, started_at=started_at, exchanges=exchanges, duration_s=duration)
 
 
-def run(config: Config, deadline_s: float, publisher: Publisher | None, **kwargs: object) -> RunResult:
-    """Collect, then publish. A refused export is logged here and left for the caller to raise."""
+def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
+    """Hand each node's records to the sink, one node at a time; bodies are released as they go."""
+    outcome = ArchiveOutcome()
+    for node, exchanges in by_node(result.exchanges).items():
+        records = [record_of(result.run_id, ex) for ex in exchanges]
+        batch = NodeBatch(result.run_id, node, result.started_at, len(records), encode_jsonl_gz(records))
+        del records
+        try:
+            outcome.delivered[node] = sink.deliver(batch)
+        except ArchiveFailure as failure:
+            outcome.failures.append((node, failure))
+        except Exception as exc:
+            log.exception("archive sink failed for node %s", node, extra={"exalate.node": node})
+            outcome.failures.append((node, ArchiveWriteFailed(f"unexpected {type(exc).__name__}")))
+        for ex in exchanges:
+            ex.body = b""  # archived (or reported): the body is not needed for telemetry
+    for node, failure in outcome.failures:
+        log.error(
+            "archive failed: node=%s error.type=%s: %s",
+            node,
+            failure.error_type,
+            failure.detail,
+            extra={"run_id": result.run_id, "exalate.node": node, "error.type": failure.error_type},
+        )
+    return outcome
+
+
+def run(
+    config: Config,
+    deadline_s: float,
+    publisher: Publisher | None,
+    archive: ArchiveSink | None = None,
+    **kwargs: object,
+) -> RunResult:
+    """Collect, archive, publish. Export and archive failures are logged and reported here and left
+    for the caller to raise (the Lambda handler) or to turn into an exit code (the CLI)."""
     result = collect(config, deadline_s, **kwargs)  # type: ignore[arg-type]
+    if archive is not None:
+        result.archive = archive_run(result, archive)
+    archive_failures = result.archive.failures if result.archive else []
+    result.telemetry = run_telemetry(result.exchanges, result.duration_s, archive_failures)
     if publisher is not None:
         result.export = publisher.publish(result.telemetry)
         if not result.export.ok:

@@ -65,12 +65,14 @@ def render(contract: Contract | None = None) -> str:
         "",
         "Each value is the snake-case name of an exception class in `exalate_collector/errors.py`.",
         "",
-        "| error.type | class | meaning |",
-        "|---|---|---|",
+        "| error.type | class | of | meaning |",
+        "|---|---|---|---|",
     ]
-    for cls in errors.poll_failure_types():
-        doc = " ".join((inspect.getdoc(cls) or "").split())
-        out.append(f"| `{cls.error_type}` | `{cls.__name__}` | {doc} |")
+    kinds = [("poll", errors.poll_failure_types()), ("archive", errors.archive_failure_types())]
+    for kind, classes in kinds:
+        for cls in classes:
+            doc = " ".join((inspect.getdoc(cls) or "").split())
+            out.append(f"| `{cls.error_type}` | `{cls.__name__}` | {kind} | {doc} |")
     out += [
         "",
         "## Resource",

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..endpoints import BLOB_ERRORS, SYNC_ERRORS
-from ..errors import ConnectionNotFound
+from ..errors import ArchiveFailure, ConnectionNotFound
 from ..model import Exchange
 from ..parse import ErrorItem
 
@@ -25,10 +25,12 @@ RELATION_UP = "exalate.relation.up"
 POLL_DURATION = "exalate.poll.duration"
 POLL_ERRORS = "exalate.poll.errors"
 RUN_DURATION = "exalate.collector.run.duration"
+ARCHIVE_FAILURES = "exalate.archive.failures"
 
 SYNC_ERROR_EVENT = "exalate.sync.error"
 BLOB_ERROR_EVENT = "exalate.blob.error"
 POLL_FAILURE_EVENT = "exalate.poll.failure"
+ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,11 @@ def _where(ex: Exchange) -> dict[str, AttributeValue]:
     return {"exalate.node": ex.node, "exalate.relation": ex.relation}
 
 
-def run_telemetry(exchanges: Sequence[Exchange], run_duration_s: float) -> RunTelemetry:
+def run_telemetry(
+    exchanges: Sequence[Exchange],
+    run_duration_s: float,
+    archive_failures: Sequence[tuple[str, ArchiveFailure]] = (),
+) -> RunTelemetry:
     """Everything one run reports, in a stable order (configuration order of the exchanges)."""
     points: list[Point] = []
     events: list[Event] = []
@@ -69,6 +75,11 @@ def run_telemetry(exchanges: Sequence[Exchange], run_duration_s: float) -> RunTe
         points.extend(exchange_points(ex))
         events.extend(exchange_events(ex))
     points.extend(relation_up_points(exchanges))
+    for node, failure in archive_failures:
+        where: dict[str, AttributeValue] = {"exalate.node": node, "error.type": failure.error_type}
+        points.append(Point(ARCHIVE_FAILURES, 1, where))
+        body = f"the answers of node {node} could not be archived ({failure.error_type}): {failure.detail}"
+        events.append(Event(ARCHIVE_FAILURE_EVENT, "ERROR", body, where))
     points.append(Point(RUN_DURATION, round(run_duration_s, 6), {}))
     return RunTelemetry(points=tuple(points), events=tuple(events))
 

@@ -1,0 +1,31 @@
+"""The archiver Lambda: a thin SQS handler reporting partial batch failures (Powertools' BatchProcessor).
+
+A message that fails (S3 refused, checksum mismatch, conflicting object) is reported in
+``batchItemFailures``: SQS delivers it again, and after maxReceiveCount it goes to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from exalate_collector import logs
+from exalate_collector.archive.archiver import ArchiverSettings, archive_message
+from exalate_collector.archive.sinks import aws_client
+
+logs.configure()
+# Built once per execution environment and reused by warm invocations.
+# Every failed message is reported in batchItemFailures, even when all fail (no exception: same contract).
+PROCESSOR = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+S3 = aws_client("s3")
+SETTINGS = ArchiverSettings.from_environment(os.environ)
+
+
+def record_handler(record: SQSRecord) -> str:
+    return archive_message(record.body, S3, SETTINGS)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=PROCESSOR, context=context)

@@ -1,0 +1,147 @@
+"""Where a run's records go: a local directory, S3 directly, or the archiver's queue (with claim check).
+
+Every sink takes one node's records of one run at a time and raises an ArchiveFailure subclass when it
+cannot take them; the runner reports that (metric, event, log) and the caller fails the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import __version__
+from ..errors import HandoffFailed, StagingFailed
+from .envelope import claim_message, inline_fits, inline_message
+from .records import archive_key, staging_key
+from .store import Encryption, error_code, put_once, write_local_once
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "exalate/"
+DEFAULT_STAGING_PREFIX = "staging/"
+DEFAULT_LOCAL_DIR = "exalate-archive"
+
+
+@dataclass(frozen=True)
+class NodeBatch:
+    """One node's records of one run, already encoded (gzip JSON Lines)."""
+
+    run_id: str
+    node: str
+    started_at: datetime
+    records: int
+    payload: bytes
+
+    def metadata(self) -> dict[str, str]:
+        return {"run-id": self.run_id, "record-count": str(self.records), "collector-version": __version__}
+
+
+class ArchiveSink(Protocol):
+    def deliver(self, batch: NodeBatch) -> str:
+        """Store or hand off the batch; return where it went. Raises ArchiveFailure."""
+        ...
+
+
+class LocalDirectorySink:
+    def __init__(self, root: Path, prefix: str = DEFAULT_PREFIX) -> None:
+        self.root = root
+        self.prefix = prefix
+
+    def deliver(self, batch: NodeBatch) -> str:
+        key = archive_key(self.prefix, batch.started_at, batch.node, batch.run_id)
+        write_local_once(self.root, key, batch.payload)
+        return str(self.root / key)
+
+
+class S3DirectSink:
+    """Outside AWS with ARCHIVE_BUCKET set: straight to the archive key, conditional write."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str = DEFAULT_PREFIX, encryption: Encryption | None = None):
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.encryption = encryption or Encryption()
+
+    def deliver(self, batch: NodeBatch) -> str:
+        key = archive_key(self.prefix, batch.started_at, batch.node, batch.run_id)
+        put_once(self.s3, self.bucket, key, batch.payload, batch.metadata(), self.encryption)
+        return f"s3://{self.bucket}/{key}"
+
+
+class QueueSink:
+    """In Lambda: one SQS message per node per run; too large for SQS -> staging object + claim check."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        s3: Any,
+        bucket: str | None,
+        staging_prefix: str = DEFAULT_STAGING_PREFIX,
+        encryption: Encryption | None = None,
+    ) -> None:
+        self.sqs, self.queue_url, self.s3, self.bucket = sqs, queue_url, s3, bucket
+        self.staging_prefix = staging_prefix
+        self.encryption = encryption or Encryption()
+
+    def deliver(self, batch: NodeBatch) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if inline_fits(len(batch.payload)):
+            message = inline_message(batch.run_id, batch.node, batch.started_at, batch.records, batch.payload)
+            where = "inline"
+        else:
+            if not self.bucket:
+                raise StagingFailed("the records exceed an SQS message and ARCHIVE_BUCKET is not set")
+            key = staging_key(self.staging_prefix, batch.run_id, batch.node)
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=batch.payload,
+                    Metadata=batch.metadata(),
+                    **self.encryption.put_arguments(),
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise StagingFailed(f"s3://{self.bucket}/{key}: {error_code(exc)}") from None
+            message = claim_message(
+                batch.run_id, batch.node, batch.started_at, batch.records, self.bucket, key, batch.payload
+            )
+            where = f"claim check s3://{self.bucket}/{key}"
+        try:
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=message)
+        except (ClientError, BotoCoreError) as exc:
+            raise HandoffFailed(f"{self.queue_url}: {error_code(exc)}") from None
+        return where
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client with standard retries (5 attempts); follows AWS_ENDPOINT_URL like every boto3 client."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+
+def sink_from_environment(
+    env: Mapping[str, str], *, in_lambda: bool, local_dir: str | None = None
+) -> ArchiveSink | None:
+    """Lambda: the queue (ARCHIVE_QUEUE_URL). Elsewhere: S3 when ARCHIVE_BUCKET is set, else a local directory."""
+    prefix = env.get("ARCHIVE_PREFIX") or DEFAULT_PREFIX
+    encryption = Encryption.from_environment(env)
+    if in_lambda:
+        queue_url = env.get("ARCHIVE_QUEUE_URL")
+        if not queue_url:
+            log.warning("ARCHIVE_QUEUE_URL is not set: this run's answers are not archived")
+            return None
+        bucket = env.get("ARCHIVE_BUCKET")
+        staging = env.get("ARCHIVE_STAGING_PREFIX") or DEFAULT_STAGING_PREFIX
+        return QueueSink(
+            aws_client("sqs"), queue_url, aws_client("s3") if bucket else None, bucket, staging, encryption
+        )
+    bucket = env.get("ARCHIVE_BUCKET")
+    if bucket:
+        return S3DirectSink(aws_client("s3"), bucket, prefix, encryption)
+    return LocalDirectorySink(Path(local_dir or env.get("ARCHIVE_DIR") or DEFAULT_LOCAL_DIR), prefix)

@@ -1,0 +1,139 @@
+"""Pure archive pieces: records, gzip JSON Lines, keys, and the SQS envelope."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+from exalate_collector.archive.envelope import (
+    MAX_MESSAGE_BYTES,
+    EnvelopeError,
+    claim_message,
+    fits,
+    inline_fits,
+    inline_message,
+    parse_message,
+)
+from exalate_collector.archive.records import (
+    RECORD_FIELDS,
+    archive_key,
+    body_of,
+    decode_jsonl_gz,
+    encode_jsonl_gz,
+    record_of,
+    staging_key,
+)
+from exalate_collector.endpoints import BLOB_ERRORS, SYNC_REQUESTS
+from exalate_collector.simulator import seed_body
+
+from ..conftest import ROOT, exchange_for
+
+STARTED = datetime(2026, 11, 27, 7, 5, tzinfo=UTC)
+
+
+def test_a_record_keeps_the_body_byte_for_byte_and_has_every_field():
+    ex = exchange_for(SYNC_REQUESTS, seed_body(SYNC_REQUESTS))
+    record = record_of("r1", ex)
+    assert tuple(record) == RECORD_FIELDS
+    assert record["body"] == seed_body(SYNC_REQUESTS).decode("utf-8") and record["body_base64"] is False
+    assert body_of(record) == seed_body(SYNC_REQUESTS)
+    assert record["body_sha256"] == hashlib.sha256(seed_body(SYNC_REQUESTS)).hexdigest()
+    assert record["error_type"] is None and record["status_code"] == 200
+    assert record["requested_at"] == "2026-11-27T12:00:00.000Z"
+
+
+def test_failed_polls_are_recorded_with_their_evidence():
+    record = record_of("r1", exchange_for(BLOB_ERRORS, seed_body(BLOB_ERRORS)))
+    assert record["error_type"] == "invalid_json"
+    assert body_of(record) == seed_body(BLOB_ERRORS)
+
+
+def test_non_utf8_bodies_are_base64_with_a_flag():
+    raw = b"\xff\xfe\x00<html>\x80</html>"
+    record = record_of("r1", exchange_for(SYNC_REQUESTS, raw, status=500, content_type="text/html"))
+    assert record["body_base64"] is True and base64.b64decode(record["body"]) == raw
+    assert body_of(record) == raw
+
+
+def test_jsonl_gz_round_trip_is_deterministic():
+    records = [record_of("r1", exchange_for(e, seed_body(e))) for e in (SYNC_REQUESTS, BLOB_ERRORS)]
+    payload = encode_jsonl_gz(records)
+    assert payload == encode_jsonl_gz(records)
+    assert decode_jsonl_gz(payload) == records
+
+
+@pytest.mark.parametrize(
+    ("prefix", "node", "expected"),
+    [
+        ("exalate/", "jira-prod", "exalate/dt=2026-11-27/hour=07/node=jira-prod/r1.jsonl.gz"),
+        ("exalate", "jira prod/eu", "exalate/dt=2026-11-27/hour=07/node=jira%20prod%2Feu/r1.jsonl.gz"),
+        ("", "n", "dt=2026-11-27/hour=07/node=n/r1.jsonl.gz"),
+    ],
+)
+def test_archive_key_layout(prefix, node, expected):
+    assert archive_key(prefix, STARTED, node, "r1") == expected
+
+
+def test_staging_key():
+    assert staging_key("staging/", "r1", "jira prod") == "staging/r1/jira%20prod.jsonl.gz"
+
+
+def test_inline_envelope_round_trip():
+    payload = encode_jsonl_gz([{"a": 1}])
+    envelope = parse_message(inline_message("r1", "n", STARTED, 1, payload))
+    assert (envelope.kind, envelope.payload, envelope.run_id, envelope.node, envelope.started_at, envelope.records) == (
+        "inline",
+        payload,
+        "r1",
+        "n",
+        STARTED,
+        1,
+    )
+
+
+def test_claim_envelope_round_trip():
+    envelope = parse_message(claim_message("r1", "n", STARTED, 3, "b", "staging/k", b"xyz"))
+    assert (envelope.kind, envelope.bucket, envelope.key, envelope.size) == ("claim_check", "b", "staging/k", 3)
+    assert envelope.sha256 == hashlib.sha256(b"xyz").hexdigest()
+
+
+def test_inline_fits_agrees_with_the_real_message_size():
+    for size in (0, 1000, 700_000, 778_000, 779_000, 800_000):
+        message = inline_message("20261127T070500Z-0a1b2c3d", "jira-prod", STARTED, 18, b"x" * size)
+        assert inline_fits(size) <= fits(message)  # never claims to fit when it does not
+    assert inline_fits(700_000) and not inline_fits(MAX_MESSAGE_BYTES)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "{}",
+        '{"v": 2}',
+        '{"v":1,"run_id":"r","node":"n","started_at":"x","records":1,"kind":"inline"}',
+        '{"v":1,"run_id":"r","node":"n","started_at":"2026-01-01T00:00:00+00:00","records":1,"kind":"other"}',
+        '{"v":1,"run_id":"r","node":"n","started_at":"2026-01-01T00:00:00+00:00","records":1,"kind":"inline",'
+        '"payload":"!!"}',
+    ],
+)
+def test_malformed_messages_are_envelope_errors(body):
+    with pytest.raises(EnvelopeError):
+        parse_message(body)
+
+
+def test_sample_events_are_what_the_generator_makes(tmp_path, monkeypatch):
+    import runpy
+
+    committed = {
+        name: (ROOT / "events" / name).read_bytes()
+        for name in ("sqs-inline.json", "sqs-claim-check.json", "staging-object.jsonl.gz")
+    }
+    module = runpy.run_path(str(ROOT / "events" / "generate.py"))
+    monkeypatch.setitem(module["main"].__globals__, "HERE", tmp_path)
+    module["main"]()
+    assert {name: (tmp_path / name).read_bytes() for name in committed} == committed
+    inline = parse_message(json.loads(committed["sqs-inline.json"])["Records"][0]["body"])
+    assert inline.payload == committed["staging-object.jsonl.gz"]
