@@ -10,6 +10,7 @@ from exalate_collector.archive.sinks import sink_from_environment
 from exalate_collector.telemetry.otel import OtelPipeline
 
 logs.configure()
+lambda_entry.load_otlp_headers(os.environ)  # API keys come from Secrets Manager, not plain variables
 # Built once per execution environment and reused by warm invocations.
 PIPELINE = OtelPipeline.from_environment()
 ARCHIVE = sink_from_environment(os.environ, in_lambda=True)

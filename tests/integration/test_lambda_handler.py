@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import uuid
 from types import ModuleType
 
@@ -104,3 +105,15 @@ def test_deadline_comes_from_the_remaining_time(lambda_env, monkeypatch, simulat
     assert deadline_s(Context(30_000), {}) == 18.0
     assert deadline_s(Context(30_000), {"EXALATE_EXPORT_MARGIN_S": "5"}) == 25.0
     assert deadline_s(Context(2_000), {}) == 1.0
+
+
+def test_otlp_headers_come_from_secrets_manager(lambda_env, receiver, monkeypatch, simulator):
+    name = f"otlp-headers-{uuid.uuid4().hex[:6]}"
+    arn = boto3.client("secretsmanager").create_secret(Name=name, SecretString="x-honeycomb-team=abc123")["ARN"]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS_SECRET", f"secretsmanager:{arn}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "")  # restored after the test, whatever the handler sets
+
+    app = load_handler()
+    assert os.environ["OTEL_EXPORTER_OTLP_HEADERS"] == "x-honeycomb-team=abc123"
+    app.handler(EVENT, Context())
+    assert receiver.received.headers_seen[-1].get("x-honeycomb-team") == "abc123"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from . import secret_refs
 from .archive.sinks import ArchiveSink
 from .config import load_config
-from .errors import ExportFailed, RunFailed
+from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,25 @@ log = logging.getLogger(__name__)
 #: Seconds kept back from the Lambda's remaining time for the export (the OTLP timeout is 10 s).
 DEFAULT_EXPORT_MARGIN_S = 12.0
 MIN_DEADLINE_S = 1.0
+
+
+HEADERS_SECRET_VAR = "OTEL_EXPORTER_OTLP_HEADERS_SECRET"
+
+
+def load_otlp_headers(env: MutableMapping[str, str], resolve: Callable[[str], str] | None = None) -> None:
+    """Set OTEL_EXPORTER_OTLP_HEADERS from the secret named by OTEL_EXPORTER_OTLP_HEADERS_SECRET.
+
+    API keys for Datadog or Honeycomb then never sit in plain environment variables of the function.
+    Called once at cold start, before the exporters are built.
+    """
+    ref = env.get(HEADERS_SECRET_VAR)
+    if not ref:
+        return
+    resolve = resolve or secret_refs.resolve
+    try:
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = resolve(ref)
+    except SecretUnavailable as failure:
+        raise ConfigError([f"{HEADERS_SECRET_VAR}: {failure.detail}"]) from None
 
 
 def deadline_s(context: Any, env: Mapping[str, str]) -> float:

@@ -66,6 +66,7 @@ class Received:
     metric_requests: list[ExportMetricsServiceRequest] = field(default_factory=list)
     log_requests: list[ExportLogsServiceRequest] = field(default_factory=list)
     content_encodings: list[str] = field(default_factory=list)
+    headers_seen: list[dict[str, str]] = field(default_factory=list)
     bytes_received: int = 0
 
 
@@ -203,6 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         with owner.lock:
             owner.received.bytes_received += len(raw)
             owner.received.content_encodings.append(encoding or "identity")
+            owner.received.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
             if owner.status == 200:
                 target = owner.received.metric_requests if self.path == "/v1/metrics" else owner.received.log_requests
                 target.append(request)
