@@ -1,12 +1,17 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make demo   one collection against the bundled Exalate node simulator, and what it produced
 #   make test   ruff, then the whole test suite (unit and integration, real servers on loopback)
+# Also: make check-template (SAM lint/validate/build/size/security scan), make bench, make docs.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration docs clean
+SAMVENV := .venv-sam
+SAMSTAMP := $(SAMVENV)/.installed
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=eu-west-1
+
+.PHONY: demo test lint unit integration docs bench check-template clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +35,27 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
+# aws-sam-cli pins its own boto3: it gets its own virtualenv, with cfn-lint and checkov.
+$(SAMSTAMP):
+	$(PYTHON) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/pip install --quiet --upgrade pip
+	$(SAMVENV)/bin/pip install --quiet 'aws-sam-cli>=1.130' 'cfn-lint>=1.20' 'checkov>=3.2'
+	touch $(SAMSTAMP)
+
+# Offline checks of the SAM application: lint, validate, build (makefile method: no Docker, no local
+# Python 3.13), artifact sizes, and a security scan whose every skip is justified in template.yaml.
+check-template: $(SAMSTAMP) $(STAMP)
+	$(SAMVENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAMVENV)/bin/sam validate --lint
+	$(SAM_ENV) $(SAMVENV)/bin/sam build
+	$(BIN)/python .ci/check_sizes.py
+	$(SAMVENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 docs: $(STAMP)
 	$(BIN)/exalate-collector docs > docs/telemetry.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache exalate-archive .aws-sam
+	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache exalate-archive .aws-sam
