@@ -137,3 +137,30 @@ def test_sample_events_are_what_the_generator_makes(tmp_path, monkeypatch):
     assert {name: (tmp_path / name).read_bytes() for name in committed} == committed
     inline = parse_message(json.loads(committed["sqs-inline.json"])["Records"][0]["body"])
     assert inline.payload == committed["staging-object.jsonl.gz"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[]",
+        seed_body(SYNC_REQUESTS),
+        seed_body(BLOB_ERRORS),
+        b"\xff\xfe\x00 not utf-8",
+        'quotes " backslash \\ control \x01 tab \t newline \n unicode é 😀 \u2028'.encode(),
+        ("é" * 2_000_000).encode(),
+    ],  # multi-byte characters across slice boundaries
+)
+def test_streaming_writer_makes_exactly_the_simple_encoding(body, monkeypatch):
+    from exalate_collector.archive import records
+
+    monkeypatch.setattr(records, "SLICE", 3 * 5)  # tiny slices: every boundary case gets exercised
+    exchanges = [
+        exchange_for(SYNC_REQUESTS, body, status=500, content_type="text/plain"),
+        exchange_for(SYNC_REQUESTS, b"[]"),
+    ]
+    writer = records.JsonlGzWriter()
+    for ex in exchanges:
+        writer.add("r1", ex)
+    assert writer.records == 2
+    assert writer.finish() == encode_jsonl_gz([record_of("r1", ex) for ex in exchanges])

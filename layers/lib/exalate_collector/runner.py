@@ -19,7 +19,7 @@ from typing import Protocol
 import requests
 
 from . import secret_refs
-from .archive.records import by_node, encode_jsonl_gz, record_of
+from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import authenticator_for
 from .config import Config, NodeConfig
@@ -137,9 +137,11 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
     """Hand each node's records to the sink, one node at a time; bodies are released as they go."""
     outcome = ArchiveOutcome()
     for node, exchanges in by_node(result.exchanges).items():
-        records = [record_of(result.run_id, ex) for ex in exchanges]
-        batch = NodeBatch(result.run_id, node, result.started_at, len(records), encode_jsonl_gz(records))
-        del records
+        writer = JsonlGzWriter()
+        for ex in exchanges:
+            writer.add(result.run_id, ex)
+            ex.body = b""  # in the archive payload now: the body is not needed for telemetry
+        batch = NodeBatch(result.run_id, node, result.started_at, writer.records, writer.finish())
         try:
             outcome.delivered[node] = sink.deliver(batch)
         except ArchiveFailure as failure:
@@ -147,8 +149,6 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
         except Exception as exc:
             log.exception("archive sink failed for node %s", node, extra={"exalate.node": node})
             outcome.failures.append((node, ArchiveWriteFailed(f"unexpected {type(exc).__name__}")))
-        for ex in exchanges:
-            ex.body = b""  # archived (or reported): the body is not needed for telemetry
     for node, failure in outcome.failures:
         log.error(
             "archive failed: node=%s error.type=%s: %s",

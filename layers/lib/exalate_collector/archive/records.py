@@ -7,11 +7,14 @@ A record keeps the body exactly as received: as text when it decodes as UTF-8, o
 from __future__ import annotations
 
 import base64
+import codecs
 import gzip
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -40,12 +43,26 @@ RECORD_FIELDS: Final = (
 )
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` decodes as UTF-8, checked slice by slice (no full-size copy)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), SLICE):
+            decoder.decode(data[start : start + SLICE], final=False)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def record_of(run_id: str, ex: Exchange) -> dict[str, Any]:
     """One exchange as an archive record (failed polls too: their body is the evidence)."""
-    try:
-        body, is_base64 = ex.body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        body, is_base64 = base64.b64encode(ex.body).decode("ascii"), True
+    if is_utf8(ex.body):
+        return _record(run_id, ex, ex.body.decode("utf-8"), is_base64=False)
+    return _record(run_id, ex, base64.b64encode(ex.body).decode("ascii"), is_base64=True)
+
+
+def _record(run_id: str, ex: Exchange, body: str, *, is_base64: bool) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "node": ex.node,
@@ -74,10 +91,62 @@ def body_of(record: dict[str, Any]) -> bytes:
     return str(record["body"]).encode("utf-8")
 
 
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
 def encode_jsonl_gz(records: Iterable[dict[str, Any]]) -> bytes:
     """Deterministic gzip JSON Lines (mtime 0): the same records always give the same bytes."""
-    lines = b"".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for r in records)
-    return gzip.compress(lines, compresslevel=6, mtime=0)
+    buffer = io.BytesIO()
+    with _gzip_writer(buffer) as archive:
+        for record in records:
+            archive.write(_line(record))
+    return buffer.getvalue()
+
+
+def _gzip_writer(buffer: io.BytesIO) -> gzip.GzipFile:
+    """The one gzip framing used everywhere (mtime 0, level 6), so equal records give equal bytes."""
+    return gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0)
+
+
+#: Bytes per slice when streaming a body: a multiple of 3 (base64) and large enough to be fast.
+SLICE = 3 * 1024 * 1024
+_PLACEHOLDER = "\x00body\x00"
+_PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER).encode("ascii")
+
+
+class JsonlGzWriter:
+    """Makes the same bytes as ``encode_jsonl_gz([record_of(...), ...])`` without holding a body more
+    than once: the body is decoded, JSON-escaped, encoded and compressed slice by slice.
+
+    A 20 MB answer would otherwise exist five times at once (bytes, text, escaped text, encoded line,
+    joined lines) on its way into the archive.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._gzip = _gzip_writer(self._buffer)
+        self.records = 0
+
+    def add(self, run_id: str, ex: Exchange) -> None:
+        utf8 = is_utf8(ex.body)
+        line = _line(_record(run_id, ex, _PLACEHOLDER, is_base64=not utf8))
+        head, tail = line.split(_PLACEHOLDER_JSON, 1)
+        self._gzip.write(head + b'"')
+        if utf8:
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            for start in range(0, len(ex.body), SLICE):
+                text = decoder.decode(ex.body[start : start + SLICE], final=False)
+                self._gzip.write(encode_basestring(text)[1:-1].encode("utf-8"))
+        else:
+            for start in range(0, len(ex.body), SLICE):  # SLICE is a multiple of 3: no padding mid-way
+                self._gzip.write(base64.b64encode(ex.body[start : start + SLICE]))
+        self._gzip.write(b'"' + tail)
+        self.records += 1
+
+    def finish(self) -> bytes:
+        self._gzip.close()
+        return self._buffer.getvalue()
 
 
 def decode_jsonl_gz(payload: bytes) -> list[dict[str, Any]]:

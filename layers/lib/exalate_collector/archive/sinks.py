@@ -125,6 +125,19 @@ def aws_client(service: str) -> Any:
     return boto3.client(service, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
 
 
+class LazyClient:
+    """A boto3 client created on first use: importing the handler stays cheap (cold start)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = aws_client(self.service)
+        return getattr(self._client, name)
+
+
 def sink_from_environment(
     env: Mapping[str, str], *, in_lambda: bool, local_dir: str | None = None
 ) -> ArchiveSink | None:
@@ -139,9 +152,9 @@ def sink_from_environment(
         bucket = env.get("ARCHIVE_BUCKET")
         staging = env.get("ARCHIVE_STAGING_PREFIX") or DEFAULT_STAGING_PREFIX
         return QueueSink(
-            aws_client("sqs"), queue_url, aws_client("s3") if bucket else None, bucket, staging, encryption
+            LazyClient("sqs"), queue_url, LazyClient("s3") if bucket else None, bucket, staging, encryption
         )
     bucket = env.get("ARCHIVE_BUCKET")
     if bucket:
-        return S3DirectSink(aws_client("s3"), bucket, prefix, encryption)
+        return S3DirectSink(LazyClient("s3"), bucket, prefix, encryption)
     return LocalDirectorySink(Path(local_dir or env.get("ARCHIVE_DIR") or DEFAULT_LOCAL_DIR), prefix)

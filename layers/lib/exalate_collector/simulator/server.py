@@ -108,7 +108,7 @@ class NodeSimulator:
         class Handler(_Handler):
             node = simulator
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="exalate-simulator", daemon=True
@@ -177,10 +177,17 @@ class NodeSimulator:
             return endpoints.get(endpoint, Behaviour())
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default listen backlog (5) drops connections under a real fan-out
+
+
 class _Handler(BaseHTTPRequestHandler):
     node: NodeSimulator
     protocol_version = "HTTP/1.1"
     server_version = "ExalateSimulator/2.4"
+    # Headers and body leave in separate writes: with Nagle's algorithm on, the client's delayed ACK
+    # would add ~40 ms to every answer, which no real node does.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         return

@@ -1,0 +1,477 @@
+"""exalate-collector benchmarks: ``make bench`` (or ``.venv/bin/python -m bench``).
+
+Everything runs on loopback against the bundled simulator with injected latency; every figure is
+printed beside the reference it is measured against, in the same run, as a ratio, so a noisy shared
+machine does not mislead. Nothing here is part of the test suite: tests never assert on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from exalate_collector.archive.sinks import LocalDirectorySink
+from exalate_collector.config import parse_config
+from exalate_collector.devtools.otlp_receiver import OtlpReceiver
+from exalate_collector.endpoints import ENDPOINTS, SYNC_REQUESTS, relation_path
+from exalate_collector.runner import collect, run
+from exalate_collector.simulator import Behaviour, NodeSimulator, seed_body
+from exalate_collector.telemetry.otel import OtelPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-of-at-least-32-bytes-long"
+
+
+@dataclass
+class Row:
+    section: str
+    measure: str
+    value: str
+    reference: str
+    ratio: str
+    goal: str
+    met: str
+
+
+ROWS: list[Row] = []
+
+
+def row(
+    section: str,
+    measure: str,
+    value: str,
+    reference: str = "",
+    ratio: float | None = None,
+    goal: str = "",
+    met: bool | None = None,
+) -> None:
+    ROWS.append(
+        Row(
+            section,
+            measure,
+            value,
+            reference,
+            "" if ratio is None else f"{ratio:.2f}x",
+            goal,
+            "" if met is None else ("yes" if met else "NO"),
+        )
+    )
+    print(f"  {section}: {measure} = {value} {('vs ' + reference) if reference else ''}", file=sys.stderr)
+
+
+def node(sim: NodeSimulator, relations: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": extra.pop("name", "bench"),
+        "base_url": sim.base_url,
+        "relations": relations,
+        "auth": {"secret": SECRET},
+        **extra,
+    }
+
+
+def empty_relations(sim: NodeSimulator, relations: list[str]) -> None:
+    for relation in relations:
+        for endpoint in ENDPOINTS:
+            sim.set(relation, endpoint, Behaviour(body=b"[]"))
+
+
+# ------------------------------------------------------------------------------------------ 1
+def fan_out(repeats: int) -> None:
+    relations = [f"R{i:02d}" for i in range(50)]
+    with NodeSimulator(relations, secret=SECRET, latency_s=0.1) as sim:
+        empty_relations(sim, relations)
+        walls_by_concurrency: dict[int, float] = {}
+        for concurrency in (8, 32):
+            config = parse_config({"nodes": [node(sim, relations, concurrency=concurrency)]})
+            walls = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                result = collect(config, 120)
+                walls.append(time.perf_counter() - start)
+                assert result.failures == 0, result.failures
+            wall = walls_by_concurrency[concurrency] = statistics.median(walls)
+            ideal = math.ceil(300 / concurrency) * 0.1
+            row(
+                "1 fan-out",
+                f"300 GETs, 100 ms, concurrency {concurrency}",
+                f"{wall:.2f} s",
+                f"ideal {ideal:.2f} s",
+                wall / ideal,
+                "<= 1.15x ideal",
+                wall / ideal <= 1.15,
+            )
+        # a plain sequential loop of requests.get, same node, same run
+        token = _token()
+        start = time.perf_counter()
+        for relation in relations:
+            for endpoint in ENDPOINTS:
+                requests.get(
+                    sim.base_url + relation_path(relation, endpoint),
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=10,
+                ).raise_for_status()
+        sequential = time.perf_counter() - start
+        collector = walls_by_concurrency[8]
+        row(
+            "1 fan-out",
+            "sequential requests.get loop, same 300 GETs",
+            f"{sequential:.2f} s",
+            f"collector c=8 {collector:.2f} s",
+            sequential / collector,
+        )
+
+
+def _token() -> str:
+    import jwt
+
+    now = int(time.time())
+    return jwt.encode({"iss": "bench", "iat": now, "exp": now + 300}, SECRET, algorithm="HS256")
+
+
+# ------------------------------------------------------------------------------------------ 2
+def deadline(work: Path) -> None:
+    with (
+        NodeSimulator(["AllContent"], secret=SECRET) as hung,
+        NodeSimulator(["AllContent"], secret=SECRET) as ok,
+        OtlpReceiver() as receiver,
+    ):
+        for endpoint in ENDPOINTS:
+            hung.set("AllContent", endpoint, Behaviour(hang=True))
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        try:
+            pipeline = OtelPipeline.from_environment()
+            config = parse_config(
+                {
+                    "nodes": [
+                        node(hung, ["AllContent"], name="hung", timeout_s=60),
+                        node(ok, ["AllContent"], name="healthy"),
+                    ]
+                }
+            )
+            start = time.perf_counter()
+            result = run(config, 5.0, pipeline, LocalDirectorySink(work / "deadline"))
+            total = time.perf_counter() - start
+        finally:
+            del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        healthy = [ex for ex in result.exchanges if ex.node == "healthy"]
+        complete = all(ex.status_code == 200 for ex in healthy) and len(healthy) == 6
+        row(
+            "2 deadline",
+            "run + archive + export, one node never answers",
+            f"{total:.2f} s",
+            "deadline 5.00 s",
+            total / 5.0,
+            "<= deadline + 1 s",
+            total <= 6.0,
+        )
+        row(
+            "2 deadline",
+            "healthy node reported in full",
+            f"{sum(ex.ok for ex in healthy)}/6 understood, {'all' if complete else 'NOT all'} answered",
+            goal="complete",
+            met=complete,
+        )
+
+
+# ------------------------------------------------------------------------------------------ 3
+IMPORT_DEPS = """
+import opentelemetry.sdk.metrics, opentelemetry.sdk._logs, opentelemetry.sdk.resources
+import opentelemetry.exporter.otlp.proto.http.metric_exporter, opentelemetry.exporter.otlp.proto.http._log_exporter
+import requests, jwt, yaml
+"""
+IMPORT_HANDLER = """
+import importlib.util
+spec = importlib.util.spec_from_file_location("app", {app!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+"""
+PROBE = """
+import json, sys, time
+t = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - t
+print(json.dumps({{"s": elapsed, "modules": sorted({{m.split(".")[0] for m in sys.modules}})}}))
+"""
+
+
+def _import_time(body: str, env: dict[str, str]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pycache-") as cache:  # no cached bytecode: a true cold import
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE.format(body=body)],
+            capture_output=True,
+            text=True,
+            env={**env, "PYTHONPYCACHEPREFIX": cache},
+            check=True,
+            cwd=ROOT,
+        )
+    return json.loads(out.stdout)
+
+
+def cold_start(repeats: int) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ARCHIVE_", "AWS_"))}
+    env.update(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+            "AWS_LAMBDA_FUNCTION_NAME": "bench",
+            "ARCHIVE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+            "ARCHIVE_BUCKET": "b",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "EXALATE_LOG_LEVEL": "ERROR",
+        }
+    )
+    handler = IMPORT_HANDLER.format(app=str(ROOT / "functions" / "collector" / "app.py"))
+    deps, own = [], []
+    modules: list[str] = []
+    for _ in range(repeats):  # interleaved, so drift on a shared machine hits both alike
+        deps.append(_import_time(IMPORT_DEPS, env)["s"])
+        probe = _import_time(handler, env)
+        own.append(probe["s"])
+        modules = probe["modules"]
+    d, h = statistics.median(deps), statistics.median(own)
+    row("3 cold start", "import third-party dependencies alone", f"{d * 1000:.0f} ms")
+    row(
+        "3 cold start",
+        "import + init of the collector handler",
+        f"{h * 1000:.0f} ms",
+        f"deps {d * 1000:.0f} ms",
+        h / d,
+        "own code adds <= 15%",
+        h / d <= 1.15,
+    )
+    unwanted = sorted(set(modules) & {"grpc", "boto3", "botocore", "aws_lambda_powertools", "moto", "flask"})
+    row(
+        "3 cold start",
+        "grpc / boto3 / powertools imported at init",
+        ", ".join(unwanted) or "none",
+        goal="none (boto3 loads on first hand-off)",
+        met=not unwanted,
+    )
+
+
+# ------------------------------------------------------------------------------------------ 4, 5, 6
+def child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=ROOT,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def big_queue(items: int) -> bytes:
+    """Queued replicas like the seed's, each with its own payload (random: compresses like real ones barely do)."""
+    item = json.loads(seed_body(SYNC_REQUESTS))[0]
+    size = len(item["replica"]["encodedPayload"]) * 3 // 4
+    return json.dumps(
+        [
+            {
+                **item,
+                "syncEventId": i,
+                "replica": {**item["replica"], "encodedPayload": base64.b64encode(os.urandom(size)).decode()},
+            }
+            for i in range(items)
+        ]
+    ).encode()
+
+
+def memory_and_export(work: Path, moto_endpoint: str) -> None:
+    relations = ["AllContent", "GROOVY"]
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "EXALATE_LOG_LEVEL": "ERROR",
+    }
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto_endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    s3.create_bucket(Bucket="bench-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    queue = sqs.create_queue(QueueName="bench-archive")["QueueUrl"]
+    env.update({"ARCHIVE_QUEUE_URL": queue, "ARCHIVE_BUCKET": "bench-archive"})
+    big = big_queue(2000)
+    with NodeSimulator(relations, secret=SECRET) as sim, OtlpReceiver() as receiver:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        config = {"nodes": [node(sim, relations)]}
+        empty_relations(sim, relations)
+        empty = child({"config": config, "deadline": 60, "archive": "queue"}, env)
+        receiver.clear()
+        for relation in relations:  # the seed's answers (errors, an invalid JSON), plus one big queue
+            for endpoint in ENDPOINTS:
+                sim.set(relation, endpoint, Behaviour())
+        sim.set("AllContent", SYNC_REQUESTS, Behaviour(body=big))
+        full = child({"config": config, "deadline": 60, "archive": "queue"}, env)
+        got = receiver.received
+        largest = len(big) / 1e6
+        delta = full["peak_mb"] - empty["peak_mb"]
+        row("4 memory", "peak RSS, empty relations", f"{empty['peak_mb']:.1f} MB")
+        row(
+            "4 memory",
+            f"peak RSS, syncrequests of 2,000 items ({largest:.1f} MB)",
+            f"{full['peak_mb']:.1f} MB",
+            "256 MB Lambda",
+            full["peak_mb"] / 256,
+            "fits with margin (<= 0.75x)",
+            full["peak_mb"] <= 192,
+        )
+        row(
+            "4 memory",
+            "difference",
+            f"{delta:.1f} MB",
+            f"largest response {largest:.1f} MB",
+            delta / largest,
+            "<= 4x largest response",
+            delta <= 4 * largest,
+        )
+        row(
+            "4 memory",
+            "hand-off of that run",
+            full["archive"].get("bench", "?")[:40],
+            goal="claim check",
+            met=full["archive"].get("bench", "").startswith("claim check"),
+        )
+        per_signal = f"{len(got.metric_requests)} metrics + {len(got.log_requests)} logs"
+        row(
+            "5 export",
+            "OTLP requests per run",
+            per_signal,
+            goal="1 per signal",
+            met=len(got.metric_requests) == 1 and len(got.log_requests) == 1,
+        )
+        row(
+            "5 export",
+            "content encoding",
+            ", ".join(sorted(set(got.content_encodings))),
+            goal="gzip",
+            met=set(got.content_encodings) == {"gzip"},
+        )
+        row("5 export", "OTLP bytes per relation (gzip)", f"{got.bytes_received / len(relations):.0f} B")
+
+
+def scale(work: Path, sizes: list[int]) -> list[dict[str, Any]]:
+    results = []
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("ARCHIVE_", "AWS_"))}
+    base_env["EXALATE_LOG_LEVEL"] = "ERROR"
+    with OtlpReceiver() as receiver:
+        base_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        for n in sizes:
+            relations = [f"R{i:03d}" for i in range(n)]
+            with NodeSimulator(relations, secret=SECRET, latency_s=0.01) as sim:
+                receiver.clear()
+                archive = work / f"scale-{n}"
+                out = child(
+                    {"config": {"nodes": [node(sim, relations)]}, "deadline": 300, "archive": str(archive)}, base_env
+                )
+                archived = sum(p.stat().st_size for p in archive.rglob("*.jsonl.gz"))
+                out.update(relations=n, archive_bytes=archived, otlp_bytes=receiver.received.bytes_received)
+                results.append(out)
+    first = results[0]
+    for r in results:
+        n = r["relations"]
+        row(
+            "6 scale",
+            f"{n:>3} relations: run time",
+            f"{r['total_s']:.2f} s",
+            f"ideal {math.ceil(6 * n / 8) * 0.01:.2f} s",
+            r["total_s"] / (math.ceil(6 * n / 8) * 0.01),
+        )
+        row(
+            "6 scale",
+            f"{n:>3} relations: peak RSS",
+            f"{r['peak_mb']:.1f} MB",
+            f"1 relation {first['peak_mb']:.1f} MB",
+            r["peak_mb"] / first["peak_mb"],
+        )
+        row(
+            "6 scale",
+            f"{n:>3} relations: archive / OTLP bytes per relation",
+            f"{r['archive_bytes'] / n / 1024:.1f} KiB / {r['otlp_bytes'] / n / 1024:.2f} KiB",
+        )
+    return results
+
+
+def print_table() -> None:
+    header = ["section", "measure", "value", "reference", "ratio", "goal", "met"]
+    rows = [[getattr(r, h) for h in header] for r in ROWS]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and no 500-relation step")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    work = Path(tempfile.mkdtemp(prefix="exalate-bench-"))
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    try:
+        print(f"machine: {machine()}", file=sys.stderr)
+        fan_out(repeats)
+        deadline(work)
+        cold_start(3 if args.quick else 7)
+        memory_and_export(work, f"http://127.0.0.1:{port}")
+        scale(work, [1, 10, 100] if args.quick else [1, 10, 100, 500])
+    finally:
+        moto.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nmachine: {machine()}\n")
+    print_table()
+
+
+if __name__ == "__main__":
+    main()

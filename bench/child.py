@@ -1,0 +1,65 @@
+"""One measured run in a fresh process (for peak RSS), driven by bench/__main__.py.
+
+    python -m bench.child '<json spec>'
+
+The spec holds the configuration, the deadline and the archive mode; the environment (set by the
+parent) points at the parent's simulator, OTLP receiver and moto server. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def peak_rss_mb() -> float:
+    """VmHWM: this process's peak resident set. (ru_maxrss would carry the parent's peak across exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    from exalate_collector.archive.sinks import LocalDirectorySink, sink_from_environment
+    from exalate_collector.config import parse_config
+    from exalate_collector.runner import run
+    from exalate_collector.telemetry.otel import OtelPipeline
+
+    config = parse_config(spec["config"])
+    pipeline = OtelPipeline.from_environment()
+    if spec["archive"] == "queue":
+        sink = sink_from_environment(os.environ, in_lambda=True)
+    else:
+        sink = LocalDirectorySink(Path(spec["archive"]))
+    before_run = peak_rss_mb()
+    start = time.perf_counter()
+    result = run(config, spec["deadline"], pipeline, sink)
+    total = time.perf_counter() - start
+    peak = peak_rss_mb()
+    largest = max((int(ex.content_length or 0) for ex in result.exchanges), default=0)
+    print(
+        json.dumps(
+            {
+                "total_s": total,
+                "poll_s": result.duration_s,
+                "peak_mb": peak,
+                "before_run_mb": before_run,
+                "largest_response_mb": largest / 1e6,
+                "polls": len(result.exchanges),
+                "failed": result.failures,
+                "export_ok": bool(result.export and result.export.ok),
+                "archive": dict(result.archive.delivered) if result.archive else {},
+                "archive_failures": [f.error_type for _, f in result.archive.failures] if result.archive else [],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
