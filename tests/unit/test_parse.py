@@ -180,3 +180,27 @@ def test_redirect_names_the_target_without_its_query():
         interpret(SYNC_REQUESTS, 302, "", b"", location="https://sso.example.com/login?token=abc&return=/jira")
     assert "https://sso.example.com/login" in caught.value.detail
     assert "token=abc" not in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[]", " [ ] ", "[1]", '[1, "a", {"b": [2, 3]}, null, true]', "\n[\n{}\n,\n{}\n]\n", "[1,]", "[,1]", "[1 2]",
+     "[1", "[", "", "   ", "[1] x", "[] []", '{"a": 1}', '"s"', "1", "nul", "[{]", '[{"a":1,}]',
+     "[NaN, Infinity]", "[1]\n\n", '\ufeff[1]'],
+)
+def test_item_by_item_reading_agrees_with_json_loads(text):
+    """iter_array counts exactly what json.loads would, and fails where and how json.loads fails."""
+    from exalate_collector.parse import iter_array
+
+    try:
+        expected = json.loads(text)
+    except json.JSONDecodeError as exc:
+        with pytest.raises(json.JSONDecodeError) as caught:
+            list(iter_array(text))
+        assert (caught.value.msg, caught.value.pos) == (exc.msg, exc.pos)
+        return
+    if isinstance(expected, list):
+        assert list(iter_array(text)) == expected
+    else:
+        with pytest.raises(errors.UnexpectedShape):
+            list(iter_array(text))

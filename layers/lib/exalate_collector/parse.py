@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,16 +113,50 @@ def read_items(endpoint: str, content_type: str | None, body: bytes) -> Reading:
     if mtype and not is_json_media_type(mtype):
         raise errors.UnexpectedContentType(f"expected JSON, got {mtype!r}", 200)
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise errors.InvalidJson(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 200) from None
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
     except UnicodeDecodeError:
         raise errors.InvalidJson("body is not UTF-8 (or UTF-16/32) text", 200) from None
+    try:
+        return reading_of(endpoint, iter_array(text))
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidJson(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 200) from None
     except RecursionError:
         raise errors.InvalidJson("JSON nested too deeply to read", 200) from None
-    if not isinstance(data, list):
-        raise errors.UnexpectedShape(f"expected a JSON array, got a JSON {_json_kind(data)}", 200)
-    return reading_of(endpoint, data)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def iter_array(text: str) -> Iterator[Any]:
+    """The items of a JSON array, parsed one at a time and then let go.
+
+    A queue of thousands of replicas is never held as one object tree: only the text and the current
+    item are in memory. Errors are ``json.JSONDecodeError`` with positions in the whole text, exactly as
+    ``json.loads`` reports them; a document that is not an array raises UnexpectedShape.
+    """
+    index = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
+    if not text.startswith("[", index):
+        value = json.loads(text)  # raises JSONDecodeError for invalid JSON
+        raise errors.UnexpectedShape(f"expected a JSON array, got a JSON {_json_kind(value)}", 200)
+    index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
+    if text.startswith("]", index):
+        index += 1
+    else:
+        while True:
+            item, index = _DECODER.raw_decode(text, index)
+            yield item
+            index = _WHITESPACE.match(text, index).end()  # type: ignore[union-attr]
+            if text.startswith(",", index):
+                index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
+                continue
+            if text.startswith("]", index):
+                index += 1
+                break
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
+    end = _WHITESPACE.match(text, index).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
 
 
 def _json_kind(value: object) -> str:
@@ -137,14 +171,14 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def reading_of(endpoint: str, items: list[Any]) -> Reading:
+def reading_of(endpoint: str, items: Iterable[Any]) -> Reading:
     """Count the items; for the two error endpoints, also read each error and count by reason."""
     reason_field = ERROR_REASON_FIELD.get(endpoint)
     if reason_field is None:
-        return Reading(items=len(items))
+        return Reading(items=sum(1 for _ in items))
     found = tuple(error_item(endpoint, item, reason_field) for item in items)
     reasons = Counter(item.reason for item in found)
-    return Reading(items=len(items), reasons=dict(sorted(reasons.items())), errors=found)
+    return Reading(items=len(found), reasons=dict(sorted(reasons.items())), errors=found)
 
 
 def error_item(endpoint: str, item: object, reason_field: str) -> ErrorItem:

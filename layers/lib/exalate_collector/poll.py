@@ -239,17 +239,19 @@ def _read_body(
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise errors.TooLarge(f"Content-Length {declared} exceeds max_body_bytes {limit}", response.status_code)
-    buffer = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
-        buffer += chunk
-        if len(buffer) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise errors.TooLarge(f"body exceeds max_body_bytes {limit}", response.status_code)
         now = monotonic()
         if now >= deadline:
             raise errors.DeadlineExceeded("the run's deadline came while the body was arriving", response.status_code)
         if now - start > node.timeout_s:
             raise errors.Timeout(f"body not complete after timeout_s {node.timeout_s:g}", response.status_code)
-    return bytes(buffer)
+    return b"".join(chunks)  # one copy, no growing buffer: a large body peaks at twice its size, briefly
 
 
 def _transport_failure(exc: requests.RequestException, node: NodeConfig, deadline_binds: bool) -> errors.PollFailure:
