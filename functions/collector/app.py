@@ -7,6 +7,7 @@ from typing import Any
 
 from exalate_collector import lambda_entry, logs
 from exalate_collector.archive.sinks import sink_from_environment
+from exalate_collector.state.store import store_from_environment
 from exalate_collector.telemetry.otel import OtelPipeline
 
 logs.configure()
@@ -14,7 +15,8 @@ lambda_entry.load_otlp_headers(os.environ)  # API keys come from Secrets Manager
 # Built once per execution environment and reused by warm invocations.
 PIPELINE = OtelPipeline.from_environment()
 ARCHIVE = sink_from_environment(os.environ, in_lambda=True)
+STATE = store_from_environment(os.environ, in_lambda=True)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return lambda_entry.collect(event, context, PIPELINE, os.environ, ARCHIVE)
+    return lambda_entry.collect(event, context, PIPELINE, os.environ, ARCHIVE, STATE)

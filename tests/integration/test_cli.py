@@ -47,8 +47,8 @@ def test_run_without_a_backend_prints_the_summary(config_file, simulator, tmp_pa
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["node", "relation", "endpoint", "items", "status"]
-    assert "jira-test  AllContent  syncevents/syncrequests          1      ok" in done.stdout
+    assert lines[0].split() == ["node", "relation", "endpoint", "items", "oldest", "status"]
+    assert "jira-test  AllContent  syncevents/syncrequests          1      0m00s   ok" in done.stdout
     assert "connection_not_found (HTTP 400)" in done.stdout
     assert "12 polls, 7 failed" in done.stdout
     assert "nothing was exported" in done.stdout
@@ -116,13 +116,20 @@ def test_grpc_protocol_is_refused_clearly(config_file):
 def test_demo_shows_what_it_produced(tmp_path: Path):
     done = cli("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "jira-demo  RemovedPartner  syncevents/syncrequests" in done.stdout
-    assert "exalate.sync.error" in done.stdout and "NO_ISSUE_TO_CONNECT_TO" in done.stdout
-    assert "the OTLP receiver decoded 60 metric points in 1 request(s) and 10 events in 1 request(s)" in done.stdout
-    assert "methods the node saw: GET" in done.stdout
-    (archived,) = tmp_path.glob("exalate-archive/exalate/dt=*/hour=*/node=jira-demo/*.jsonl.gz")
-    assert f"archived node jira-demo: {archived.relative_to(tmp_path)}" in done.stdout
+    first, second = done.stdout.split("=== run 2")
+    assert "jira-demo  RemovedPartner  syncevents/syncrequests" in first
+    assert "exalate.sync.error " in first and "NO_ISSUE_TO_CONNECT_TO" in first
+    assert "in 1 request(s) and 10 events in 1 request(s)" in first
+    # run 2: ages grew, the fixed error is resolved, standing errors are not repeated
+    assert "jira-demo  AllContent      syncevents/syncrequests          1      5m00s   ok" in second
+    assert "exalate.sync.error.resolved" in second and "resolved after 5m00s" in second
+    assert "exalate.sync.error " not in second
+    assert "methods the node saw: GET" in second
+    archived = sorted(tmp_path.glob("exalate-archive/exalate/dt=*/hour=*/node=jira-demo/*.jsonl.gz"))
+    assert len(archived) == 2
+    assert f"archived node jira-demo: {archived[0].relative_to(tmp_path)}" in done.stdout
     assert "read one record back: gzip -dc" in done.stdout
+    assert (tmp_path / "exalate-state" / "jira-demo.json").exists()
 
 
 def test_docs_command_prints_the_committed_reference():

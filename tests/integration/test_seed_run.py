@@ -6,9 +6,10 @@ import json
 
 from exalate_collector import __version__
 from exalate_collector.archive.sinks import LocalDirectorySink
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_REQUESTS
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
+from exalate_collector.state.store import LocalStateStore
 from exalate_collector.telemetry.contract import load_contract
 
 from ..contract_check import all_problems
@@ -67,11 +68,21 @@ def test_the_node_sees_only_authenticated_gets(simulator, receiver, pipeline):
 
 
 def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiver, pipeline, tmp_path):
+    """Two runs that between them produce every declared metric and event, each for a real cause."""
     simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=VALID_BLOB_ERRORS))
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
     broken_archive = LocalDirectorySink(not_a_directory)  # archive_write_failed, for real
-    run(config_for(node_config(simulator, ["AllContent", "GROOVY", "Gone"])), 10, pipeline, broken_archive)
+    state = LocalStateStore(tmp_path / "state")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "other.json").write_text("{not json")  # state_corrupt, for real
+    config = config_for(
+        node_config(simulator, ["AllContent", "GROOVY", "Gone"]), node_config(simulator, ["GROOVY"], name="other")
+    )
+    run(config, 10, pipeline, broken_archive, state)
+    simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=b"[]"))  # the errors are resolved
+    simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
+    run(config, 10, pipeline, broken_archive, state)
     contract = load_contract()
     kinds = {"gauge": "gauge", "counter": "sum", "histogram": "histogram"}
     declared = {(m.name, kinds[m.instrument], m.unit) for m in contract.metrics.values()}

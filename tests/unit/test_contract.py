@@ -6,6 +6,7 @@ import json
 
 from exalate_collector import errors
 from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.state.model import Memory, advance, observations
 from exalate_collector.telemetry import points
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.docs import render
@@ -71,7 +72,21 @@ def test_everything_a_wide_scenario_emits_conforms():
         (418, b"teapot"),
     ]:
         exchanges.append(exchange_for(SYNC_REQUESTS, body, status=status, content_type="text/plain"))
-    telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))])
+    memory = Memory()
+    previous = {
+        "schema": 1,
+        "node": "jira-prod",
+        "updated_at": 0,
+        "relations": {
+            "AllContent": {
+                SYNC_ERRORS: {"1|X": {"t": 0.0, "reason": "X", "key": "AC-1"}},
+                BLOB_ERRORS: {"9|Y": {"t": 0.0, "reason": "Y", "blob_id": 9}},
+            }
+        },
+    }
+    memory.advances["jira-prod"] = advance(previous, "jira-prod", ["AllContent"], observations(exchanges), 60.0, 30)
+    memory.failures.append(("jira-prod", errors.StateCorrupt("not JSON")))
+    telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))], memory)
     problems = all_problems(
         ((p.name, p.attributes) for p in telemetry.points), ((e.name, e.attributes) for e in telemetry.events)
     )

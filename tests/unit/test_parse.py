@@ -6,7 +6,15 @@ import json
 
 import pytest
 from exalate_collector import errors
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.endpoints import (
+    BLOB_ERRORS,
+    BLOB_REQUESTS,
+    BLOB_RESPONSES,
+    ENDPOINTS,
+    SYNC_ERRORS,
+    SYNC_REQUESTS,
+    SYNC_RESPONSES,
+)
 from exalate_collector.parse import UNKNOWN, ErrorItem, Reading, interpret
 from exalate_collector.simulator import seed_body
 
@@ -19,9 +27,17 @@ def test_fixtures_are_the_seed_examples_byte_for_byte(endpoint):
     assert seed_body(endpoint).decode("utf-8") in SEED.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e not in (SYNC_ERRORS, BLOB_ERRORS)])
-def test_seed_queue_examples_count_one_item(endpoint):
-    assert interpret(endpoint, 200, "application/json", seed_body(endpoint)) == Reading(items=1)
+@pytest.mark.parametrize(
+    ("endpoint", "identity"),
+    [(SYNC_REQUESTS, "4"), (BLOB_REQUESTS, "10008"), (SYNC_RESPONSES, "16"), (BLOB_RESPONSES, "10000")],
+)
+def test_seed_queue_examples_count_one_item_with_its_identity(endpoint, identity):
+    assert interpret(endpoint, 200, "application/json", seed_body(endpoint)) == Reading(items=1, identities=(identity,))
+
+
+def test_items_without_identity_still_count():
+    body = b'[{"syncEventId": 1}, {}, {"syncEventId": null}, 5, {"syncEventId": "x"}]'
+    assert interpret(SYNC_REQUESTS, 200, "application/json", body) == Reading(items=5, identities=("1", "x"))
 
 
 def test_seed_sync_error_example_is_read_field_by_field():
@@ -184,9 +200,31 @@ def test_redirect_names_the_target_without_its_query():
 
 @pytest.mark.parametrize(
     "text",
-    ["[]", " [ ] ", "[1]", '[1, "a", {"b": [2, 3]}, null, true]', "\n[\n{}\n,\n{}\n]\n", "[1,]", "[,1]", "[1 2]",
-     "[1", "[", "", "   ", "[1] x", "[] []", '{"a": 1}', '"s"', "1", "nul", "[{]", '[{"a":1,}]',
-     "[NaN, Infinity]", "[1]\n\n", '\ufeff[1]'],
+    [
+        "[]",
+        " [ ] ",
+        "[1]",
+        '[1, "a", {"b": [2, 3]}, null, true]',
+        "\n[\n{}\n,\n{}\n]\n",
+        "[1,]",
+        "[,1]",
+        "[1 2]",
+        "[1",
+        "[",
+        "",
+        "   ",
+        "[1] x",
+        "[] []",
+        '{"a": 1}',
+        '"s"',
+        "1",
+        "nul",
+        "[{]",
+        '[{"a":1,}]',
+        "[NaN, Infinity]",
+        "[1]\n\n",
+        "\ufeff[1]",
+    ],
 )
 def test_item_by_item_reading_agrees_with_json_loads(text):
     """iter_array counts exactly what json.loads would, and fails where and how json.loads fails."""

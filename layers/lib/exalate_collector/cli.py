@@ -11,7 +11,9 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__, logs
 from .archive.sinks import ArchiveSink, sink_from_environment
@@ -19,7 +21,11 @@ from .config import Config, load_config, parse_config
 from .console import summary
 from .errors import ConfigError
 from .runner import RunResult, run
+from .state.store import StateStore, store_from_environment
 from .telemetry.otel import OtelPipeline, otlp_configured
+
+if TYPE_CHECKING:
+    from .devtools.otlp_receiver import OtlpReceiver
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,12 @@ def _archive_arguments(parser: argparse.ArgumentParser) -> None:
         help="local archive directory (default $ARCHIVE_DIR or ./exalate-archive; S3 when ARCHIVE_BUCKET is set)",
     )
     parser.add_argument("--no-archive", action="store_true", help="do not archive the raw answers")
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="where runs remember what they saw (default $STATE_DIR or ./exalate-state; S3 with STATE_BUCKET)",
+    )
+    parser.add_argument("--no-state", action="store_true", help="remember nothing: every error is reported every run")
 
 
 def _sink(args: argparse.Namespace) -> ArchiveSink | None:
@@ -67,15 +79,21 @@ def _sink(args: argparse.Namespace) -> ArchiveSink | None:
     return sink_from_environment(os.environ, in_lambda=False, local_dir=args.archive_dir)
 
 
+def _state(args: argparse.Namespace) -> StateStore | None:
+    if args.no_state:
+        return None
+    return store_from_environment(os.environ, in_lambda=False, local_dir=args.state_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(args.log_level)
     try:
         if args.command == "run":
             config = load_config(args.config)
-            return _run(config, args.deadline, _sink(args), print_summary=args.summary)
+            return _run(config, args.deadline, _sink(args), _state(args), print_summary=args.summary)
         if args.command == "demo":
-            return demo(args.deadline, _sink(args))
+            return demo(args.deadline, _sink(args), _state(args))
         if args.command == "simulate":
             return simulate(args.port, args.relations.split(","), args.latency)
         from .telemetry.docs import render
@@ -87,10 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _run(config: Config, deadline: float, archive: ArchiveSink | None, *, print_summary: bool) -> int:
+def _run(
+    config: Config, deadline: float, archive: ArchiveSink | None, state: StateStore | None, *, print_summary: bool
+) -> int:
     exporting = otlp_configured(os.environ)
     publisher = OtelPipeline.from_environment() if exporting else None
-    result = run(config, deadline, publisher, archive)
+    result = run(config, deadline, publisher, archive, state)
     if not exporting or print_summary:
         print(summary(result.exchanges, result.telemetry))
         _print_archive(result)
@@ -134,10 +154,15 @@ def demo_config(base_url: str) -> Config:
     )
 
 
-def demo(deadline: float, archive: ArchiveSink | None) -> int:
-    """The simulator (seed examples; one relation removed), a local OTLP receiver, one real run."""
+def demo(deadline: float, archive: ArchiveSink | None, state: StateStore | None) -> int:
+    """Two runs against the simulator (seed examples; one relation removed) and a local OTLP receiver.
+
+    Between them a sync error is fixed on GROOVY; the second run is dated five minutes later, as the
+    next scheduled run would be, so that queue ages and the resolved error show.
+    """
     from .devtools.otlp_receiver import OtlpReceiver
-    from .simulator import NodeSimulator
+    from .endpoints import SYNC_ERRORS
+    from .simulator import Behaviour, NodeSimulator
 
     os.environ.setdefault(DEMO_SECRET_VAR, DEMO_SECRET)
     with NodeSimulator(["AllContent", "GROOVY"], secret=os.environ[DEMO_SECRET_VAR]) as node:
@@ -145,34 +170,42 @@ def demo(deadline: float, archive: ArchiveSink | None) -> int:
         print(f"simulated Exalate node: {node.base_url}  (relations AllContent, GROOVY; RemovedPartner is gone)")
         if otlp_configured(os.environ):
             print(f"exporting to your backend: {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}\n")
-            return _run(config, deadline, archive, print_summary=True)
+            return _run(config, deadline, archive, state, print_summary=True)
         with OtlpReceiver() as receiver:
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
             try:
-                print(f"local OTLP/HTTP receiver: {receiver.endpoint}\n")
-                result = run(config, deadline, OtelPipeline.from_environment(), archive)
+                print(f"local OTLP/HTTP receiver: {receiver.endpoint}")
+                pipeline = OtelPipeline.from_environment()
+                now = time.time()
+                print("\n=== run 1 ===")
+                first = run(config, deadline, pipeline, archive, state, clock=lambda: now)
+                _show(first, receiver)
+                node.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
+                print("\n=== run 2: five minutes later; the sync error on GROOVY was fixed meanwhile ===")
+                second = run(config, deadline, pipeline, archive, state, clock=lambda: now + 300)
+                _show(second, receiver)
             finally:
                 del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
-            print(summary(result.exchanges, result.telemetry))
-            _print_archive(result)
-            for where in result.archive.delivered.values() if result.archive else ():
-                if not where.startswith("s3://"):
-                    print(f"read one record back: gzip -dc '{where}' | head -n 1 | python3 -m json.tool")
-            got = receiver.received
-            print(
-                f"\nthe OTLP receiver decoded {len(receiver.points())} metric points in "
-                f"{len(got.metric_requests)} request(s) and {len(receiver.events())} events in "
-                f"{len(got.log_requests)} request(s), {got.bytes_received} bytes "
-                f"({', '.join(sorted(set(got.content_encodings)))})"
-            )
-            gets = {r.method for r in node.seen}
-            print(f"methods the node saw: {', '.join(sorted(gets))}")
-            return _exit_code(result)
+            print(f"\nmethods the node saw: {', '.join(sorted({r.method for r in node.seen}))}")
+            return max(_exit_code(first), _exit_code(second))
+
+
+def _show(result: RunResult, receiver: OtlpReceiver) -> None:
+    print(summary(result.exchanges, result.telemetry))
+    _print_archive(result)
+    for where in result.archive.delivered.values() if result.archive else ():
+        if not where.startswith("s3://"):
+            print(f"read one record back: gzip -dc '{where}' | head -n 1 | python3 -m json.tool")
+    got = receiver.received
+    print(
+        f"the OTLP receiver decoded {len(receiver.points())} metric points in {len(got.metric_requests)} "
+        f"request(s) and {len(receiver.events())} events in {len(got.log_requests)} request(s), "
+        f"{got.bytes_received} bytes ({', '.join(sorted(set(got.content_encodings)))})"
+    )
+    receiver.clear()
 
 
 def simulate(port: int, relations: list[str], latency: float) -> int:
-    import time
-
     from .simulator import NodeSimulator
 
     with NodeSimulator(relations, latency_s=latency).start(port) as node:

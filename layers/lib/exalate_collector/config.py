@@ -23,13 +23,23 @@ SEND_AS: tuple[SendAs, ...] = ("bearer", "jwt", "x-exalate-jwt", "query")
 AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
-_NODE_KEYS = {"name", "base_url", "relations", "timeout_s", "concurrency", "verify_tls", "auth", "max_body_bytes"}
+_NODE_KEYS = {
+    "name",
+    "base_url",
+    "relations",
+    "timeout_s",
+    "concurrency",
+    "verify_tls",
+    "auth",
+    "max_body_bytes",
+    "stuck_after_s",
+}
 _AUTH_KEYS: dict[str, set[str]] = {
     "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
     "token": {"type", "token", "send_as"},
     "basic": {"type", "username", "password"},
 }
-_TOP_KEYS = {"nodes"}
+_TOP_KEYS = {"nodes", "events"}
 _RESERVED_CLAIMS = {"iat", "exp", "qsh"}
 
 
@@ -64,6 +74,7 @@ class NodeConfig:
     concurrency: int = 8
     verify_tls: bool | str = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    stuck_after_s: float = 1800.0
 
     @property
     def context_path(self) -> str:
@@ -74,6 +85,8 @@ class NodeConfig:
 @dataclass(frozen=True)
 class Config:
     nodes: tuple[NodeConfig, ...]
+    #: events.repeat: emit sync/blob error events in every run, not only when an error first appears.
+    repeat_events: bool = False
 
 
 class _Problems:
@@ -105,9 +118,19 @@ def parse_config(raw: object) -> Config:
                 problems.add(f"nodes[{index}] ({node.name})", "name", "duplicate node name")
             seen.add(node.name)
             nodes.append(node)
+    repeat = False
+    events = raw.get("events", {})
+    if not isinstance(events, Mapping):
+        problems.add("configuration", "events", "must be a mapping such as {repeat: false}")
+    else:
+        for key in sorted(set(events) - {"repeat"}):
+            problems.add("configuration", f"events.{key}", "unknown key")
+        repeat = events.get("repeat", False)
+        if not isinstance(repeat, bool):
+            problems.add("configuration", "events.repeat", "must be true or false")
     if problems.items:
         raise ConfigError(problems.items)
-    return Config(nodes=tuple(nodes))
+    return Config(nodes=tuple(nodes), repeat_events=bool(repeat))
 
 
 def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | None:
@@ -149,6 +172,9 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
     verify_tls = raw.get("verify_tls", True)
     if not isinstance(verify_tls, bool | str) or verify_tls == "":
         problems.add(where, "verify_tls", "must be true, false or the path of a CA bundle")
+    stuck_after = raw.get("stuck_after_s", 1800)
+    if not _is_number(stuck_after) or stuck_after <= 0:
+        problems.add(where, "stuck_after_s", f"must be a positive number of seconds, got {stuck_after!r}")
     max_body = raw.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
     if not _is_int(max_body) or max_body < 1024:
         problems.add(where, "max_body_bytes", f"must be an integer of at least 1024, got {max_body!r}")
@@ -165,6 +191,7 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         concurrency=int(concurrency) if _is_int(concurrency) else 8,
         verify_tls=verify_tls if isinstance(verify_tls, bool | str) else True,
         max_body_bytes=int(max_body) if _is_int(max_body) else DEFAULT_MAX_BODY_BYTES,
+        stuck_after_s=float(stuck_after) if _is_number(stuck_after) else 1800.0,
     )
 
 
@@ -249,7 +276,7 @@ def parse_text(text: str, source: str) -> object:
     import yaml  # only configuration needs it; keeps it off the import path of everything else
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders only
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
 

@@ -10,6 +10,10 @@ so the names users see on dashboards and the names in the code cannot drift apar
     ├── RunFailed                a run's archive hand-off or export failed (raised after the run)
     │   └── ExportFailed         the OTLP backend refused the export or could not be reached
     └── ReportedFailure          a failure reported as telemetry (error.type), never raised past a run
+        ├── StateFailure         what the collector remembers between runs could not be used; it starts fresh
+        │   ├── StateReadFailed  the state could not be read (S3 or the local file refused)
+        │   ├── StateCorrupt     the state is not valid JSON of a known schema
+        │   └── StateWriteFailed the state could not be written (refused, or conflicts did not settle)
         ├── ArchiveFailure       the raw answers of a run could not be handed to the archive
         │   ├── HandoffFailed    the SQS message could not be sent (after retries)
         │   ├── StagingFailed    the claim-check object could not be written to the staging prefix
@@ -196,7 +200,24 @@ class ArchiveConflict(ArchiveFailure):
     """An object with different content already exists under the archive key; it is never replaced."""
 
 
-_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure"}
+class StateFailure(ReportedFailure):
+    """What the collector remembers between runs could not be used. The run goes on from a fresh state:
+    ages restart at zero and every standing error counts as new."""
+
+
+class StateReadFailed(StateFailure):
+    """The state could not be read (S3 refused or failed, or the local file could not be opened)."""
+
+
+class StateCorrupt(StateFailure):
+    """The state is not valid JSON of a schema this version knows; it is replaced."""
+
+
+class StateWriteFailed(StateFailure):
+    """The state could not be written: refused, or concurrent runs kept conflicting."""
+
+
+_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure", "StateFailure"}
 
 
 def _concrete(root: type[ReportedFailure]) -> list[type[ReportedFailure]]:
@@ -221,6 +242,10 @@ def archive_failure_types() -> list[type[ReportedFailure]]:
     return _concrete(ArchiveFailure)
 
 
+def state_failure_types() -> list[type[ReportedFailure]]:
+    return _concrete(StateFailure)
+
+
 def error_types() -> list[str]:
-    """The documented set of ``error.type`` values: poll failures, then archive failures."""
-    return [cls.error_type for cls in poll_failure_types() + archive_failure_types()]
+    """The documented set of ``error.type`` values: poll, archive, then state failures."""
+    return [cls.error_type for cls in poll_failure_types() + archive_failure_types() + state_failure_types()]

@@ -11,6 +11,7 @@ from .archive.sinks import ArchiveSink
 from .config import load_config
 from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
+from .state.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,13 @@ def collect(
     publisher: Publisher,
     env: Mapping[str, str],
     archive: ArchiveSink | None = None,
+    state: StateStore | None = None,
 ) -> dict[str, Any]:
     """One scheduled run. Raises ConfigError before any request, RunFailed after everything else."""
     config = load_config(env=env)
     if event.get("execution_id"):
         log.info("scheduled execution %s", event["execution_id"], extra={"execution_id": event["execution_id"]})
-    result = run(config, deadline_s(context, env), publisher, archive)
+    result = run(config, deadline_s(context, env), publisher, archive, state)
     raise_if_incomplete(result)
     return {
         "run_id": result.run_id,

@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import errors
-from .endpoints import BLOB_ERRORS, ERROR_REASON_FIELD, SYNC_ERRORS
+from .endpoints import BLOB_ERRORS, BLOB_REQUESTS, BLOB_RESPONSES, ERROR_REASON_FIELD, SYNC_ERRORS
 from .redact import excerpt, redact
 
 UNKNOWN = "UNKNOWN"
+BLOB_QUEUES = (BLOB_REQUESTS, BLOB_RESPONSES)
 #: Free text from the node (error messages) is cut here before it becomes an event body.
 MAX_MESSAGE_CHARS = 2048
 #: Identifiers and reasons longer than this are not identifiers; they are cut.
@@ -44,6 +45,12 @@ class ErrorItem:
     blob_id: int | str | None = None
     blob_event_id: int | str | None = None
 
+    @property
+    def identity(self) -> str | None:
+        """``<id>|<reason>``: what makes this error the same error in the next run (None: untrackable)."""
+        ident = self.blob_id if self.endpoint == BLOB_ERRORS else self.sync_event_id
+        return None if ident is None else f"{ident}|{self.reason}"
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -52,6 +59,8 @@ class Reading:
     items: int
     reasons: Mapping[str, int] = field(default_factory=dict)
     errors: tuple[ErrorItem, ...] = ()
+    #: Identities of the queued items (syncEventId, or blobId for blob endpoints), for the state.
+    identities: tuple[str, ...] = ()
 
 
 def media_type(content_type: str | None) -> str:
@@ -175,10 +184,29 @@ def reading_of(endpoint: str, items: Iterable[Any]) -> Reading:
     """Count the items; for the two error endpoints, also read each error and count by reason."""
     reason_field = ERROR_REASON_FIELD.get(endpoint)
     if reason_field is None:
-        return Reading(items=sum(1 for _ in items))
+        count, identities = 0, []
+        blob = endpoint in BLOB_QUEUES
+        for item in items:
+            count += 1
+            ident = queue_identity(item, blob)
+            if ident is not None:
+                identities.append(ident)
+        return Reading(items=count, identities=tuple(identities))
     found = tuple(error_item(endpoint, item, reason_field) for item in items)
     reasons = Counter(item.reason for item in found)
     return Reading(items=len(found), reasons=dict(sorted(reasons.items())), errors=found)
+
+
+def queue_identity(item: object, blob: bool) -> str | None:
+    """``syncEventId`` of a queued sync item; ``blobMetadata.blobId`` of a queued blob item."""
+    if not isinstance(item, dict):
+        return None
+    if blob:
+        metadata = item.get("blobMetadata")
+        ident = _ident(metadata.get("blobId")) if isinstance(metadata, dict) else None
+    else:
+        ident = _ident(item.get("syncEventId"))
+    return None if ident is None else str(ident)
 
 
 def error_item(endpoint: str, item: object, reason_field: str) -> ErrorItem:

@@ -26,6 +26,8 @@ from .config import Config, NodeConfig
 from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable
 from .model import Exchange
 from .poll import NodeTarget, make_session, poll_nodes
+from .state.model import Memory, advance, observations
+from .state.store import StateStore, update
 from .telemetry.otel import ExportReport
 from .telemetry.points import RunTelemetry, run_telemetry
 
@@ -52,6 +54,7 @@ class RunResult:
     telemetry: RunTelemetry = field(default_factory=lambda: RunTelemetry((), ()))
     export: ExportReport | None = None
     archive: ArchiveOutcome | None = None
+    memory: Memory | None = None
 
     @property
     def failures(self) -> int:
@@ -160,11 +163,37 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
     return outcome
 
 
+def remember(result: RunResult, config: Config, store: StateStore, now: float | None = None) -> Memory:
+    """Update each node's state with what this run understood; report what appeared and resolved."""
+    now = time.time() if now is None else now
+    memory = Memory(repeat=config.repeat_events)
+    for node in config.nodes:
+        observed = observations(ex for ex in result.exchanges if ex.node == node.name)
+
+        def compute(previous: dict | None, node: NodeConfig = node, observed: dict = observed) -> object:
+            return advance(previous, node.name, node.relations, observed, now, node.stuck_after_s)
+
+        outcome, failures = update(store, node.name, compute)
+        memory.advances[node.name] = outcome
+        for failure in failures:
+            memory.failures.append((node.name, failure))
+            log.warning(
+                "state of node %s: %s (error.type=%s); this run starts from a fresh state where it could not read it",
+                node.name,
+                failure.detail,
+                failure.error_type,
+                extra={"run_id": result.run_id, "exalate.node": node.name, "error.type": failure.error_type},
+            )
+    return memory
+
+
 def run(
     config: Config,
     deadline_s: float,
     publisher: Publisher | None,
     archive: ArchiveSink | None = None,
+    state: StateStore | None = None,
+    clock: Callable[[], float] = time.time,
     **kwargs: object,
 ) -> RunResult:
     """Collect, archive, publish. Export and archive failures are logged and reported here and left
@@ -172,8 +201,10 @@ def run(
     result = collect(config, deadline_s, **kwargs)  # type: ignore[arg-type]
     if archive is not None:
         result.archive = archive_run(result, archive)
+    if state is not None:
+        result.memory = remember(result, config, state, clock())
     archive_failures = result.archive.failures if result.archive else []
-    result.telemetry = run_telemetry(result.exchanges, result.duration_s, archive_failures)
+    result.telemetry = run_telemetry(result.exchanges, result.duration_s, archive_failures, result.memory)
     if publisher is not None:
         result.export = publisher.publish(result.telemetry)
         if not result.export.ok:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 SCOPE = "exalate_collector"
 DEFAULT_SERVICE_NAME = "exalate-collector"
 LOG_BATCH = 512
-_SEVERITY = {"ERROR": SeverityNumber.ERROR, "WARN": SeverityNumber.WARN}
+_SEVERITY = {"ERROR": SeverityNumber.ERROR, "WARN": SeverityNumber.WARN, "INFO": SeverityNumber.INFO}
 _ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",

@@ -13,8 +13,9 @@ from ..endpoints import BLOB_ERRORS, SYNC_ERRORS
 from ..errors import ArchiveFailure, ConnectionNotFound
 from ..model import Exchange
 from ..parse import ErrorItem
+from ..state.model import Memory, Resolved
 
-AttributeValue = str | int
+AttributeValue = str | int | float
 Attributes = Mapping[str, AttributeValue]
 
 QUEUE_SIZE = "exalate.queue.size"
@@ -26,11 +27,16 @@ POLL_DURATION = "exalate.poll.duration"
 POLL_ERRORS = "exalate.poll.errors"
 RUN_DURATION = "exalate.collector.run.duration"
 ARCHIVE_FAILURES = "exalate.archive.failures"
+QUEUE_OLDEST_AGE = "exalate.queue.oldest_age"
+QUEUE_STUCK = "exalate.queue.stuck"
 
 SYNC_ERROR_EVENT = "exalate.sync.error"
 BLOB_ERROR_EVENT = "exalate.blob.error"
 POLL_FAILURE_EVENT = "exalate.poll.failure"
 ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
+SYNC_ERROR_RESOLVED_EVENT = "exalate.sync.error.resolved"
+BLOB_ERROR_RESOLVED_EVENT = "exalate.blob.error.resolved"
+STATE_FAILURE_EVENT = "exalate.state.failure"
 
 
 @dataclass(frozen=True)
@@ -67,14 +73,21 @@ def run_telemetry(
     exchanges: Sequence[Exchange],
     run_duration_s: float,
     archive_failures: Sequence[tuple[str, ArchiveFailure]] = (),
+    memory: Memory | None = None,
 ) -> RunTelemetry:
-    """Everything one run reports, in a stable order (configuration order of the exchanges)."""
+    """Everything one run reports, in a stable order (configuration order of the exchanges).
+
+    Without ``memory`` (no state configured) every error item gives an event in every run.
+    """
     points: list[Point] = []
     events: list[Event] = []
     for ex in exchanges:
         points.extend(exchange_points(ex))
-        events.extend(exchange_events(ex))
+        events.extend(exchange_events(ex, memory))
     points.extend(relation_up_points(exchanges))
+    if memory is not None:
+        points.extend(memory_points(memory))
+        events.extend(memory_events(memory))
     for node, failure in archive_failures:
         where: dict[str, AttributeValue] = {"exalate.node": node, "error.type": failure.error_type}
         points.append(Point(ARCHIVE_FAILURES, 1, where))
@@ -123,7 +136,56 @@ def relation_up_points(exchanges: Sequence[Exchange]) -> list[Point]:
     ]
 
 
-def exchange_events(ex: Exchange) -> list[Event]:
+def memory_points(memory: Memory) -> list[Point]:
+    points = []
+    for node, adv in memory.advances.items():
+        for (relation, endpoint), age in adv.ages.items():
+            where = {"exalate.node": node, "exalate.relation": relation, "exalate.endpoint": endpoint}
+            points.append(Point(QUEUE_OLDEST_AGE, round(age.oldest_s, 3), where))
+            points.append(Point(QUEUE_STUCK, age.stuck, where))
+    return points
+
+
+def memory_events(memory: Memory) -> list[Event]:
+    events = [resolved_event(node, r) for node, adv in memory.advances.items() for r in adv.resolved]
+    for node, failure in memory.failures:
+        body = (
+            f"state of node {node} unusable ({failure.error_type}): {failure.detail}; ages restart, errors count as new"
+        )
+        events.append(
+            Event(STATE_FAILURE_EVENT, "WARN", body, {"exalate.node": node, "error.type": failure.error_type})
+        )
+    return events
+
+
+def resolved_event(node: str, resolved: Resolved) -> Event:
+    blob = resolved.endpoint == BLOB_ERRORS
+    info = resolved.info
+    attributes: dict[str, AttributeValue] = {
+        "exalate.node": node,
+        "exalate.relation": resolved.relation,
+        "exalate.error.reason": str(info.get("reason", "UNKNOWN")),
+        "exalate.error.duration": round(resolved.stood_s, 3),
+    }
+    optional = {"exalate.sync_event.id": "sync_event_id", "exalate.issue.key": "key", "exalate.issue.id": "issue_id"}
+    if blob:
+        optional |= {"exalate.blob.id": "blob_id", "exalate.blob_event.id": "blob_event_id"}
+    attributes.update({attr: info[short] for attr, short in optional.items() if info.get(short) is not None})
+    what = f"issue {info['key']}" if info.get("key") else f"item {resolved.identity.split('|')[0]}"
+    body = (
+        f"{'blob' if blob else 'sync'} error {attributes['exalate.error.reason']} on {what} "
+        f"resolved after {_duration(resolved.stood_s)}"
+    )
+    return Event(BLOB_ERROR_RESOLVED_EVENT if blob else SYNC_ERROR_RESOLVED_EVENT, "INFO", body, attributes)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def exchange_events(ex: Exchange, memory: Memory | None = None) -> list[Event]:
     if ex.failure is not None:
         failure = ex.failure
         attributes: dict[str, AttributeValue] = {
@@ -144,7 +206,11 @@ def exchange_events(ex: Exchange) -> list[Event]:
         return [Event(POLL_FAILURE_EVENT, severity, body, attributes)]
     if ex.reading is None:
         return []
-    return [error_event(ex, item) for item in ex.reading.errors]
+    return [
+        error_event(ex, item)
+        for item in ex.reading.errors
+        if memory is None or memory.is_new(ex.node, ex.relation, ex.endpoint, item.identity)
+    ]
 
 
 def error_event(ex: Exchange, item: ErrorItem) -> Event:

@@ -1,0 +1,186 @@
+"""The I/O edge of the state: one small JSON object per node, updated with conditional writes.
+
+S3: ``If-Match: <ETag>`` on update, ``If-None-Match: *`` on creation. Local file: the same contract
+under an exclusive lock, comparing a digest of the file. When two runs overlap, one write wins and the
+other gets a conflict: it re-reads, recomputes from the winner's state and writes again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..archive.records import node_segment
+from ..archive.store import error_code
+from ..errors import StateCorrupt, StateFailure, StateReadFailed, StateWriteFailed
+from .model import validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load found. ``state`` None: nothing usable (missing, or see ``failure``)."""
+
+    state: dict[str, Any] | None
+    token: str | None  # ETag or digest of what is stored now; None when nothing is stored
+    failure: StateFailure | None = None
+
+
+class StateStore(Protocol):
+    def load(self, node: str) -> Loaded: ...
+
+    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+        """Write if what is stored still matches ``token``. False on a conflict; raises StateWriteFailed."""
+        ...
+
+
+def _encode(state: dict[str, Any]) -> bytes:
+    return json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _decode(node: str, data: bytes) -> dict[str, Any]:
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise StateCorrupt(f"state of node {node}: not valid JSON") from None
+    return validate(raw, node)
+
+
+def _loaded(node: str, data: bytes, token: str) -> Loaded:
+    try:
+        return Loaded(_decode(node, data), token)
+    except StateCorrupt as failure:
+        return Loaded(None, token, failure)
+
+
+class S3StateStore:
+    def __init__(self, s3: Any, bucket: str, prefix: str = "state/") -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def key(self, node: str) -> str:
+        return f"{self.prefix}{node_segment(node)}.json"
+
+    def load(self, node: str) -> Loaded:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.key(node))
+            data = answer["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return Loaded(None, None)
+            return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{self.key(node)}: {error_code(exc)}"))
+        except BotoCoreError as exc:
+            return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{self.key(node)}: {type(exc).__name__}"))
+        return _loaded(node, data, answer["ETag"])
+
+    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        condition = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=self.key(node), Body=_encode(state), ContentType="application/json", **condition
+            )
+        except ClientError as exc:
+            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            raise StateWriteFailed(f"s3://{self.bucket}/{self.key(node)}: {error_code(exc)}") from None
+        except BotoCoreError as exc:
+            raise StateWriteFailed(f"s3://{self.bucket}/{self.key(node)}: {type(exc).__name__}") from None
+        return True
+
+
+class LocalStateStore:
+    """One JSON file per node in a directory; conditional writes under an exclusive flock."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, node: str) -> Path:
+        return self.directory / f"{node_segment(node)}.json"
+
+    def load(self, node: str) -> Loaded:
+        try:
+            data = self.path(node).read_bytes()
+        except FileNotFoundError:
+            return Loaded(None, None)
+        except OSError as exc:
+            return Loaded(None, None, StateReadFailed(f"{self.path(node)}: {exc.strerror or type(exc).__name__}"))
+        return _loaded(node, data, hashlib.sha256(data).hexdigest())
+
+    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+        path = self.path(node)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(path.with_suffix(".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    current: str | None = hashlib.sha256(path.read_bytes()).hexdigest()
+                except FileNotFoundError:
+                    current = None
+                if current != token:
+                    return False
+                temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                temporary.write_bytes(_encode(state))
+                os.replace(temporary, path)
+        except OSError as exc:
+            raise StateWriteFailed(f"{path}: {exc.strerror or type(exc).__name__}") from None
+        return True
+
+
+#: Attempts at a conditional write before giving up (each after re-reading the winner's state).
+ATTEMPTS = 5
+
+
+def update(
+    store: StateStore, node: str, compute: Callable[[dict[str, Any] | None], Any]
+) -> tuple[Any, list[StateFailure]]:
+    """Load, compute the next state from what was loaded, save conditionally; on conflict start over.
+
+    ``compute(previous)`` returns an object with a ``state`` attribute (the model's Advance). The value
+    returned is the computation made against the state that was actually replaced, so what it reports
+    (new errors, resolved errors) is never reported twice by overlapping runs.
+    """
+    failures: list[StateFailure] = []
+    outcome = None
+    for _ in range(ATTEMPTS):
+        loaded = store.load(node)
+        if loaded.failure is not None and not any(type(f) is type(loaded.failure) for f in failures):
+            failures.append(loaded.failure)
+        outcome = compute(loaded.state)
+        try:
+            if store.save(node, outcome.state, loaded.token):
+                return outcome, failures
+        except StateWriteFailed as failure:
+            failures.append(failure)
+            return outcome, failures
+    failures.append(StateWriteFailed(f"state of node {node}: {ATTEMPTS} conflicting writes in a row; not saved"))
+    return outcome, failures
+
+
+DEFAULT_PREFIX = "state/"
+DEFAULT_LOCAL_DIR = "exalate-state"
+
+
+def store_from_environment(
+    env: Mapping[str, str], *, in_lambda: bool, local_dir: str | None = None
+) -> StateStore | None:
+    """S3 (STATE_BUCKET, else ARCHIVE_BUCKET; STATE_PREFIX, default state/), else outside AWS a local directory."""
+    bucket = env.get("STATE_BUCKET") or env.get("ARCHIVE_BUCKET")
+    if bucket:
+        from ..archive.sinks import LazyClient
+
+        return S3StateStore(LazyClient("s3"), bucket, env.get("STATE_PREFIX") or DEFAULT_PREFIX)
+    if in_lambda:
+        log.warning("no STATE_BUCKET or ARCHIVE_BUCKET: errors are reported in every run and queues have no age")
+        return None
+    return LocalStateStore(Path(local_dir or env.get("STATE_DIR") or DEFAULT_LOCAL_DIR))

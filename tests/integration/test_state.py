@@ -1,0 +1,215 @@
+"""Memory between runs (S3 through moto's server, and a local file): ages, new and resolved errors,
+overlapping runs, corrupt state, failed polls, refused writes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from exalate_collector.archive.sinks import aws_client
+from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.runner import RunResult, remember, run
+from exalate_collector.simulator import Behaviour
+from exalate_collector.state.store import Loaded, LocalStateStore, S3StateStore, StateStore
+
+from .conftest import config_for, node_config
+
+T0 = 1_795_800_000.0
+ERRORS = json.dumps(
+    [
+        {
+            "syncEventId": 49,
+            "sourceIssueKey": {"id": 11742, "urn": "AC-113"},
+            "message": "m",
+            "errorReason": "NO_ISSUE_TO_CONNECT_TO",
+        },
+        {"syncEventId": 50, "sourceIssueKey": {"id": 11743, "urn": "AC-114"}, "message": "m2", "errorReason": "SCRIPT"},
+    ]
+).encode()
+QUEUE = json.dumps([{"syncEventId": 1}, {"syncEventId": 2}]).encode()
+
+
+@pytest.fixture(params=["s3", "local"])
+def store(request, tmp_path) -> StateStore:
+    if request.param == "local":
+        return LocalStateStore(tmp_path / "state")
+    request.getfixturevalue("aws")
+    bucket = f"state-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return S3StateStore(aws_client("s3"), bucket, "state/")
+
+
+def stored(store: StateStore, node: str = "jira-test") -> dict[str, Any] | None:
+    return store.load(node).state
+
+
+def events(result: RunResult, name: str) -> list[Any]:
+    return [e for e in result.telemetry.events if e.name == name]
+
+
+def point(result: RunResult, name: str, endpoint: str) -> float | int:
+    (value,) = [
+        p.value for p in result.telemetry.points if p.name == name and p.attributes.get("exalate.endpoint") == endpoint
+    ]
+    return value
+
+
+@pytest.fixture
+def node(simulator):
+    simulator.set("AllContent", SYNC_ERRORS, Behaviour(body=ERRORS))
+    simulator.set("AllContent", SYNC_REQUESTS, Behaviour(body=QUEUE))
+    return simulator
+
+
+def test_first_run_second_run_and_a_resolved_error(node, store):
+    config = config_for(node_config(node, ["AllContent"], stuck_after_s=600))
+    first = run(config, 10, None, None, store, clock=lambda: T0)
+    assert len(events(first, "exalate.sync.error")) == 2  # new: reported
+    assert point(first, "exalate.queue.oldest_age", SYNC_REQUESTS) == 0
+    assert stored(store)["schema"] == 1
+
+    second = run(config, 10, None, None, store, clock=lambda: T0 + 900)
+    assert events(second, "exalate.sync.error") == []  # standing errors are not repeated
+    assert point(second, "exalate.queue.oldest_age", SYNC_REQUESTS) == 900
+    assert point(second, "exalate.queue.stuck", SYNC_REQUESTS) == 2  # older than stuck_after_s 600
+    assert point(second, "exalate.queue.oldest_age", SYNC_ERRORS) == 900
+
+    node.set("AllContent", SYNC_ERRORS, Behaviour(body=ERRORS.replace(b'"SCRIPT"', b'"OTHER"')))
+    node.set("AllContent", SYNC_REQUESTS, Behaviour(body=json.dumps([{"syncEventId": 2}, {"syncEventId": 3}]).encode()))
+    third = run(config, 10, None, None, store, clock=lambda: T0 + 3600)
+    (resolved,) = events(third, "exalate.sync.error.resolved")
+    assert resolved.severity == "INFO"
+    assert resolved.attributes["exalate.error.reason"] == "SCRIPT"
+    assert resolved.attributes["exalate.issue.key"] == "AC-114"
+    assert resolved.attributes["exalate.error.duration"] == 3600
+    assert "resolved after 1h00m" in resolved.body
+    (new,) = events(third, "exalate.sync.error")  # the same item with another reason is another error
+    assert new.attributes["exalate.error.reason"] == "OTHER"
+    assert point(third, "exalate.queue.oldest_age", SYNC_REQUESTS) == 3600  # item 2 is still there
+    items = stored(store)["relations"]["AllContent"][SYNC_REQUESTS]
+    assert set(items) == {"2", "3"}  # only what is present now
+
+
+def test_repeat_true_restores_one_event_per_run(node, store):
+    config = config_for(node_config(node, ["AllContent"]))
+    config = type(config)(nodes=config.nodes, repeat_events=True)
+    run(config, 10, None, None, store, clock=lambda: T0)
+    second = run(config, 10, None, None, store, clock=lambda: T0 + 300)
+    assert len(events(second, "exalate.sync.error")) == 2
+
+
+def test_a_failed_poll_resolves_nothing_and_keeps_the_state(node, store):
+    config = config_for(node_config(node, ["AllContent"]))
+    run(config, 10, None, None, store, clock=lambda: T0)
+    before = stored(store)["relations"]["AllContent"][SYNC_ERRORS]
+    node.set("AllContent", SYNC_ERRORS, Behaviour(status=500, body=b"{}"))
+    failed = run(config, 10, None, None, store, clock=lambda: T0 + 300)
+    assert events(failed, "exalate.sync.error.resolved") == []
+    assert not [
+        p
+        for p in failed.telemetry.points
+        if p.name == "exalate.queue.oldest_age" and p.attributes["exalate.endpoint"] == SYNC_ERRORS
+    ]
+    assert stored(store)["relations"]["AllContent"][SYNC_ERRORS] == before
+    node.set("AllContent", SYNC_ERRORS, Behaviour(body=ERRORS))
+    back = run(config, 10, None, None, store, clock=lambda: T0 + 600)
+    assert events(back, "exalate.sync.error") == [] and events(back, "exalate.sync.error.resolved") == []
+    assert point(back, "exalate.queue.oldest_age", SYNC_ERRORS) == 600
+
+
+def test_corrupt_state_starts_fresh_and_is_repaired(node, store, tmp_path):
+    config = config_for(node_config(node, ["AllContent"]))
+    run(config, 10, None, None, store, clock=lambda: T0)
+    corrupt(store, b'{"schema": 1, "relations": {"AllContent": {"syncevents/syncrequests": {"1": {}}}}}')
+    result = run(config, 10, None, None, store, clock=lambda: T0 + 300)
+    (failure,) = events(result, "exalate.state.failure")
+    assert failure.attributes["error.type"] == "state_corrupt" and failure.severity == "WARN"
+    assert len(events(result, "exalate.sync.error")) == 2  # errors count as new
+    assert point(result, "exalate.queue.oldest_age", SYNC_REQUESTS) == 0  # ages restart
+    assert stored(store)["schema"] == 1  # repaired
+    corrupt(store, b"\xff not json at all")
+    again = run(config, 10, None, None, store, clock=lambda: T0 + 600)
+    assert [e.attributes["error.type"] for e in events(again, "exalate.state.failure")] == ["state_corrupt"]
+
+
+def corrupt(store: StateStore, data: bytes) -> None:
+    if isinstance(store, LocalStateStore):
+        store.path("jira-test").write_bytes(data)
+    else:
+        store.s3.put_object(Bucket=store.bucket, Key=store.key("jira-test"), Body=data)
+
+
+class Interleaved:
+    """A store where another whole run slips in between this run's read and its write."""
+
+    def __init__(self, inner: StateStore, other_run) -> None:
+        self.inner, self.other_run, self.saves = inner, other_run, 0
+
+    def load(self, node: str) -> Loaded:
+        return self.inner.load(node)
+
+    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+        self.saves += 1
+        if self.saves == 1:
+            self.other_run()
+        return self.inner.save(node, state, token)
+
+
+def test_overlapping_runs_lose_no_update(node, store):
+    """Run A polls only GROOVY, run B only AllContent (the other failed): both survive in the state."""
+    node.set("GROOVY", SYNC_REQUESTS, Behaviour(body=json.dumps([{"syncEventId": 77}]).encode()))
+    config = config_for(node_config(node, ["AllContent", "GROOVY"]))
+    only_groovy = run(config, 10, None, clock=lambda: T0)
+    only_all = run(config, 10, None, clock=lambda: T0)
+    for ex in only_groovy.exchanges:
+        if ex.relation == "AllContent":
+            ex.reading = None  # as if AllContent had failed in run A
+    for ex in only_all.exchanges:
+        if ex.relation == "GROOVY":
+            ex.reading = None
+
+    def run_b() -> None:
+        remember(only_all, config, store, T0 + 5)
+
+    interleaved = Interleaved(store, run_b)
+    memory_a = remember(only_groovy, config, interleaved, T0 + 10)
+    assert interleaved.saves == 2  # A's first write conflicted, it re-read B's state and wrote again
+    assert memory_a.failures == []
+    relations = stored(store)["relations"]
+    assert set(relations["GROOVY"][SYNC_REQUESTS]) == {"77"}
+    assert set(relations["AllContent"][SYNC_REQUESTS]) == {"1", "2"}
+    assert relations["AllContent"][SYNC_REQUESTS]["1"]["t"] == T0 + 5  # B's first-seen time kept
+    # B reported AllContent's errors as new; A, recomputed on B's state, does not report them again
+    appeared = memory_a.advances["jira-test"].appeared
+    assert ("GROOVY", SYNC_REQUESTS, "77") in appeared
+    assert {relation for relation, _, _ in appeared} == {"GROOVY"}
+
+
+def test_a_store_that_refuses_never_breaks_the_run(node, tmp_path, request):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    stores: list[StateStore] = [LocalStateStore(blocker / "state")]
+    request.getfixturevalue("aws")
+    stores.append(S3StateStore(aws_client("s3"), "no-such-state-bucket", "state/"))
+    config = config_for(node_config(node, ["AllContent"]))
+    for refusing in stores:
+        result = run(config, 10, None, None, refusing, clock=lambda: T0)
+        kinds = {e.attributes["error.type"] for e in events(result, "exalate.state.failure")}
+        assert "state_write_failed" in kinds
+        assert len(events(result, "exalate.sync.error")) == 2
+        assert result.failures == 1  # only the seed's invalid bloberrorresponses; the run went on
+
+
+def test_state_stays_small(node, store):
+    node.set(
+        "AllContent", SYNC_REQUESTS, Behaviour(body=json.dumps([{"syncEventId": i} for i in range(2000)]).encode())
+    )
+    config = config_for(node_config(node, ["AllContent"]))
+    run(config, 10, None, None, store, clock=lambda: T0)
+    node.set("AllContent", SYNC_REQUESTS, Behaviour(body=b"[]"))
+    run(config, 10, None, None, store, clock=lambda: T0 + 300)
+    size = len(json.dumps(stored(store)))
+    assert size < 2000  # the 2,000 processed items are gone from it
