@@ -328,13 +328,13 @@ def memory_and_export(work: Path, moto_endpoint: str) -> None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
         config = {"nodes": [node(sim, relations)]}
         empty_relations(sim, relations)
-        empty = child({"config": config, "deadline": 60, "archive": "queue"}, env)
+        empty = child({"config": config, "deadline": 60, "archive": "queue", "state": str(work / "mem-e")}, env)
         receiver.clear()
         for relation in relations:  # the seed's answers (errors, an invalid JSON), plus one big queue
             for endpoint in ENDPOINTS:
                 sim.set(relation, endpoint, Behaviour())
         sim.set("AllContent", SYNC_REQUESTS, Behaviour(body=big))
-        full = child({"config": config, "deadline": 60, "archive": "queue"}, env)
+        full = child({"config": config, "deadline": 60, "archive": "queue", "state": str(work / "mem-f")}, env)
         got = receiver.received
         largest = len(big) / 1e6
         delta = full["peak_mb"] - empty["peak_mb"]
@@ -394,7 +394,13 @@ def scale(work: Path, sizes: list[int]) -> list[dict[str, Any]]:
                 receiver.clear()
                 archive = work / f"scale-{n}"
                 out = child(
-                    {"config": {"nodes": [node(sim, relations)]}, "deadline": 300, "archive": str(archive)}, base_env
+                    {
+                        "config": {"nodes": [node(sim, relations)]},
+                        "deadline": 300,
+                        "archive": str(archive),
+                        "state": str(work / f"state-{n}"),
+                    },
+                    base_env,
                 )
                 archived = sum(p.stat().st_size for p in archive.rglob("*.jsonl.gz"))
                 out.update(relations=n, archive_bytes=archived, otlp_bytes=receiver.received.bytes_received)

@@ -29,6 +29,7 @@ def main() -> None:
     from exalate_collector.archive.sinks import LocalDirectorySink, sink_from_environment
     from exalate_collector.config import parse_config
     from exalate_collector.runner import run
+    from exalate_collector.state.store import LocalStateStore
     from exalate_collector.telemetry.otel import OtelPipeline
 
     config = parse_config(spec["config"])
@@ -39,7 +40,8 @@ def main() -> None:
         sink = LocalDirectorySink(Path(spec["archive"]))
     before_run = peak_rss_mb()
     start = time.perf_counter()
-    result = run(config, spec["deadline"], pipeline, sink)
+    state = LocalStateStore(Path(spec["state"])) if spec.get("state") else None
+    result = run(config, spec["deadline"], pipeline, sink, state)
     total = time.perf_counter() - start
     peak = peak_rss_mb()
     largest = max((int(ex.content_length or 0) for ex in result.exchanges), default=0)

@@ -117,3 +117,22 @@ def test_otlp_headers_come_from_secrets_manager(lambda_env, receiver, monkeypatc
     assert os.environ["OTEL_EXPORTER_OTLP_HEADERS"] == "x-honeycomb-team=abc123"
     app.handler(EVENT, Context())
     assert receiver.received.headers_seen[-1].get("x-honeycomb-team") == "abc123"
+
+
+def test_lambda_archives_through_the_queue_and_remembers_in_s3(lambda_env, receiver, simulator, monkeypatch):
+    bucket = f"archive-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    queue = boto3.client("sqs").create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv("ARCHIVE_BUCKET", bucket)
+    monkeypatch.setenv("ARCHIVE_QUEUE_URL", queue)
+    app = load_handler()
+    first = app.handler(EVENT, Context())
+    assert first["archived"] == {"jira-test": "inline"}
+    assert len([e for e in receiver.events() if e.event_name == "exalate.sync.error"]) == 2
+    receiver.clear()
+    app.handler(EVENT, Context())
+    assert [e for e in receiver.events() if e.event_name == "exalate.sync.error"] == []  # remembered
+    state = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key="state/jira-test.json")["Body"].read())
+    assert set(state["relations"]) == {"AllContent", "GROOVY"}
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 2  # one per run for the one node

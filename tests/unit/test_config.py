@@ -177,3 +177,18 @@ def test_missing_ca_bundle_is_a_config_error(tmp_path: Path):
     path.write_text(json.dumps(minimal(verify_tls=str(tmp_path / "nope.pem"))))
     with pytest.raises(ConfigError, match=r"nodes\[0\] \(jira-prod\): verify_tls: no CA bundle"):
         load_config(str(path))
+
+
+def test_events_and_stuck_after():
+    config = parse_config({**minimal(stuck_after_s=60), "events": {"repeat": True}})
+    assert config.repeat_events is True and config.nodes[0].stuck_after_s == 60.0
+    assert parse_config(minimal()).repeat_events is False
+    for raw, message in [
+        ({**minimal(), "events": {"repeat": "yes"}}, "configuration: events.repeat"),
+        ({**minimal(), "events": {"reapeat": True}}, "configuration: events.reapeat: unknown"),
+        ({**minimal(), "events": []}, "configuration: events: must be a mapping"),
+        (minimal(stuck_after_s=0), "nodes[0] (jira-prod): stuck_after_s"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(raw)
+        assert any(p.startswith(message) for p in caught.value.problems), caught.value.problems
