@@ -306,20 +306,8 @@ def memory_and_export(work: Path, moto_endpoint: str) -> None:
     }
     import boto3
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto_endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="eu-west-1")
+    s3, sqs = (session.client(name, endpoint_url=moto_endpoint) for name in ("s3", "sqs"))
     s3.create_bucket(Bucket="bench-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     queue = sqs.create_queue(QueueName="bench-archive")["QueueUrl"]
     env.update({"ARCHIVE_QUEUE_URL": queue, "ARCHIVE_BUCKET": "bench-archive"})

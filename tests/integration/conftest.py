@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import uuid
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -11,6 +14,8 @@ from exalate_collector.config import Config, parse_config
 from exalate_collector.devtools.otlp_receiver import OtlpReceiver
 from exalate_collector.simulator import NodeSimulator
 from exalate_collector.telemetry.otel import OtelPipeline
+
+from ..conftest import ROOT
 
 SECRET = "integration-secret-of-at-least-32-bytes"
 OTEL_VARS = [
@@ -24,6 +29,17 @@ OTEL_VARS = [
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
 ]
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py as Lambda does: a fresh module each time, built at import."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_app_{uuid.uuid4().hex}", ROOT / "functions" / name / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

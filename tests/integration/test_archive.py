@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import uuid
@@ -23,7 +22,7 @@ from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour, seed_body
 
 from ..conftest import ROOT
-from .conftest import config_for, node_config
+from .conftest import config_for, load_function, node_config
 from .helpers import values
 
 
@@ -47,13 +46,7 @@ def stack(aws, monkeypatch) -> dict[str, Any]:
 
 
 def archiver() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"archiver_app_{uuid.uuid4().hex}", ROOT / "functions" / "archiver" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function("archiver")
 
 
 class Context:

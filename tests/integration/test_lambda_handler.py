@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import uuid
@@ -13,7 +12,7 @@ import pytest
 from exalate_collector.errors import ExportFailed
 
 from ..conftest import ROOT
-from .conftest import SECRET, node_config
+from .conftest import SECRET, load_function, node_config
 from .helpers import values
 
 EVENT = json.loads((ROOT / "events" / "scheduler.json").read_text())
@@ -31,14 +30,7 @@ class Context:
 
 
 def load_handler() -> ModuleType:
-    """Import functions/collector/app.py as Lambda does: a fresh module, built at import."""
-    spec = importlib.util.spec_from_file_location(
-        f"collector_app_{uuid.uuid4().hex}", ROOT / "functions" / "collector" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function("collector")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,10 +253,3 @@ class OtelPipeline:
     def shutdown(self) -> None:
         self._meters.shutdown()
         self._logs.shutdown()
-
-
-def emitted_names(telemetry_list: Sequence[RunTelemetry]) -> tuple[set[str], set[str]]:
-    """Metric and event names found in some runs' telemetry (for contract checks)."""
-    metrics = {p.name for t in telemetry_list for p in t.points}
-    events = {e.name for t in telemetry_list for e in t.events}
-    return metrics, events
