@@ -128,3 +128,15 @@ def test_lambda_archives_through_the_queue_and_remembers_in_s3(lambda_env, recei
     assert set(state["relations"]) == {"AllContent", "GROOVY"}
     messages = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 2  # one per run for the one node
+
+
+def test_a_rotated_secret_is_read_again_after_a_401(lambda_env, receiver, simulator):
+    app = load_handler()
+    app.handler(EVENT, Context())
+    rotated = "a-rotated-secret-of-at-least-32-bytes!!"
+    boto3.client("secretsmanager").put_secret_value(SecretId=lambda_env["secret"], SecretString=rotated)
+    simulator.secret = rotated  # both sides rotate; the warm function still holds the old secret
+    receiver.clear()
+    assert app.handler(EVENT, Context())["failed"] == 12  # the old secret: 401 everywhere, reported
+    assert {e.attributes["error.type"] for e in receiver.events()} == {"unauthorized"}
+    assert app.handler(EVENT, Context())["failed"] == 2  # read again after the 401: back to normal

@@ -23,7 +23,7 @@ from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import authenticator_for
 from .config import Config, NodeConfig
-from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable
+from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable, Unauthorized
 from .model import Exchange
 from .poll import NodeTarget, make_session, poll_nodes
 from .state.model import Memory, advance, observations
@@ -118,6 +118,15 @@ def log_failures(exchanges: list[Exchange]) -> None:
         )
 
 
+def _forget_rejected_secrets(config: Config, exchanges: list[Exchange]) -> None:
+    """A node that answered 401 may have a rotated secret: the next run reads it again (warm Lambda)."""
+    rejected = {ex.node for ex in exchanges if isinstance(ex.failure, Unauthorized)}
+    for node in config.nodes:
+        if node.name in rejected:
+            for ref in (node.auth.secret, node.auth.token, node.auth.password):
+                secret_refs.forget(ref)
+
+
 def collect(
     config: Config,
     deadline_s: float,
@@ -133,6 +142,7 @@ def collect(
     exchanges = poll_nodes(targets, start + deadline_s, session_factory=session_factory)
     duration = time.monotonic() - start
     log_failures(exchanges)
+    _forget_rejected_secrets(config, exchanges)
     return RunResult(run_id=run_id, started_at=started_at, exchanges=exchanges, duration_s=duration)
 
 

@@ -68,6 +68,13 @@ def _cached(ref: str, read: Any) -> str:
     return value
 
 
+def forget(ref: str | None) -> None:
+    """Drop one cached secret, so that the next run reads it again (after a 401: it may have rotated)."""
+    if ref:
+        with _lock:
+            _cache.pop(ref, None)
+
+
 def clear_cache() -> None:
     """Forget cached secrets (tests; or after a rotation, a cold start does it too)."""
     with _lock:
