@@ -59,7 +59,7 @@ SCENARIOS: dict[str, Scenario] = {
     "server_error": Scenario(behaviour=Behaviour(status=500, body=b'{"message":"NullPointerException"}'), status=500),
     "http_error": Scenario(behaviour=Behaviour(status=418, body=b"teapot", content_type="text/plain"), status=418),
     "timeout": Scenario(behaviour=Behaviour(latency_s=2.0), node={"timeout_s": 0.3}),
-    "deadline_exceeded": Scenario(behaviour=Behaviour(hang=True), deadline_s=1.5),
+    "deadline_exceeded": Scenario(behaviour=Behaviour(hang=True), deadline_s=3.0),
     "connection_failed": Scenario(behaviour=Behaviour(drop=True)),
     "tls_error": Scenario(node={"base_url": "https"}, whole_node=True),
     "too_large": Scenario(node={"max_body_bytes": 5000}, status=200),  # syncrequests is 9170 bytes
