@@ -85,11 +85,15 @@ def poll_nodes(
     cond = threading.Condition()
     sessions: list[requests.Session] = []
 
+    pending = [len(jobs)]  # answers still awaited (a list: mutated from the workers)
+
     def finish(index: int, exchange: Exchange) -> None:
         with cond:
             if results[index] is None:
                 results[index] = exchange
-                cond.notify_all()
+                pending[0] -= 1
+                if pending[0] == 0:
+                    cond.notify_all()
 
     by_node: dict[str, list[int]] = {}
     for index, (target, _, _) in enumerate(jobs):
@@ -117,7 +121,7 @@ def poll_nodes(
             ).start()
 
     with cond:
-        while any(r is None for r in results):
+        while pending[0] > 0:
             left = deadline - monotonic()
             if left <= 0:
                 break
