@@ -33,6 +33,12 @@ def main() -> None:
     from exalate_collector.telemetry.otel import OtelPipeline
 
     config = parse_config(spec["config"])
+    if spec.get("poll_only"):
+        from exalate_collector.runner import collect
+
+        result = collect(config, spec["deadline"])
+        print(json.dumps({"poll_s": result.duration_s, "failed": result.failures}))
+        return
     pipeline = OtelPipeline.from_environment()
     if spec["archive"] == "queue":
         sink = sink_from_environment(os.environ, in_lambda=True)
