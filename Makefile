@@ -28,6 +28,9 @@ test: lint $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/lib/exalate_collector
+	$(BIN)/mypy functions/collector/app.py
+	$(BIN)/mypy functions/archiver/app.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -27,5 +27,5 @@ def record_handler(record: SQSRecord) -> str:
     return archive_message(record.body, S3, SETTINGS)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> Any:  # {"batchItemFailures": [...]}
     return process_partial_response(event=event, record_handler=record_handler, processor=PROCESSOR, context=context)

@@ -297,7 +297,9 @@ def load_config(
         raise ConfigError(["configuration: no --config given and EXALATE_COLLECTOR_CONFIG is not set"])
     if ref.startswith("ssm:"):
         if read_parameter is None:
-            from .secret_refs import read_ssm_parameter as read_parameter
+            from .secret_refs import read_ssm_parameter
+
+            read_parameter = read_ssm_parameter
         try:
             text = read_parameter(ref[4:])
         except Exception as exc:  # noqa: BLE001 - any AWS failure becomes a configuration error

@@ -162,13 +162,13 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
         except Exception as exc:
             log.exception("archive sink failed for node %s", node, extra={"exalate.node": node})
             outcome.failures.append((node, ArchiveWriteFailed(f"unexpected {type(exc).__name__}")))
-    for node, failure in outcome.failures:
+    for node, problem in outcome.failures:
         log.error(
             "archive failed: node=%s error.type=%s: %s",
             node,
-            failure.error_type,
-            failure.detail,
-            extra={"run_id": result.run_id, "exalate.node": node, "error.type": failure.error_type},
+            problem.error_type,
+            problem.detail,
+            extra={"run_id": result.run_id, "exalate.node": node, "error.type": problem.error_type},
         )
     return outcome
 

@@ -76,17 +76,17 @@ def parse_message(body: str) -> Envelope:
         data = json.loads(body)
         if data.get("v") != 1:
             raise EnvelopeError(f"unsupported message version {data.get('v')!r}")
-        head = {
-            "run_id": str(data["run_id"]),
-            "node": str(data["node"]),
-            "started_at": datetime.fromisoformat(data["started_at"]),
-            "records": int(data["records"]),
-        }
+        run_id, node = str(data["run_id"]), str(data["node"])
+        started_at, records = datetime.fromisoformat(data["started_at"]), int(data["records"])
         if data["kind"] == "inline":
-            return Envelope(**head, kind="inline", payload=base64.b64decode(data["payload"], validate=True))
+            payload = base64.b64decode(data["payload"], validate=True)
+            return Envelope(run_id, node, started_at, records, kind="inline", payload=payload)
         if data["kind"] == "claim_check":
             return Envelope(
-                **head,
+                run_id,
+                node,
+                started_at,
+                records,
                 kind="claim_check",
                 bucket=str(data["bucket"]),
                 key=str(data["key"]),

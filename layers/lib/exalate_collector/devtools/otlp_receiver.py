@@ -83,7 +83,7 @@ class OtlpReceiver:
     def endpoint(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> OtlpReceiver:
         receiver = self

@@ -100,7 +100,7 @@ class NodeSimulator:
     def base_url(self) -> str:
         assert self._server is not None, "start() the simulator first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.context_path}"
+        return f"http://{host!s}:{port}{self.context_path}"
 
     def start(self, port: int = 0) -> NodeSimulator:
         simulator = self
