@@ -52,6 +52,7 @@ check-template: $(SAMSTAMP) $(STAMP)
 	$(SAM_ENV) $(SAMVENV)/bin/sam validate --lint
 	$(SAM_ENV) $(SAMVENV)/bin/sam build
 	$(BIN)/python .ci/check_sizes.py
+	PYTHONPATH=.aws-sam/build/LibLayer/python $(BIN)/python .ci/smoke_built.py
 	$(SAMVENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
 bench: $(STAMP)
