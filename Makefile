@@ -62,4 +62,4 @@ docs: $(STAMP)
 	$(BIN)/exalate-collector docs > docs/telemetry.md
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache exalate-archive .aws-sam
+	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state .aws-sam
