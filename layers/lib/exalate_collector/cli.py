@@ -43,11 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--config", help="YAML/JSON file, or ssm:<name> (default: $EXALATE_COLLECTOR_CONFIG)")
     run_cmd.add_argument("--deadline", type=float, default=60.0, help="seconds for polling (default 60)")
     run_cmd.add_argument("--summary", action="store_true", help="also print the summary table when exporting")
-    _archive_arguments(run_cmd)
+    _output_arguments(run_cmd)
 
     demo = sub.add_parser("demo", help="run one collection against the bundled simulator and show the result")
     demo.add_argument("--deadline", type=float, default=30.0)
-    _archive_arguments(demo)
+    _output_arguments(demo)
 
     sim = sub.add_parser("simulate", help="serve a simulated Exalate node until interrupted")
     sim.add_argument("--port", type=int, default=8089)
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _archive_arguments(parser: argparse.ArgumentParser) -> None:
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--archive-dir",
         default=None,
@@ -68,7 +68,8 @@ def _archive_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
         default=None,
-        help="where runs remember what they saw (default $STATE_DIR or ./exalate-state; S3 with STATE_BUCKET)",
+        help="where runs remember what they saw (default $STATE_DIR or ./exalate-state;"
+        " S3 with STATE_BUCKET or ARCHIVE_BUCKET)",
     )
     parser.add_argument("--no-state", action="store_true", help="remember nothing: every error is reported every run")
 
