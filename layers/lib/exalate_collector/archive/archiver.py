@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__
 from ..errors import ArchiveWriteFailed, ChecksumMismatch
-from .envelope import Envelope, parse_message
-from .records import archive_key
+from .envelope import Envelope, EnvelopeError, parse_message
+from .records import archive_key, key_prefix, object_metadata
 from .sinks import DEFAULT_PREFIX, DEFAULT_STAGING_PREFIX
 from .store import Encryption, error_code, put_once
 
@@ -39,9 +38,10 @@ def fetch_claimed(s3: Any, settings: ArchiverSettings, envelope: Envelope) -> by
     """The staging object's bytes, verified against the message's size and SHA-256."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    staging = settings.staging_prefix.strip("/") + "/"
+    staging = key_prefix(settings.staging_prefix)
     if envelope.bucket != settings.bucket or not (envelope.key or "").startswith(staging):
-        raise ChecksumMismatch(f"claim check outside the staging prefix: s3://{envelope.bucket}/{envelope.key}")
+        # Not a checksum problem: the message points where no claim check can be. Never read or delete it.
+        raise EnvelopeError(f"claim check outside the staging prefix: s3://{envelope.bucket}/{envelope.key}")
     try:
         payload = s3.get_object(Bucket=envelope.bucket, Key=envelope.key)["Body"].read()
     except (ClientError, BotoCoreError) as exc:
@@ -60,7 +60,7 @@ def archive_message(body: str, s3: Any, settings: ArchiverSettings) -> str:
     payload = envelope.payload if envelope.kind == "inline" else fetch_claimed(s3, settings, envelope)
     assert payload is not None
     key = archive_key(settings.prefix, envelope.started_at, envelope.node, envelope.run_id)
-    metadata = {"run-id": envelope.run_id, "record-count": str(envelope.records), "collector-version": __version__}
+    metadata = object_metadata(envelope.run_id, envelope.records)
     written = put_once(s3, settings.bucket, key, payload, metadata, settings.encryption)
     if envelope.kind == "claim_check":
         # Only now that the archive object exists may the staging object go.

@@ -160,16 +160,24 @@ def node_segment(node: str) -> str:
 
 def archive_key(prefix: str, started_at: datetime, node: str, run_id: str) -> str:
     """``PREFIX/dt=YYYY-MM-DD/hour=HH/node=NAME/<run id>.jsonl.gz`` (UTC)."""
-    return f"{_prefix(prefix)}dt={started_at:%Y-%m-%d}/hour={started_at:%H}/node={node_segment(node)}/{run_id}.jsonl.gz"
+    return (
+        f"{key_prefix(prefix)}dt={started_at:%Y-%m-%d}/hour={started_at:%H}/node={node_segment(node)}/{run_id}.jsonl.gz"
+    )
 
 
 def staging_key(prefix: str, run_id: str, node: str) -> str:
-    return f"{_prefix(prefix)}{run_id}/{node_segment(node)}.jsonl.gz"
+    return f"{key_prefix(prefix)}{run_id}/{node_segment(node)}.jsonl.gz"
 
 
-def _prefix(prefix: str) -> str:
+def key_prefix(prefix: str) -> str:
+    """A key prefix as used everywhere: no leading slash, one trailing slash, '' for the bucket root."""
     prefix = prefix.strip("/")
     return f"{prefix}/" if prefix else ""
+
+
+def object_metadata(run_id: str, records: int) -> dict[str, str]:
+    """S3 metadata of a staging or archive object (the archiver adds content-sha256)."""
+    return {"run-id": run_id, "record-count": str(records), "collector-version": __version__}
 
 
 def by_node(exchanges: Sequence[Exchange]) -> dict[str, list[Exchange]]:

@@ -13,10 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import __version__
 from ..errors import HandoffFailed, StagingFailed
 from .envelope import claim_message, inline_fits, inline_message
-from .records import archive_key, staging_key
+from .records import archive_key, object_metadata, staging_key
 from .store import Encryption, error_code, put_once, write_local_once
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ class NodeBatch:
     payload: bytes
 
     def metadata(self) -> dict[str, str]:
-        return {"run-id": self.run_id, "record-count": str(self.records), "collector-version": __version__}
+        return object_metadata(self.run_id, self.records)
 
 
 class ArchiveSink(Protocol):

@@ -92,10 +92,6 @@ class NodeSimulator:
         with self.lock:
             self.relations.setdefault(relation, {})[endpoint] = behaviour
 
-    def remove_relation(self, relation: str) -> None:
-        with self.lock:
-            self.relations.pop(relation, None)
-
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the simulator first"

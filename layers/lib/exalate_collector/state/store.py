@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..archive.records import node_segment
+from ..archive.records import key_prefix, node_segment
 from ..archive.store import error_code
 from ..errors import StateCorrupt, StateFailure, StateReadFailed, StateWriteFailed
 from .model import validate
@@ -63,7 +63,7 @@ def _loaded(node: str, data: bytes, token: str) -> Loaded:
 
 class S3StateStore:
     def __init__(self, s3: Any, bucket: str, prefix: str = "state/") -> None:
-        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
 
     def key(self, node: str) -> str:
         return f"{self.prefix}{node_segment(node)}.json"
