@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from exalate_collector import secret_refs
-from exalate_collector.endpoints import ENDPOINTS, relation_path
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, relation_path
 from exalate_collector.errors import PollFailure
 from exalate_collector.model import Exchange
 from exalate_collector.parse import interpret
@@ -57,6 +57,14 @@ def exchange_for(
         failure.status_code = failure.status_code or status
         ex.failure = failure
     return ex
+
+
+def repaired_blob_errors() -> bytes:
+    """The seed's bloberrorresponses example with its missing comma restored: the answer a sound node sends."""
+    broken = seed_body(BLOB_ERRORS)
+    repaired = broken.replace(b'"\n  "blobErrorReason"', b'",\n  "blobErrorReason"', 1)
+    assert repaired != broken
+    return repaired
 
 
 def seed_exchanges(relation: str = "AllContent", node: str = "jira-prod") -> list[Exchange]:

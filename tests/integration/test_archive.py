@@ -7,12 +7,13 @@ import hashlib
 import json
 import os
 import uuid
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
-from exalate_collector.archive.envelope import parse_message
+from exalate_collector.archive.envelope import claim_message, parse_message
 from exalate_collector.archive.records import body_of, decode_jsonl_gz
 from exalate_collector.archive.sinks import LocalDirectorySink, QueueSink, aws_client
 from exalate_collector.endpoints import ENDPOINTS, SYNC_REQUESTS
@@ -276,3 +277,16 @@ def test_direct_s3_mode_outside_aws(stack, simulator, tmp_path):
     result = run(config_for(node_config(simulator, ["AllContent"])), 10, None, sink)
     assert result.archive.delivered["jira-test"].startswith(f"s3://{stack['bucket']}/exalate/dt=")
     assert len(archive_objects(stack)) == 1
+
+
+def test_a_claim_check_outside_the_staging_prefix_is_refused_and_left_alone(stack):
+    key = "exalate/dt=2026-11-27/hour=18/node=jira-prod/other.jsonl.gz"
+    payload = (ROOT / "events" / "staging-object.jsonl.gz").read_bytes()
+    stack["s3"].put_object(Bucket=stack["bucket"], Key=key, Body=payload)
+    body = claim_message("r1", "jira-prod", datetime(2026, 11, 27, 18, tzinfo=UTC), 6, stack["bucket"], key, payload)
+    event = {
+        "Records": [{**json.loads((ROOT / "events" / "sqs-claim-check.json").read_text())["Records"][0], "body": body}]
+    }
+    failures = archiver().handler(event, Context())["batchItemFailures"]
+    assert failures == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert archive_objects(stack) == [key]  # neither archived again nor deleted

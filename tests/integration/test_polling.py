@@ -54,3 +54,14 @@ def test_the_cli_process_exits_at_its_deadline_even_with_hung_requests(tmp_path)
         done = cli("run", "--config", str(path), "--deadline", "3", timeout=60)
     assert done.returncode == 0, done.stderr
     assert "deadline_exceeded" in done.stdout
+
+
+def test_timeout_covers_the_whole_body_not_each_read():
+    """A node that trickles its answer in pieces, each well within timeout_s, still times out as a whole."""
+    with NodeSimulator(["AllContent"], secret=SECRET) as node:
+        node.set("AllContent", ENDPOINTS[0], Behaviour(trickle_s=0.3))  # 10 pieces: about 3 s in all
+        result = collect(config_for(node_config(node, ["AllContent"], timeout_s=1.0)), deadline_s=30)
+    first = result.exchanges[0]
+    assert first.failure is not None and first.failure.error_type == "timeout"
+    assert "body not complete" in first.failure.detail
+    assert all(ex.ok for ex in result.exchanges[1:5])

@@ -11,24 +11,12 @@ from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
 from exalate_collector.state.store import LocalStateStore
 from exalate_collector.telemetry.contract import load_contract
+from exalate_collector.telemetry.otel import OtelPipeline
 
+from ..conftest import repaired_blob_errors
 from ..contract_check import all_problems
 from .conftest import config_for, node_config
 from .helpers import expected_events, expected_points, received_events, received_points, values
-
-VALID_BLOB_ERRORS = json.dumps(
-    [
-        {
-            "relationKey": "GROOVY",
-            "syncEventId": 14,
-            "blobEventId": 100,
-            "blobId": 10000,
-            "sourceIssueKey": {"id": 11716, "urn": "PAR-37"},
-            "errorMessage": "Checksums do not match",
-            "blobErrorReason": "CHECKSUM_MISMATCH",
-        }
-    ]
-).encode()
 
 
 def test_seed_run_is_exported_exactly(simulator, receiver, pipeline):
@@ -69,7 +57,7 @@ def test_the_node_sees_only_authenticated_gets(simulator, receiver, pipeline):
 
 def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiver, pipeline, tmp_path):
     """Two runs that between them produce every declared metric and event, each for a real cause."""
-    simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=VALID_BLOB_ERRORS))
+    simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=repaired_blob_errors()))
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
     broken_archive = LocalDirectorySink(not_a_directory)  # archive_write_failed, for real
@@ -113,3 +101,14 @@ def test_relation_context_path_and_special_characters(receiver, pipeline):
         run(config_for(node_config(root_node, ["Sync A/B"])), 10, pipeline)
         assert {r.path for r in root_node.seen} == {f"/rest/issuehub/2.4/relations/Sync%20A%2FB/{e}" for e in ENDPOINTS}
     assert values(receiver, "exalate.relation.up", {"exalate.relation": "Sync A/B"}) == [1]
+
+
+def test_the_compression_variable_is_respected(simulator, receiver, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")  # gzip is only the default
+    pipeline = OtelPipeline.from_environment()
+    try:
+        run(config_for(node_config(simulator, ["AllContent"])), 10, pipeline)
+    finally:
+        pipeline.shutdown()
+    assert set(receiver.received.content_encodings) == {"identity"}
+    assert values(receiver, "exalate.queue.size", {"exalate.endpoint": SYNC_REQUESTS}) == [1]

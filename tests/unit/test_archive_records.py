@@ -164,3 +164,11 @@ def test_streaming_writer_makes_exactly_the_simple_encoding(body, monkeypatch):
         writer.add("r1", ex)
     assert writer.records == 2
     assert writer.finish() == encode_jsonl_gz([record_of("r1", ex) for ex in exchanges])
+
+
+def test_encryption_arguments():
+    from exalate_collector.archive.store import Encryption
+
+    assert Encryption.from_environment({}).put_arguments() == {"ServerSideEncryption": "AES256"}
+    kms = Encryption.from_environment({"ARCHIVE_KMS_KEY_ID": "arn:aws:kms:eu-west-1:1:key/k"}).put_arguments()
+    assert kms == {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:aws:kms:eu-west-1:1:key/k"}

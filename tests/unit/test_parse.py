@@ -18,7 +18,7 @@ from exalate_collector.endpoints import (
 from exalate_collector.parse import UNKNOWN, ErrorItem, Reading, interpret
 from exalate_collector.simulator import seed_body
 
-from ..conftest import SEED
+from ..conftest import SEED, repaired_blob_errors
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="the shared seed document is not beside the checkout")
@@ -65,19 +65,7 @@ def test_seed_blob_error_example_is_invalid_json_and_says_where():
 
 
 def test_blob_error_item_as_it_should_have_been_is_read():
-    body = json.dumps(
-        [
-            {
-                "relationKey": "defaultrelation",
-                "syncEventId": 14,
-                "blobEventId": 100,
-                "blobId": 10000,
-                "sourceIssueKey": {"id": 11716, "urn": "PAR-37"},
-                "errorMessage": "Checksums for blob id '10000' do not match.",
-                "blobErrorReason": "CHECKSUM_MISMATCH",
-            }
-        ]
-    ).encode()
+    body = repaired_blob_errors()
     reading = interpret(BLOB_ERRORS, 200, "application/json", body)
     assert reading.reasons == {"CHECKSUM_MISMATCH": 1}
     item = reading.errors[0]
