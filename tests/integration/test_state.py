@@ -11,7 +11,7 @@ import boto3
 import pytest
 from exalate_collector.archive.sinks import aws_client
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
-from exalate_collector.runner import RunResult, remember, run
+from exalate_collector.runner import RunResult, commit_state, recall, run
 from exalate_collector.simulator import Behaviour
 from exalate_collector.state.store import Loaded, LocalStateStore, S3StateStore, StateStore
 
@@ -172,20 +172,54 @@ def test_overlapping_runs_lose_no_update(node, store):
             ex.reading = None
 
     def run_b() -> None:
-        remember(only_all, config, store, T0 + 5)
+        commit_state(only_all, recall(only_all, config, store, T0 + 5), store)
 
     interleaved = Interleaved(store, run_b)
-    memory_a = remember(only_groovy, config, interleaved, T0 + 10)
+    drafts = recall(only_groovy, config, interleaved, T0 + 10)
+    assert commit_state(only_groovy, drafts, interleaved) == []
     assert interleaved.saves == 2  # A's first write conflicted, it re-read B's state and wrote again
-    assert memory_a.failures == []
     relations = stored(store)["relations"]
     assert set(relations["GROOVY"][SYNC_REQUESTS]) == {"77"}
     assert set(relations["AllContent"][SYNC_REQUESTS]) == {"1", "2"}
     assert relations["AllContent"][SYNC_REQUESTS]["1"]["t"] == T0 + 5  # B's first-seen time kept
-    # B reported AllContent's errors as new; A, recomputed on B's state, does not report them again
-    appeared = memory_a.advances["jira-test"].appeared
-    assert ("GROOVY", SYNC_REQUESTS, "77") in appeared
-    assert {relation for relation, _, _ in appeared} == {"GROOVY"}
+    assert set(relations["AllContent"][SYNC_ERRORS]) == {"49|NO_ISSUE_TO_CONNECT_TO", "50|SCRIPT"}
+
+
+def received_errors(receiver) -> list[tuple[str, object]]:
+    return sorted(
+        (e.event_name, e.attributes.get("exalate.sync_event.id"))
+        for e in receiver.events()
+        if e.event_name.startswith("exalate.sync.error")
+    )
+
+
+def test_a_failed_export_loses_no_event(node, store, receiver, pipeline):
+    """Backend healthy, then refusing, then healthy: every new and resolved error arrives exactly once."""
+    config = config_for(node_config(node, ["AllContent"]))
+    run(config, 10, pipeline, None, store, clock=lambda: T0)
+    assert received_errors(receiver) == [("exalate.sync.error", 49), ("exalate.sync.error", 50)]
+
+    receiver.clear()
+    receiver.status = 400  # not retried by the exporter: the run's export fails
+    node.set("AllContent", SYNC_ERRORS, Behaviour(body=ERRORS.replace(b"50", b"51")))  # 50 resolved, 51 new
+    node.set("AllContent", SYNC_REQUESTS, Behaviour(body=json.dumps([{"syncEventId": 3}]).encode()))
+    failed = run(config, 10, pipeline, None, store, clock=lambda: T0 + 300)
+    assert failed.export_failed
+    assert [e.attributes["exalate.sync_event.id"] for e in events(failed, "exalate.sync.error")] == [51]
+    assert len(events(failed, "exalate.sync.error.resolved")) == 1
+    errors = stored(store)["relations"]["AllContent"][SYNC_ERRORS]
+    assert set(errors) == {"49|NO_ISSUE_TO_CONNECT_TO", "50|SCRIPT"}  # the undelivered changes are not committed
+    assert stored(store)["relations"]["AllContent"][SYNC_REQUESTS]["3"]["t"] == T0 + 300  # ages are
+
+    receiver.status = 200
+    healthy = run(config, 10, pipeline, None, store, clock=lambda: T0 + 600)
+    assert not healthy.export_failed
+    assert received_errors(receiver) == [("exalate.sync.error", 51), ("exalate.sync.error.resolved", 50)]
+    assert point(healthy, "exalate.queue.oldest_age", SYNC_REQUESTS) == 300
+
+    receiver.clear()
+    run(config, 10, pipeline, None, store, clock=lambda: T0 + 900)
+    assert received_errors(receiver) == []  # and never again
 
 
 def test_a_store_that_refuses_never_breaks_the_run(node, tmp_path, request):

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,13 +23,13 @@ from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import authenticator_for
 from .config import Config, NodeConfig
-from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable, Unauthorized
+from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable, StateFailure, Unauthorized
 from .model import Exchange
 from .poll import NodeTarget, make_session, poll_nodes
-from .state.model import Memory, advance, observations
-from .state.store import StateStore, update
+from .state.model import Advance, Memory, advance, observations, withheld
+from .state.store import Draft, StateStore, commit, draft
 from .telemetry.otel import ExportReport
-from .telemetry.points import RunTelemetry, run_telemetry
+from .telemetry.points import RunTelemetry, memory_events, run_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -173,28 +173,73 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
     return outcome
 
 
-def remember(result: RunResult, config: Config, store: StateStore, now: float | None = None) -> Memory:
-    """Update each node's state with what this run understood; report what appeared and resolved."""
-    now = time.time() if now is None else now
+def recall(result: RunResult, config: Config, store: StateStore, now: float) -> dict[str, Draft]:
+    """Load each node's state and compute the next one from this run; nothing is written yet.
+
+    ``result.memory`` gets what the drafts report (ages, new and resolved errors, read failures).
+    """
     memory = Memory(repeat=config.repeat_events)
+    drafts: dict[str, Draft] = {}
     for node in config.nodes:
         observed = observations(ex for ex in result.exchanges if ex.node == node.name)
 
         def compute(previous: dict | None, node: NodeConfig = node, observed: dict = observed) -> object:
             return advance(previous, node.name, node.relations, observed, now, node.stuck_after_s)
 
-        outcome, failures = update(store, node.name, compute)
-        memory.advances[node.name] = outcome
-        for failure in failures:
+        drafts[node.name] = pending = draft(store, node.name, compute)
+        memory.advances[node.name] = pending.outcome
+        for failure in pending.failures:
             memory.failures.append((node.name, failure))
-            log.warning(
-                "state of node %s: %s (error.type=%s); this run starts from a fresh state where it could not read it",
-                node.name,
-                failure.detail,
-                failure.error_type,
-                extra={"run_id": result.run_id, "exalate.node": node.name, "error.type": failure.error_type},
-            )
-    return memory
+            _log_state_failure(result.run_id, node.name, failure)
+    result.memory = memory
+    return drafts
+
+
+def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore) -> list[tuple[str, StateFailure]]:
+    """Write the drafts. Events that did not reach the backend are left out of the state, so the next
+    run reports them again: an event is committed only once the export that carried it succeeded."""
+    delivered = result.export is None or result.export.logs_ok
+    finish: Callable[[Advance], dict] = (lambda adv: adv.state) if delivered else withheld
+    failures = []
+    for node, pending in drafts.items():
+        for failure in commit(store, pending, finish):
+            failures.append((node, failure))
+            _log_state_failure(result.run_id, node, failure)
+    return failures
+
+
+def _log_state_failure(run_id: str, node: str, failure: StateFailure) -> None:
+    log.warning(
+        "state of node %s: %s (error.type=%s)",
+        node,
+        failure.detail,
+        failure.error_type,
+        extra={"run_id": run_id, "exalate.node": node, "error.type": failure.error_type},
+    )
+
+
+def _log_export(result: RunResult) -> None:
+    if result.export is not None and not result.export.ok:
+        log.error(
+            "telemetry export failed: metrics_ok=%s logs_ok=%s",
+            result.export.metrics_ok,
+            result.export.logs_ok,
+            extra={"run_id": result.run_id},
+        )
+
+
+def _report_late(result: RunResult, failures: list[tuple[str, StateFailure]], publisher: Publisher | None) -> None:
+    """State write failures happen after the run's export: they go out in a second, small one."""
+    if result.memory is not None:
+        result.memory.failures.extend(failures)
+    late = Memory(failures=failures)
+    extra = RunTelemetry((), tuple(memory_events(late)))
+    result.telemetry = RunTelemetry(result.telemetry.points, result.telemetry.events + extra.events)
+    if publisher is not None and result.export is not None:
+        followup = publisher.publish(extra)  # only events: a metric export of nothing says nothing
+        events = result.export.events + followup.events
+        result.export = replace(result.export, logs_ok=result.export.logs_ok and followup.logs_ok, events=events)
+        _log_export(result)
 
 
 def run(
@@ -211,19 +256,16 @@ def run(
     result = collect(config, deadline_s, **kwargs)  # type: ignore[arg-type]
     if archive is not None:
         result.archive = archive_run(result, archive)
-    if state is not None:
-        result.memory = remember(result, config, state, clock())
+    drafts = recall(result, config, state, clock()) if state is not None else {}
     archive_failures = result.archive.failures if result.archive else []
     result.telemetry = run_telemetry(result.exchanges, result.duration_s, archive_failures, result.memory)
     if publisher is not None:
         result.export = publisher.publish(result.telemetry)
-        if not result.export.ok:
-            log.error(
-                "telemetry export failed: metrics_ok=%s logs_ok=%s",
-                result.export.metrics_ok,
-                result.export.logs_ok,
-                extra={"run_id": result.run_id},
-            )
+        _log_export(result)
+    if state is not None:
+        late = commit_state(result, drafts, state)
+        if late:
+            _report_late(result, late, publisher)
     log.info(
         "run %s: %d polls, %d failed, %d points, %d events",
         result.run_id,

@@ -13,6 +13,7 @@ never "resolves" anything and ages go on where they were.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +143,27 @@ def advance(
             if entry:
                 result.state["relations"].setdefault(relation, {})[endpoint] = entry
     return result
+
+
+def withheld(adv: Advance) -> dict[str, Any]:
+    """The state to keep when the events of ``adv`` were not delivered (the export failed).
+
+    Errors that appeared are left out and resolved ones put back, so the next run finds them new or
+    resolved again and reports them: an event is committed only with the export that carried it.
+    Queue items keep their first-seen time (they carry no event).
+    """
+    state = copy.deepcopy(adv.state)
+    relations = state["relations"]
+    for relation, endpoint, identity in adv.appeared:
+        if endpoint in ERROR_REASON_FIELD:
+            entries = relations.get(relation, {}).get(endpoint, {})
+            entries.pop(identity, None)
+            if not entries:
+                relations.get(relation, {}).pop(endpoint, None)
+    for r in adv.resolved:
+        relations.setdefault(r.relation, {}).setdefault(r.endpoint, {})[r.identity] = dict(r.info)
+    state["relations"] = {relation: endpoints for relation, endpoints in relations.items() if endpoints}
+    return state
 
 
 @dataclass

@@ -141,30 +141,48 @@ class LocalStateStore:
 ATTEMPTS = 5
 
 
-def update(
-    store: StateStore, node: str, compute: Callable[[dict[str, Any] | None], Any]
-) -> tuple[Any, list[StateFailure]]:
-    """Load, compute the next state from what was loaded, save conditionally; on conflict start over.
+@dataclass
+class Draft:
+    """One node's next state, computed from what was loaded and not yet written.
 
-    ``compute(previous)`` returns an object with a ``state`` attribute (the model's Advance). The value
-    returned is the computation made against the state that was actually replaced, so what it reports
-    (new errors, resolved errors) is never reported twice by overlapping runs.
+    A run reports what ``outcome`` says (new and resolved errors) and writes the state with ``commit``
+    only once it knows whether the export carrying those reports was delivered.
     """
-    failures: list[StateFailure] = []
-    outcome = None
-    for _ in range(ATTEMPTS):
-        loaded = store.load(node)
-        if loaded.failure is not None and not any(type(f) is type(loaded.failure) for f in failures):
-            failures.append(loaded.failure)
-        outcome = compute(loaded.state)
+
+    node: str
+    loaded: Loaded
+    compute: Callable[[dict[str, Any] | None], Any]  # previous state -> the model's Advance
+    outcome: Any
+
+    @property
+    def failures(self) -> list[StateFailure]:
+        return [self.loaded.failure] if self.loaded.failure is not None else []
+
+
+def draft(store: StateStore, node: str, compute: Callable[[dict[str, Any] | None], Any]) -> Draft:
+    """Load a node's state and compute the next one from it; nothing is written."""
+    loaded = store.load(node)
+    return Draft(node, loaded, compute, compute(loaded.state))
+
+
+def commit(store: StateStore, pending: Draft, finish: Callable[[Any], dict[str, Any]]) -> list[StateFailure]:
+    """Write ``finish(outcome)`` if the stored state is still the one the draft was computed from.
+
+    On a conflict (another run wrote in between) it re-reads, recomputes against the winner's state and
+    tries again, so overlapping runs never lose each other's update. A corrupt or unreadable state is
+    simply replaced. Returns the write failures (empty when written).
+    """
+    loaded, outcome = pending.loaded, pending.outcome
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            loaded = store.load(pending.node)
+            outcome = pending.compute(loaded.state)
         try:
-            if store.save(node, outcome.state, loaded.token):
-                return outcome, failures
+            if store.save(pending.node, finish(outcome), loaded.token):
+                return []
         except StateWriteFailed as failure:
-            failures.append(failure)
-            return outcome, failures
-    failures.append(StateWriteFailed(f"state of node {node}: {ATTEMPTS} conflicting writes in a row; not saved"))
-    return outcome, failures
+            return [failure]
+    return [StateWriteFailed(f"state of node {pending.node}: {ATTEMPTS} conflicting writes in a row; not saved")]
 
 
 DEFAULT_PREFIX = "state/"
