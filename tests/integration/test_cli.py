@@ -102,6 +102,26 @@ def test_invalid_configuration_exits_2_before_any_request(tmp_path: Path, simula
     assert simulator.seen == []
 
 
+@pytest.mark.parametrize(
+    ("change", "env", "message"),
+    [
+        ({"base_url": "http://[::1"}, {}, "nodes[0] (jira-test): base_url: not a valid URL"),
+        ({"base_url": "http://admin:URLPASSWORD@127.0.0.1/jira"}, {}, "base_url: must not carry credentials"),
+        ({"relations": [".."]}, {}, "nodes[0] (jira-test): relations: '.' and '..' are not relation names"),
+        ({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://[::1"}, "OTEL_EXPORTER_OTLP_ENDPOINT: not a valid URL"),
+        ({}, {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "otlp.example.com"}, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: must be"),
+    ],
+)
+def test_a_malformed_url_or_relation_exits_2_naming_the_key(tmp_path: Path, simulator, change, env, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps({"nodes": [node_config(simulator, **change)]}))
+    done = cli("run", "--config", str(path), env=env)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert "URLPASSWORD" not in done.stderr + done.stdout
+    assert simulator.seen == []
+
+
 def test_grpc_protocol_is_refused_clearly(config_file):
     done = cli(
         "run",

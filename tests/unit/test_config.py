@@ -64,6 +64,33 @@ def test_the_documented_complete_example_is_valid(monkeypatch):
         ({"relations": []}, "nodes[0] (jira-prod): relations: required"),
         ({"relations": ["A", "A"]}, "nodes[0] (jira-prod): relations: duplicate"),
         ({"relations": ["A", ""]}, "nodes[0] (jira-prod): relations: every relation must be a non-empty string"),
+        ({"relations": ["."]}, "nodes[0] (jira-prod): relations: '.' and '..' are not relation names"),
+        ({"relations": ["A", ".."]}, "nodes[0] (jira-prod): relations: '.' and '..' are not relation names"),
+        ({"relations": [" "]}, "nodes[0] (jira-prod): relations: every relation must be a non-empty string"),
+        ({"base_url": "http://[::1"}, "nodes[0] (jira-prod): base_url: not a valid URL"),
+        ({"base_url": "https://jira.example.com:99999/"}, "nodes[0] (jira-prod): base_url: not a valid URL"),
+        ({"base_url": "https://jira.example.com:port/"}, "nodes[0] (jira-prod): base_url: not a valid URL"),
+        ({"base_url": "https://jira.exa mple.com/"}, "nodes[0] (jira-prod): base_url: must not contain whitespace"),
+        ({"base_url": "ftp://jira.example.com/"}, "nodes[0] (jira-prod): base_url: required"),
+        ({"base_url": "https:///jira"}, "nodes[0] (jira-prod): base_url: required"),
+        ({"base_url": 42}, "nodes[0] (jira-prod): base_url: required"),
+        (
+            {"base_url": "https://admin:PW@jira.example.com"},
+            "nodes[0] (jira-prod): base_url: must not carry credentials",
+        ),
+        ({"base_url": "https://admin@jira.example.com"}, "nodes[0] (jira-prod): base_url: must not carry credentials"),
+        ({"base_url": "http://jira.example.com"}, "nodes[0] (jira-prod): base_url: plain http sends"),
+        (
+            {"base_url": "http://jira.example.com", "allow_insecure_http": "yes"},
+            "nodes[0] (jira-prod): allow_insecure_http: must be true or false",
+        ),
+        ({"timeout_s": float("nan")}, "nodes[0] (jira-prod): timeout_s:"),
+        ({"timeout_s": float("inf")}, "nodes[0] (jira-prod): timeout_s:"),
+        ({"stuck_after_s": float("nan")}, "nodes[0] (jira-prod): stuck_after_s:"),
+        ({"stuck_after_s": float("inf")}, "nodes[0] (jira-prod): stuck_after_s:"),
+        ({"stuck_after_s": float("-inf")}, "nodes[0] (jira-prod): stuck_after_s:"),
+        ({"auth": {"secret": "x", "claims": {"n": float("nan")}}}, "nodes[0] (jira-prod): auth.claims: numbers"),
+        ({"auth": {"secret": "x", "claims": {"a": [{"b": float("inf")}]}}}, "nodes[0] (jira-prod): auth.claims:"),
         ({"verify_tls": 1}, "nodes[0] (jira-prod): verify_tls:"),
         ({"max_body_bytes": 10}, "nodes[0] (jira-prod): max_body_bytes:"),
         ({"timeut_s": 3}, "nodes[0] (jira-prod): timeut_s: unknown key"),
@@ -92,6 +119,29 @@ def test_each_mistake_names_the_node_and_the_key(change, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(minimal(**change))
     assert any(p.startswith(message) for p in caught.value.problems), caught.value.problems
+
+
+def test_a_url_with_credentials_is_refused_without_echoing_them():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(minimal(base_url="http://admin:URLPASSWORD@jira.example.com/jira"))
+    assert "URLPASSWORD" not in str(caught.value)
+    assert "auth: {type: basic" in str(caught.value)
+
+
+def test_plain_http_needs_consent_except_on_loopback():
+    node = parse_config(minimal(base_url="http://jira.internal:8080/jira", allow_insecure_http=True)).nodes[0]
+    assert node.allow_insecure_http is True and node.context_path == "/jira"
+    for loopback in ("http://127.0.0.1:8080", "http://localhost/jira", "http://[::1]:8080"):
+        assert parse_config(minimal(base_url=loopback)).nodes[0].allow_insecure_http is False
+    assert parse_config(minimal()).nodes[0].allow_insecure_http is False  # https needs nothing
+
+
+@pytest.mark.parametrize("text", ["stuck_after_s: .nan", "stuck_after_s: .inf", "timeout_s: -.inf"])
+def test_yaml_nan_and_infinities_are_refused(tmp_path: Path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(minimal()).replace("name: jira-prod", f"name: jira-prod\n  {text}"))
+    with pytest.raises(ConfigError, match=r"nodes\[0\] \(jira-prod\): (stuck_after_s|timeout_s):"):
+        load_config(str(path))
 
 
 def test_all_problems_are_reported_at_once():

@@ -7,6 +7,7 @@ each naming the node and the key). ``load_config`` is the I/O edge: a file path,
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ _NODE_KEYS = {
     "auth",
     "max_body_bytes",
     "stuck_after_s",
+    "allow_insecure_http",
 }
 _AUTH_KEYS: dict[str, set[str]] = {
     "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
@@ -75,6 +77,7 @@ class NodeConfig:
     verify_tls: bool | str = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     stuck_after_s: float = 1800.0
+    allow_insecure_http: bool = False
 
     @property
     def context_path(self) -> str:
@@ -148,11 +151,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         problems.add(where, str(key), "unknown key")
 
     base_url = raw.get("base_url")
-    parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.add(where, "base_url", "required: an http(s) URL such as https://jira.example.com/jira")
-    elif parts.query or parts.fragment:
-        problems.add(where, "base_url", "must not carry a query string or fragment")
+    allow_insecure = raw.get("allow_insecure_http", False)
+    if not isinstance(allow_insecure, bool):
+        problems.add(where, "allow_insecure_http", "must be true or false")
+        allow_insecure = False
+    url_problem = _url_problem(base_url, allow_insecure)
+    if url_problem:
+        problems.add(where, "base_url", url_problem)
 
     relations = raw.get("relations")
     if not isinstance(relations, list) or not relations:
@@ -160,6 +165,8 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         relations = []
     elif not all(isinstance(r, str) and r.strip() for r in relations):
         problems.add(where, "relations", "every relation must be a non-empty string")
+    elif any(r.strip() in (".", "..") for r in relations):
+        problems.add(where, "relations", "'.' and '..' are not relation names (they would leave /relations/)")
     elif len(set(relations)) != len(relations):
         problems.add(where, "relations", "duplicate relation names")
 
@@ -192,6 +199,7 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         verify_tls=verify_tls if isinstance(verify_tls, bool | str) else True,
         max_body_bytes=int(max_body) if _is_int(max_body) else DEFAULT_MAX_BODY_BYTES,
         stuck_after_s=float(stuck_after) if _is_number(stuck_after) else 1800.0,
+        allow_insecure_http=allow_insecure,
     )
 
 
@@ -229,6 +237,8 @@ def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | No
     if not isinstance(claims, Mapping):
         problems.add(where, "auth.claims", "must be a mapping of extra claims")
         claims = {}
+    elif not _all_finite(claims):
+        problems.add(where, "auth.claims", "numbers must be finite (no .nan or .inf)")
     for reserved in sorted(_RESERVED_CLAIMS & set(claims)):
         problems.add(where, f"auth.claims.{reserved}", "is set by the collector; remove it")
     lifetime = raw.get("lifetime_s", 180)
@@ -262,7 +272,52 @@ def _is_int(value: object) -> bool:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """An int or a finite float: NaN and the infinities are not numbers a setting can take."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int(value)
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
+    """Why ``base_url`` cannot be used, or None. Never quotes the URL: it might hold a password."""
+    example = "an http(s) URL such as https://jira.example.com/jira"
+    if not isinstance(base_url, str) or not base_url:
+        return f"required: {example}"
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return f"not a valid URL ({exc}); expected {example}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"required: {example}"
+    if parts.username is not None or parts.password is not None:
+        return (
+            "must not carry credentials (user:password@host); they would show in every URL the collector "
+            "reports. Use auth: {type: basic, username: ..., password: ...} with a secret reference"
+        )
+    if parts.query or parts.fragment:
+        return "must not carry a query string or fragment"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in base_url):
+        return "must not contain whitespace or control characters"
+    if parts.scheme == "http" and not allow_insecure_http and parts.hostname.lower() not in _LOOPBACK:
+        return (
+            "plain http sends the node's credentials unencrypted; use https, or set allow_insecure_http: true "
+            "on this node if the network path is trusted"
+        )
+    return None
 
 
 def parse_text(text: str, source: str) -> object:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -65,6 +66,25 @@ def check_protocol(env: Mapping[str, str]) -> None:
         value = env.get(var)
         if value and value != "http/protobuf":
             raise ConfigError([f"{var}: {value!r} is not supported; exalate-collector exports http/protobuf only"])
+    problems = [f"{var}: {problem}" for var in _ENDPOINT_VARS if (problem := _endpoint_problem(env.get(var)))]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _endpoint_problem(url: str | None) -> str | None:
+    """Why an OTLP endpoint URL cannot be used; never quotes it (it might carry credentials)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL such as https://otlp.example.com"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials (user:password@host); put them in OTEL_EXPORTER_OTLP_HEADERS"
+    return None
 
 
 def build_resource(env: Mapping[str, str]) -> Resource:
