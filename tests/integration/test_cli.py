@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from exalate_collector.endpoints import ENDPOINTS, polls_per_relation
 
 from ..conftest import ROOT
 from .conftest import OTEL_VARS, node_config
@@ -50,7 +51,8 @@ def test_run_without_a_backend_prints_the_summary(config_file, simulator, tmp_pa
     assert lines[0].split() == ["node", "relation", "endpoint", "items", "oldest", "status"]
     assert "jira-test  AllContent  syncevents/syncrequests          1      0m00s   ok" in done.stdout
     assert "connection_not_found (HTTP 400)" in done.stdout
-    assert "12 polls, 7 failed" in done.stdout
+    # every endpoint of Gone, and the seed's invalid bloberrorresponses of AllContent
+    assert f"{polls_per_relation(['AllContent', 'Gone'])} polls, {len(ENDPOINTS) + 1} failed" in done.stdout
     assert "nothing was exported" in done.stdout
     assert "error.type=connection_not_found" in done.stderr  # the log lines
     assert f"archived node jira-test: {tmp_path / 'a' / 'exalate'}" in done.stdout
@@ -89,7 +91,7 @@ def test_run_with_a_refusing_backend_exits_1(config_file, simulator, receiver):
     )
     assert done.returncode == 1
     assert "refused the export" in done.stderr
-    assert len(simulator.seen) == 12
+    assert len(simulator.seen) == polls_per_relation(["AllContent", "Gone"])
 
 
 def test_invalid_configuration_exits_2_before_any_request(tmp_path: Path, simulator):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from exalate_collector import errors, poll
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_REQUESTS
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_REQUESTS, polls_per_relation
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour, NodeSimulator
 
@@ -138,7 +138,7 @@ def test_error_type_end_to_end(error_type, receiver, pipeline, monkeypatch, capl
     else:
         expected |= {("broken", "AllContent", scenario.endpoint), ("broken", "AllContent", BLOB_ERRORS)}
     assert failed == expected
-    assert sum(values(receiver, "exalate.endpoint.up", {"exalate.node": "healthy"})) == 5
+    assert sum(values(receiver, "exalate.endpoint.up", {"exalate.node": "healthy"})) == len(ENDPOINTS) - 1
 
 
 def test_an_unreachable_node_does_not_stop_the_others(simulator, receiver, pipeline):
@@ -153,5 +153,5 @@ def test_an_unreachable_node_does_not_stop_the_others(simulator, receiver, pipel
     for ex in result.exchanges:
         by_node.setdefault(ex.node, []).append(ex.failure.error_type if ex.failure else "ok")
     assert set(by_node["dead"]) == {"connection_failed"}
-    assert by_node["jira-test"].count("ok") == 10
-    assert values(receiver, "exalate.poll.errors", {"exalate.node": "dead"}) == [1] * 6
+    assert by_node["jira-test"].count("ok") == polls_per_relation(["AllContent", "GROOVY"]) - 2  # seed blob errors
+    assert values(receiver, "exalate.poll.errors", {"exalate.node": "dead"}) == [1] * len(ENDPOINTS)

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import boto3
 import pytest
+from exalate_collector.endpoints import ENDPOINTS, polls_per_relation
 from exalate_collector.errors import ExportFailed
 
 from ..conftest import ROOT
@@ -16,6 +17,8 @@ from .conftest import SECRET, load_function, node_config
 from .helpers import values
 
 EVENT = json.loads((ROOT / "events" / "scheduler.json").read_text())
+RELATIONS = ["AllContent", "GROOVY"]
+POLLS = polls_per_relation(RELATIONS)
 
 
 class Context:
@@ -38,7 +41,7 @@ def lambda_env(aws, receiver, simulator, monkeypatch):
     name = f"exalate/jwt-{uuid.uuid4().hex[:6]}"
     parameter = f"/exalate/config-{uuid.uuid4().hex[:6]}"
     boto3.client("secretsmanager").create_secret(Name=name, SecretString=SECRET)
-    config = {"nodes": [node_config(simulator, ["AllContent", "GROOVY"], auth={"secret": f"secretsmanager:{name}"})]}
+    config = {"nodes": [node_config(simulator, RELATIONS, auth={"secret": f"secretsmanager:{name}"})]}
     boto3.client("ssm").put_parameter(Name=parameter, Value=json.dumps(config), Type="String")
     monkeypatch.setenv("EXALATE_COLLECTOR_CONFIG", f"ssm:{parameter}")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "exalate-collector")
@@ -51,8 +54,8 @@ def lambda_env(aws, receiver, simulator, monkeypatch):
 def test_scheduled_invocation_exports_with_lambda_resource(lambda_env, receiver, simulator):
     app = load_handler()
     answer = app.handler(EVENT, Context())
-    assert answer["polls"] == 12 and answer["failed"] == 2  # the seed's bloberrorresponses, twice
-    assert values(receiver, "exalate.queue.size", {"exalate.relation": "GROOVY"}) == [1] * 5
+    assert answer["polls"] == POLLS and answer["failed"] == 2  # the seed's bloberrorresponses, twice
+    assert values(receiver, "exalate.queue.size", {"exalate.relation": "GROOVY"}) == [1] * (len(ENDPOINTS) - 1)
     resource = receiver.resources()[0]
     assert resource["cloud.provider"] == "aws" and resource["cloud.platform"] == "aws_lambda"
     assert resource["faas.name"] == "exalate-collector" and resource["faas.max_memory"] == 256 * 1024 * 1024
@@ -77,7 +80,7 @@ def test_missing_secret_is_reported_not_raised(lambda_env, receiver, monkeypatch
         Name=lambda_env["parameter"], Value=json.dumps(config), Type="String", Overwrite=True
     )
     answer = load_handler().handler(EVENT, Context())
-    assert answer["failed"] == 6
+    assert answer["failed"] == len(ENDPOINTS)
     (event,) = {e.attributes["error.type"] for e in receiver.events()}
     assert event == "secret_unavailable"
     assert simulator.seen == []  # nothing was sent without credentials
@@ -88,7 +91,7 @@ def test_refused_export_fails_the_invocation_after_the_run(lambda_env, receiver,
     app = load_handler()
     with pytest.raises(ExportFailed, match="refused the export"):
         app.handler(EVENT, Context())
-    assert len(simulator.seen) == 12  # everything was polled first
+    assert len(simulator.seen) == POLLS  # everything was polled first
 
 
 def test_deadline_comes_from_the_remaining_time(lambda_env, monkeypatch, simulator):
@@ -137,6 +140,6 @@ def test_a_rotated_secret_is_read_again_after_a_401(lambda_env, receiver, simula
     boto3.client("secretsmanager").put_secret_value(SecretId=lambda_env["secret"], SecretString=rotated)
     simulator.secret = rotated  # both sides rotate; the warm function still holds the old secret
     receiver.clear()
-    assert app.handler(EVENT, Context())["failed"] == 12  # the old secret: 401 everywhere, reported
+    assert app.handler(EVENT, Context())["failed"] == POLLS  # the old secret: 401 everywhere, reported
     assert {e.attributes["error.type"] for e in receiver.events()} == {"unauthorized"}
     assert app.handler(EVENT, Context())["failed"] == 2  # read again after the 401: back to normal

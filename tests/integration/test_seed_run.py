@@ -6,7 +6,7 @@ import json
 
 from exalate_collector import __version__
 from exalate_collector.archive.sinks import LocalDirectorySink
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS, polls_per_relation
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
 from exalate_collector.state.store import LocalStateStore
@@ -51,7 +51,7 @@ def test_one_request_per_signal_gzip_and_the_resource(simulator, receiver, pipel
 
 def test_the_node_sees_only_authenticated_gets(simulator, receiver, pipeline):
     run(config_for(node_config(simulator, ["AllContent", "GROOVY", "Gone"])), 10, pipeline)
-    assert len(simulator.seen) == 18
+    assert len(simulator.seen) == polls_per_relation(["AllContent", "GROOVY", "Gone"])
     assert {(r.method, r.authenticated) for r in simulator.seen} == {("GET", True)}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from exalate_collector import errors
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS, TABLE
 from exalate_collector.state.model import Memory, advance, observations
 from exalate_collector.telemetry import points
 from exalate_collector.telemetry.contract import load_contract
@@ -28,6 +28,9 @@ def test_the_contract_declares_exactly_the_names_the_code_uses():
         if isinstance(v, str) and v.startswith("exalate.") and not k.endswith("_EVENT")
     }
     event_constants = {v for k, v in vars(points).items() if k.endswith("_EVENT")}
+    # the endpoint table names the metrics and events of its rows
+    metric_constants |= {m for e in TABLE for m in (e.metric, e.reason_metric) if m}
+    event_constants |= {n for e in TABLE for n in (e.error_event, e.resolved_event) if n}
     assert metric_constants == set(contract.metrics)
     assert event_constants == set(contract.events)
     assert set(contract.attributes["exalate.endpoint"].values) == set(ENDPOINTS)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pytest
 from exalate_collector import errors
-from exalate_collector.endpoints import BLOB_ERRORS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.model import Exchange
 from exalate_collector.simulator import seed_body
 from exalate_collector.telemetry.points import RunTelemetry, run_telemetry
@@ -35,7 +35,7 @@ def test_seed_examples_in_words():
     ]
     assert telemetry.named("exalate.blob.errors") == []
     up = {p.attributes["exalate.endpoint"]: p.value for p in telemetry.named("exalate.endpoint.up")}
-    assert up[BLOB_ERRORS] == 0 and sum(up.values()) == 5
+    assert up[BLOB_ERRORS] == 0 and sum(up.values()) == len(ENDPOINTS) - 1
     assert [p.value for p in telemetry.named("exalate.relation.up")] == [1]
     assert [p.attributes["error.type"] for p in telemetry.named("exalate.poll.errors")] == ["invalid_json"]
     assert [e.name for e in telemetry.events] == ["exalate.sync.error", "exalate.poll.failure"]

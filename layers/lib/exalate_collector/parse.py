@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import errors
-from .endpoints import BLOB_ERRORS, BLOB_REQUESTS, BLOB_RESPONSES, ERROR_REASON_FIELD, SYNC_ERRORS
+from .endpoints import Answer, Endpoint, row
 from .redact import excerpt, redact
 
 UNKNOWN = "UNKNOWN"
-BLOB_QUEUES = (BLOB_REQUESTS, BLOB_RESPONSES)
 #: Free text from the node (error messages) is cut here before it becomes an event body.
 MAX_MESSAGE_CHARS = 2048
 #: Identifiers and reasons longer than this are not identifiers; they are cut.
@@ -44,12 +43,9 @@ class ErrorItem:
     issue_id: int | str | None = None
     blob_id: int | str | None = None
     blob_event_id: int | str | None = None
-
-    @property
-    def identity(self) -> str | None:
-        """``<id>|<reason>``: what makes this error the same error in the next run (None: untrackable)."""
-        ident = self.blob_id if self.endpoint == BLOB_ERRORS else self.sync_event_id
-        return None if ident is None else f"{ident}|{self.reason}"
+    #: ``<id>|<reason>`` (the id at the row's ``identity`` path): what makes this error the same error
+    #: in the next run; None when the item has no id (untrackable).
+    identity: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -116,8 +112,9 @@ def _safe_location(location: str | None) -> str:
     return parts.path or "(relative)"
 
 
-def read_items(endpoint: str, content_type: str | None, body: bytes) -> Reading:
+def read_items(name: str, content_type: str | None, body: bytes) -> Reading:
     """Parse a 200 body into a Reading. The body is never quoted in a failure: it may hold replicas."""
+    spec = row(name)
     mtype = media_type(content_type)
     if mtype and not is_json_media_type(mtype):
         raise errors.UnexpectedContentType(f"expected JSON, got {mtype!r}", 200)
@@ -126,7 +123,7 @@ def read_items(endpoint: str, content_type: str | None, body: bytes) -> Reading:
     except UnicodeDecodeError:
         raise errors.InvalidJson("body is not UTF-8 (or UTF-16/32) text", 200) from None
     try:
-        return reading_of(endpoint, iter_array(text))
+        return PARSERS[spec.answer](spec, text)
     except json.JSONDecodeError as exc:
         raise errors.InvalidJson(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 200) from None
     except RecursionError:
@@ -180,52 +177,58 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def reading_of(endpoint: str, items: Iterable[Any]) -> Reading:
-    """Count the items; for the two error endpoints, also read each error and count by reason."""
-    reason_field = ERROR_REASON_FIELD.get(endpoint)
-    if reason_field is None:
-        count, identities = 0, []
-        blob = endpoint in BLOB_QUEUES
-        for item in items:
-            count += 1
-            ident = queue_identity(item, blob)
-            if ident is not None:
-                identities.append(ident)
-        return Reading(items=count, identities=tuple(identities))
-    found = tuple(error_item(endpoint, item, reason_field) for item in items)
-    reasons = Counter(item.reason for item in found)
-    return Reading(items=len(found), reasons=dict(sorted(reasons.items())), errors=found)
+def reading_of(spec: Endpoint, items: Iterable[Any]) -> Reading:
+    """Count the items; for an errors endpoint, also read each error and count by reason."""
+    if spec.answer == "errors":
+        found = tuple(error_item(spec, item) for item in items)
+        reasons = Counter(item.reason for item in found)
+        return Reading(items=len(found), reasons=dict(sorted(reasons.items())), errors=found)
+    count, identities = 0, []
+    for item in items:
+        count += 1
+        ident = identity_of(item, spec.identity)
+        if ident is not None:
+            identities.append(str(ident))
+    return Reading(items=count, identities=tuple(identities))
 
 
-def queue_identity(item: object, blob: bool) -> str | None:
-    """``syncEventId`` of a queued sync item; ``blobMetadata.blobId`` of a queued blob item."""
-    if not isinstance(item, dict):
-        return None
-    if blob:
-        metadata = item.get("blobMetadata")
-        ident = _ident(metadata.get("blobId")) if isinstance(metadata, dict) else None
-    else:
-        ident = _ident(item.get("syncEventId"))
-    return None if ident is None else str(ident)
+def parse_array(spec: Endpoint, text: str) -> Reading:
+    """A JSON array of items (the 2.4 queues and errors), read item by item."""
+    return reading_of(spec, iter_array(text))
 
 
-def error_item(endpoint: str, item: object, reason_field: str) -> ErrorItem:
+#: The parser of each kind of answer (the table's ``answer`` column).
+PARSERS: dict[Answer, Callable[[Endpoint, str], Reading]] = {"queue": parse_array, "errors": parse_array}
+
+
+def identity_of(item: object, path: tuple[str, ...]) -> int | str | None:
+    """The value at ``path`` inside one item (e.g. ``blobMetadata.blobId``); None when absent or not an id."""
+    value: object = item
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return _ident(value) if path else None
+
+
+def error_item(spec: Endpoint, item: object) -> ErrorItem:
     """Read one error item defensively: anything missing, null or of the wrong type is left out."""
     if not isinstance(item, dict):
-        return ErrorItem(endpoint=endpoint, reason=UNKNOWN)
+        return ErrorItem(endpoint=spec.name, reason=UNKNOWN)
     source = item.get("sourceIssueKey")
     source = source if isinstance(source, dict) else {}
-    message_field = "message" if endpoint == SYNC_ERRORS else "errorMessage"
-    blob = endpoint == BLOB_ERRORS
+    reason = _text(item.get(spec.reason or "")) or UNKNOWN
+    ident = identity_of(item, spec.identity)
     return ErrorItem(
-        endpoint=endpoint,
-        reason=_text(item.get(reason_field)) or UNKNOWN,
-        message=_message(item.get(message_field)),
+        endpoint=spec.name,
+        reason=reason,
+        message=_message(item.get(spec.message or "")),
         sync_event_id=_ident(item.get("syncEventId")),
         issue_key=_text(source.get("urn")),
         issue_id=_ident(source.get("id")),
-        blob_id=_ident(item.get("blobId")) if blob else None,
-        blob_event_id=_ident(item.get("blobEventId")) if blob else None,
+        blob_id=_ident(item.get("blobId")) if "blobId" in spec.extra_ids else None,
+        blob_event_id=_ident(item.get("blobEventId")) if "blobEventId" in spec.extra_ids else None,
+        identity=None if ident is None else f"{ident}|{reason}",
     )
 
 

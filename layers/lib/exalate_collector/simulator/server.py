@@ -1,8 +1,9 @@
 """A real HTTP Exalate node, written from the API document, for the tests, the demo and the benchmarks.
 
-It serves the six endpoints of each configured relation with the document's example bodies (byte for
-byte), verifies the JWT (HS256, exp in seconds or milliseconds, qsh when present), answers the
-documented 400/401/403/500 statuses, and lets a test inject latency and faults per endpoint.
+It serves every endpoint of the endpoint table (its routes come from ``endpoints.TABLE``) for each
+configured relation, with the document's example bodies (byte for byte), verifies the JWT (HS256, exp
+in seconds or milliseconds, qsh when present), answers the documented 400/401/403/500 statuses, and
+lets a test inject latency and faults per endpoint.
 Anything but GET is answered 405 and recorded, so a test can prove the collector sent only GET.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -22,14 +24,23 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import jwt
 
 from ..auth import query_string_hash
-from ..endpoints import API_PREFIX, ENDPOINTS
+from ..endpoints import TABLE, Endpoint, row
 
 NOT_FOUND_TEXT = "Connection `{relation}` not found. Seems like it was removed on the Destination side."
 
 
 def seed_body(endpoint: str) -> bytes:
-    """The API document's example body for an endpoint, exactly as printed there."""
-    return files(__package__).joinpath("fixtures", endpoint.replace("/", "__") + ".json").read_bytes()
+    """The example body of an endpoint (for the 2.4 ones, exactly as the API document prints it)."""
+    return files(__package__).joinpath("fixtures", row(endpoint).fixture).read_bytes()
+
+
+def _route(spec: Endpoint) -> re.Pattern[str]:
+    template = re.escape(spec.template)
+    return re.compile("^" + template.replace(re.escape("{relation}"), "(?P<relation>[^/]+)") + "$")
+
+
+#: The simulator's routes, one per row of the endpoint table.
+ROUTES = tuple((_route(spec), spec) for spec in TABLE)
 
 
 @dataclass
@@ -213,13 +224,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self) -> None:
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
-        prefix = self.node.context_path + API_PREFIX
-        if not parts.path.startswith(prefix):
+        if not parts.path.startswith(self.node.context_path + "/"):
             self._record(False)
             self._send(404, b"Not Found", "text/plain")
             return
-        relation_part, _, endpoint = parts.path[len(prefix) :].partition("/")
-        relation = unquote(relation_part)
         relative_path = parts.path[len(self.node.context_path) :]
         refused = self.node.authenticate(self.headers, relative_path, query)  # type: ignore[arg-type]
         self._record(refused is None)
@@ -229,14 +237,17 @@ class _Handler(BaseHTTPRequestHandler):
             message = "not authenticated" if refused == 403 else "incorrect credentials"
             self._send(refused, json.dumps({"message": message}).encode(), "application/json")
             return
-        if endpoint not in ENDPOINTS:
+        matches = ((route.match(relative_path), spec) for route, spec in ROUTES)
+        found, spec = next(((m, s) for m, s in matches if m is not None), (None, None))
+        if found is None or spec is None:
             self._send(404, b"Not Found", "text/plain")
             return
-        behaviour = self.node.behaviour(relation, endpoint)
+        relation = unquote(found.group("relation"))
+        behaviour = self.node.behaviour(relation, spec.name)
         if behaviour is None:
             self._send(400, NOT_FOUND_TEXT.format(relation=relation).encode(), "text/plain")
             return
-        self._answer(behaviour, endpoint)
+        self._answer(behaviour, spec.name)
 
     def _answer(self, behaviour: Behaviour, endpoint: str) -> None:
         if behaviour.latency_s:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..endpoints import ENDPOINTS, ERROR_REASON_FIELD
+from ..endpoints import ERROR_ENDPOINTS, REMEMBERED
 from ..errors import StateCorrupt
 from ..model import Exchange
 from ..parse import ErrorItem
@@ -77,7 +77,7 @@ def validate(raw: object, node: str) -> dict[str, Any]:
         if not isinstance(endpoints, dict):
             raise StateCorrupt(f"state of node {node}: relation {relation!r} is not an object")
         for endpoint, items in endpoints.items():
-            if endpoint not in ENDPOINTS or not isinstance(items, dict):
+            if endpoint not in REMEMBERED or not isinstance(items, dict):
                 raise StateCorrupt(f"state of node {node}: bad endpoint entry {endpoint!r}")
             for seen in items.values():
                 if not isinstance(seen, dict) or not isinstance(seen.get("t"), int | float):
@@ -93,10 +93,10 @@ def observations(exchanges: Iterable[Exchange]) -> dict[Key, dict[str, dict[str,
     """For every endpoint understood in this run: identity -> what to remember about it."""
     observed: dict[Key, dict[str, dict[str, Any]]] = {}
     for ex in exchanges:
-        if not ex.ok or ex.reading is None:
+        if not ex.ok or ex.reading is None or ex.endpoint not in REMEMBERED:
             continue
         present: dict[str, dict[str, Any]] = {}
-        if ex.endpoint in ERROR_REASON_FIELD:
+        if ex.endpoint in ERROR_ENDPOINTS:
             for item in ex.reading.errors:
                 if item.identity is not None:
                     present[item.identity] = error_info(item)
@@ -118,7 +118,7 @@ def advance(
     before_all = (previous or empty_state(node))["relations"]
     result = Advance(state={"schema": SCHEMA, "node": node, "updated_at": now, "relations": {}})
     for relation in relations:
-        for endpoint in ENDPOINTS:
+        for endpoint in REMEMBERED:
             before: Mapping[str, Any] = before_all.get(relation, {}).get(endpoint, {})
             present = observed.get((relation, endpoint))
             if present is None:
@@ -131,7 +131,7 @@ def advance(
                     else:
                         entry[ident] = {**info, "t": now}
                         result.appeared.add((relation, endpoint, ident))
-                if endpoint in ERROR_REASON_FIELD:
+                if endpoint in ERROR_ENDPOINTS:
                     for ident, old in before.items():
                         if ident not in present:
                             result.resolved.append(Resolved(relation, endpoint, ident, old, max(0.0, now - old["t"])))

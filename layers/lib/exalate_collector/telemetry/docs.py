@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from .. import errors
+from ..endpoints import TABLE
 from .contract import Contract, load_contract
 
 
@@ -54,6 +55,24 @@ def render(contract: Contract | None = None) -> str:
         )
         out.append(
             f"| `{e.name}` | {severity} | {e.body} | {_attrs(e.attributes, e.optional_attributes)} | {e.description} |"
+        )
+    out += [
+        "",
+        "## Endpoints",
+        "",
+        "Generated from the endpoint table (`exalate_collector/endpoints.py`). Paths are below the node's base URL;",
+        "`{relation}` is the percent-encoded relation name. *source* says where the shape of the answer comes from:",
+        "the vendor's API document (the 2.4 examples), the vendor's monitoring guide, or public scripts by the",
+        "vendor's staff (unpublished shapes: guesses, parsed tolerantly).",
+        "",
+        "| `exalate.endpoint` | request | answer | metric | source | what it holds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in TABLE:
+        metrics = ", ".join(f"`{m}`" for m in (spec.metric, spec.reason_metric) if m)
+        out.append(
+            f"| `{spec.name}` | `GET {spec.template}` "
+            f"| {spec.answer} | {metrics} | {spec.source} | {spec.description} |"
         )
     out += ["", "## Attributes", "", "| attribute | type | description |", "|---|---|---|"]
     for a in contract.attributes.values():

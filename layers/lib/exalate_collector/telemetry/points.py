@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..endpoints import BLOB_ERRORS, SYNC_ERRORS
+from ..endpoints import row
 from ..errors import ArchiveFailure, ConnectionNotFound
 from ..model import Exchange
 from ..parse import ErrorItem
@@ -18,9 +18,7 @@ from ..state.model import Memory, Resolved
 AttributeValue = str | int | float
 Attributes = Mapping[str, AttributeValue]
 
-QUEUE_SIZE = "exalate.queue.size"
-SYNC_ERRORS_METRIC = "exalate.sync.errors"
-BLOB_ERRORS_METRIC = "exalate.blob.errors"
+# Metrics and events that do not come from the endpoint table (endpoints.py names the others).
 ENDPOINT_UP = "exalate.endpoint.up"
 RELATION_UP = "exalate.relation.up"
 POLL_DURATION = "exalate.poll.duration"
@@ -30,12 +28,8 @@ ARCHIVE_FAILURES = "exalate.archive.failures"
 QUEUE_OLDEST_AGE = "exalate.queue.oldest_age"
 QUEUE_STUCK = "exalate.queue.stuck"
 
-SYNC_ERROR_EVENT = "exalate.sync.error"
-BLOB_ERROR_EVENT = "exalate.blob.error"
 POLL_FAILURE_EVENT = "exalate.poll.failure"
 ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
-SYNC_ERROR_RESOLVED_EVENT = "exalate.sync.error.resolved"
-BLOB_ERROR_RESOLVED_EVENT = "exalate.blob.error.resolved"
 STATE_FAILURE_EVENT = "exalate.state.failure"
 
 
@@ -113,8 +107,9 @@ def exchange_points(ex: Exchange) -> list[Point]:
         return points
     if ex.reading is None:
         return points
-    points.append(Point(QUEUE_SIZE, ex.reading.items, at_endpoint))
-    metric = {SYNC_ERRORS: SYNC_ERRORS_METRIC, BLOB_ERRORS: BLOB_ERRORS_METRIC}.get(ex.endpoint)
+    spec = row(ex.endpoint)
+    points.append(Point(spec.metric, ex.reading.items, at_endpoint))
+    metric = spec.reason_metric
     if metric is not None:
         for reason, count in ex.reading.reasons.items():
             points.append(Point(metric, count, {**where, "exalate.error.reason": reason}))
@@ -159,7 +154,7 @@ def memory_events(memory: Memory) -> list[Event]:
 
 
 def resolved_event(node: str, resolved: Resolved) -> Event:
-    blob = resolved.endpoint == BLOB_ERRORS
+    spec = row(resolved.endpoint)
     info = resolved.info
     attributes: dict[str, AttributeValue] = {
         "exalate.node": node,
@@ -167,16 +162,22 @@ def resolved_event(node: str, resolved: Resolved) -> Event:
         "exalate.error.reason": str(info.get("reason", "UNKNOWN")),
         "exalate.error.duration": round(resolved.stood_s, 3),
     }
-    optional = {"exalate.sync_event.id": "sync_event_id", "exalate.issue.key": "key", "exalate.issue.id": "issue_id"}
-    if blob:
-        optional |= {"exalate.blob.id": "blob_id", "exalate.blob_event.id": "blob_event_id"}
-    attributes.update({attr: info[short] for attr, short in optional.items() if info.get(short) is not None})
+    attributes.update({attr: info[short] for attr, short in _RESOLVED_IDS.items() if info.get(short) is not None})
     what = f"issue {info['key']}" if info.get("key") else f"item {resolved.identity.split('|')[0]}"
     body = (
-        f"{'blob' if blob else 'sync'} error {attributes['exalate.error.reason']} on {what} "
-        f"resolved after {_duration(resolved.stood_s)}"
+        f"{spec.kind} error {attributes['exalate.error.reason']} on {what} resolved after {_duration(resolved.stood_s)}"
     )
-    return Event(BLOB_ERROR_RESOLVED_EVENT if blob else SYNC_ERROR_RESOLVED_EVENT, "INFO", body, attributes)
+    return Event(str(spec.resolved_event), "INFO", body, attributes)
+
+
+#: Event attribute -> the short name of what the state remembers of an error (state/model.py).
+_RESOLVED_IDS = {
+    "exalate.sync_event.id": "sync_event_id",
+    "exalate.issue.key": "key",
+    "exalate.issue.id": "issue_id",
+    "exalate.blob.id": "blob_id",
+    "exalate.blob_event.id": "blob_event_id",
+}
 
 
 def _duration(seconds: float) -> str:
@@ -214,17 +215,15 @@ def exchange_events(ex: Exchange, memory: Memory | None = None) -> list[Event]:
 
 
 def error_event(ex: Exchange, item: ErrorItem) -> Event:
-    blob = item.endpoint == BLOB_ERRORS
+    spec = row(item.endpoint)
     attributes: dict[str, AttributeValue] = {**_where(ex), "exalate.error.reason": item.reason}
     optional: dict[str, AttributeValue | None] = {
         "exalate.sync_event.id": item.sync_event_id,
         "exalate.issue.key": item.issue_key,
         "exalate.issue.id": item.issue_id,
+        "exalate.blob.id": item.blob_id,  # set only by rows that declare blobId (parse.error_item)
+        "exalate.blob_event.id": item.blob_event_id,
     }
-    if blob:
-        optional["exalate.blob.id"] = item.blob_id
-        optional["exalate.blob_event.id"] = item.blob_event_id
     attributes.update({k: v for k, v in optional.items() if v is not None})
-    kind = "blob" if blob else "sync"
-    body = item.message or f"{kind} error {item.reason} (the node sent no message)"
-    return Event(BLOB_ERROR_EVENT if blob else SYNC_ERROR_EVENT, "ERROR", body, attributes)
+    body = item.message or f"{spec.kind} error {item.reason} (the node sent no message)"
+    return Event(str(spec.error_event), "ERROR", body, attributes)
