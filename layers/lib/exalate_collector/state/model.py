@@ -155,7 +155,7 @@ def withheld(adv: Advance) -> dict[str, Any]:
     state = copy.deepcopy(adv.state)
     relations = state["relations"]
     for relation, endpoint, identity in adv.appeared:
-        if endpoint in ERROR_REASON_FIELD:
+        if endpoint in ERROR_ENDPOINTS:
             entries = relations.get(relation, {}).get(endpoint, {})
             entries.pop(identity, None)
             if not entries:
