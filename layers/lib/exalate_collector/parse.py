@@ -126,6 +126,8 @@ def read_items(name: str, content_type: str | None, body: bytes) -> Reading:
         return PARSERS[spec.answer](spec, text)
     except json.JSONDecodeError as exc:
         raise errors.InvalidJson(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 200) from None
+    except ValueError:  # int() refuses numbers over sys.get_int_max_str_digits() (4,300) digits
+        raise errors.InvalidJson("a number too long to read (thousands of digits)", 200) from None
     except RecursionError:
         raise errors.InvalidJson("JSON nested too deeply to read", 200) from None
 
@@ -243,9 +245,13 @@ def _text(value: object) -> str | None:
     return value[:MAX_VALUE_CHARS] or None
 
 
+#: Identifiers are exported as OTLP int64 attributes; larger integers travel as (cut) text.
+_INT64 = 2**63
+
+
 def _ident(value: object) -> int | str | None:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return value if -_INT64 <= value < _INT64 else _text(value)
     return _text(value)
 
 

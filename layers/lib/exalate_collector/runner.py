@@ -210,10 +210,10 @@ def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore)
 
 def _log_state_failure(run_id: str, node: str, failure: StateFailure) -> None:
     log.warning(
-        "state of node %s: %s (error.type=%s)",
+        "state failed: node=%s error.type=%s: %s",
         node,
-        failure.detail,
         failure.error_type,
+        failure.detail,
         extra={"run_id": run_id, "exalate.node": node, "error.type": failure.error_type},
     )
 

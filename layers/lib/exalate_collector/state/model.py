@@ -14,6 +14,7 @@ never "resolves" anything and ages go on where they were.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,10 @@ def empty_state(node: str) -> dict[str, Any]:
 
 
 def validate(raw: object, node: str) -> dict[str, Any]:
-    """The state as stored, checked; raises StateCorrupt naming what is wrong."""
+    """The state as stored, checked; raises StateCorrupt naming what is wrong.
+
+    The schema fixes the depth (root, relations, relation, endpoint, item, plain values); anything
+    deeper, or not a finite number where a time belongs, is corrupt."""
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
         raise StateCorrupt(f"state of node {node}: not a schema {SCHEMA} object")
     relations = raw.get("relations")
@@ -75,14 +79,24 @@ def validate(raw: object, node: str) -> dict[str, Any]:
         raise StateCorrupt(f"state of node {node}: 'relations' is not an object")
     for relation, endpoints in relations.items():
         if not isinstance(endpoints, dict):
-            raise StateCorrupt(f"state of node {node}: relation {relation!r} is not an object")
+            raise StateCorrupt(f"state of node {node}: relation {relation!r:.80} is not an object")
         for endpoint, items in endpoints.items():
             if endpoint not in REMEMBERED or not isinstance(items, dict):
-                raise StateCorrupt(f"state of node {node}: bad endpoint entry {endpoint!r}")
+                raise StateCorrupt(f"state of node {node}: bad endpoint entry {endpoint!r:.80}")
             for seen in items.values():
-                if not isinstance(seen, dict) or not isinstance(seen.get("t"), int | float):
+                if not isinstance(seen, dict) or not _is_time(seen.get("t")):
                     raise StateCorrupt(f"state of node {node}: an item of {endpoint} has no first-seen time")
+                if not all(_is_scalar(v) for v in seen.values()):
+                    raise StateCorrupt(f"state of node {node}: an item of {endpoint} holds more than plain values")
     return raw
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str) or _is_time(value)
 
 
 def error_info(item: ErrorItem) -> dict[str, Any]:

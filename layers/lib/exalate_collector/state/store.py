@@ -46,11 +46,32 @@ def _encode(state: dict[str, Any]) -> bytes:
     return json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
+#: Bounds of a state object as read: far above any real one (a few KB per relation), far below harm.
+MAX_STATE_BYTES = 16 * 1024 * 1024
+MAX_INT_DIGITS = 20  # an epoch in ms, an item id: never more
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError("integer too long")
+    return int(text)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number the state can hold")
+
+
 def _decode(node: str, data: bytes) -> dict[str, Any]:
+    """Bytes as stored -> a validated state. Anything else (too large, too deep, huge numbers, NaN,
+    not JSON, not the schema) is StateCorrupt, never another exception."""
+    if len(data) > MAX_STATE_BYTES:
+        raise StateCorrupt(f"state of node {node}: larger than {MAX_STATE_BYTES} bytes")
     try:
-        raw = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        raw = json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
         raise StateCorrupt(f"state of node {node}: not valid JSON") from None
+    except RecursionError:
+        raise StateCorrupt(f"state of node {node}: nested too deeply") from None
     return validate(raw, node)
 
 
@@ -73,7 +94,7 @@ class S3StateStore:
 
         try:
             answer = self.s3.get_object(Bucket=self.bucket, Key=self.key(node))
-            data = answer["Body"].read()
+            data = answer["Body"].read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return Loaded(None, None)
@@ -110,12 +131,15 @@ class LocalStateStore:
 
     def load(self, node: str) -> Loaded:
         try:
-            data = self.path(node).read_bytes()
+            with open(self.path(node), "rb") as file:
+                data = file.read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
+                file.seek(0)
+                token = hashlib.file_digest(file, "sha256").hexdigest()  # of the whole file, as save compares
         except FileNotFoundError:
             return Loaded(None, None)
         except OSError as exc:
             return Loaded(None, None, StateReadFailed(f"{self.path(node)}: {exc.strerror or type(exc).__name__}"))
-        return _loaded(node, data, hashlib.sha256(data).hexdigest())
+        return _loaded(node, data, token)
 
     def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
         path = self.path(node)
