@@ -242,3 +242,23 @@ def test_events_and_stuck_after():
         with pytest.raises(ConfigError) as caught:
             parse_config(raw)
         assert any(p.startswith(message) for p in caught.value.problems), caught.value.problems
+
+
+def test_limits_default_and_documented():
+    assert parse_config(minimal()).limits.max_in_flight == 64
+    example = parse_config(yaml.safe_load(EXAMPLE.read_text()))
+    assert example.limits.max_in_flight == 64
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_in_flight": 0}, "configuration: limits.max_in_flight: must be an integer from 1 to 1024"),
+        ({"max_in_flight": True}, "configuration: limits.max_in_flight:"),
+        ({"threads": 3}, "configuration: limits.threads: unknown key"),
+        ([1], "configuration: limits: must be a mapping"),
+    ],
+)
+def test_bad_limits_are_named(limits, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        parse_config({**minimal(), "limits": limits})

@@ -23,6 +23,8 @@ SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
 SEND_AS: tuple[SendAs, ...] = ("bearer", "jwt", "x-exalate-jwt", "query")
 AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Requests in flight at once in a whole run, all nodes together (one worker thread each).
+DEFAULT_MAX_IN_FLIGHT = 64
 
 _NODE_KEYS = {
     "name",
@@ -41,7 +43,8 @@ _AUTH_KEYS: dict[str, set[str]] = {
     "token": {"type", "token", "send_as"},
     "basic": {"type", "username", "password"},
 }
-_TOP_KEYS = {"nodes", "events"}
+_TOP_KEYS = {"nodes", "events", "limits"}
+_LIMIT_KEYS = {"max_in_flight"}
 _RESERVED_CLAIMS = {"iat", "exp", "qsh"}
 
 
@@ -86,10 +89,19 @@ class NodeConfig:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Run-wide bounds (``limits:`` in the configuration), on top of each node's own."""
+
+    #: Requests in flight at once over all nodes; the number of polling threads never exceeds it.
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+
+@dataclass(frozen=True)
 class Config:
     nodes: tuple[NodeConfig, ...]
     #: events.repeat: emit sync/blob error events in every run, not only when an error first appears.
     repeat_events: bool = False
+    limits: Limits = field(default_factory=Limits)
 
 
 class _Problems:
@@ -131,9 +143,23 @@ def parse_config(raw: object) -> Config:
         repeat = events.get("repeat", False)
         if not isinstance(repeat, bool):
             problems.add("configuration", "events.repeat", "must be true or false")
+    limits = _parse_limits(raw.get("limits", {}), problems)
     if problems.items:
         raise ConfigError(problems.items)
-    return Config(nodes=tuple(nodes), repeat_events=bool(repeat))
+    return Config(nodes=tuple(nodes), repeat_events=bool(repeat), limits=limits)
+
+
+def _parse_limits(raw: object, problems: _Problems) -> Limits:
+    if not isinstance(raw, Mapping):
+        problems.add("configuration", "limits", "must be a mapping such as {max_in_flight: 64}")
+        return Limits()
+    for key in sorted(set(raw) - _LIMIT_KEYS):
+        problems.add("configuration", f"limits.{key}", "unknown key")
+    in_flight = raw.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)
+    if not _is_int(in_flight) or not 1 <= in_flight <= 1024:
+        problems.add("configuration", "limits.max_in_flight", f"must be an integer from 1 to 1024, got {in_flight!r}")
+        in_flight = DEFAULT_MAX_IN_FLIGHT
+    return Limits(max_in_flight=int(in_flight))
 
 
 def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | None:

@@ -1,40 +1,44 @@
 """The I/O edge towards Exalate: GET every endpoint of every relation of every node, concurrently.
 
-Per node, at most ``concurrency`` requests are in flight over one pooled keep-alive session. Every
-outcome, good or bad, becomes an ``Exchange``; nothing here raises past ``poll_nodes``. At the run's
-deadline, whatever is unanswered is recorded as ``DeadlineExceeded`` and the caller moves on (worker
-threads are daemons bounded by their own timeouts, so a hung node cannot hold the process).
+A fixed pool of at most ``max_in_flight`` worker threads serves the whole run, however many nodes
+there are; per node, at most ``concurrency`` requests are in flight over pooled keep-alive
+connections. Workers take jobs round-robin across nodes, so a slow node holds at most its own
+``concurrency`` workers and never starves the others. Every request is bounded by a wall clock
+(``timeout_s``, and the run's deadline) enforced by the transport's watchdog. Every outcome, good or
+bad, becomes an ``Exchange``; nothing here raises past ``poll_nodes``, and when it returns, none of
+its threads or sockets remain.
 """
 
 from __future__ import annotations
 
 import errno
+import http.client
 import logging
 import os
-import queue
+import socket
+import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__, errors
 from .auth import Authenticator
-from .config import NodeConfig
+from .config import DEFAULT_MAX_IN_FLIGHT, NodeConfig
 from .endpoints import ENDPOINTS, relation_path
 from .model import Exchange
 from .parse import interpret
+from .transport import Answer, Expired, NodePool, Watchdog, get
 
 log = logging.getLogger(__name__)
-# urllib3 logs request lines at DEBUG, query string included: with send_as: query that is the token.
-logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 CHUNK_BYTES = 256 * 1024
 USER_AGENT = f"exalate-collector/{__version__}"
+#: How long, past the deadline, ``poll_nodes`` waits for a worker stuck where no socket can be cut
+#: (a DNS lookup): such a thread is left behind (a daemon) and a warning says so.
+JOIN_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -46,34 +50,62 @@ class NodeTarget:
     setup_failure: errors.PollFailure | None = None
 
 
-class GetOnlyAdapter(HTTPAdapter):
-    """Refuses to send anything but GET: the collector must never change a node's state."""
-
-    def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
-        if request.method != "GET":
-            raise RuntimeError(f"exalate-collector sends only GET, refused {request.method}")
-        return super().send(request, *args, **kwargs)  # type: ignore[arg-type]
-
-
-def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """A no-op auth: keeps requests from replacing our Authorization header with ~/.netrc."""
-    return request
+@dataclass(eq=False)
+class _NodeQueue:
+    target: NodeTarget
+    pool: NodePool
+    pending: deque[int] = field(default_factory=deque)
+    in_flight: int = 0
 
 
-def make_session(node: NodeConfig) -> requests.Session:
-    session = requests.Session()
-    session.auth = _no_netrc
-    adapter = GetOnlyAdapter(pool_connections=1, pool_maxsize=node.concurrency, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+class _Scheduler:
+    """Hands out jobs round-robin over nodes. A node has at most its ``concurrency`` in flight, and at
+    most its fair share of the run-wide cap (the cap divided among the nodes that still have work), so
+    that a node whose requests all hang holds its share of the workers, never all of them."""
+
+    def __init__(
+        self, queues: list[_NodeQueue], max_in_flight: int, deadline: float, monotonic: Callable[[], float]
+    ) -> None:
+        self._ready = deque(q for q in queues if q.pending)
+        self._active = len(self._ready)
+        self._cap = max_in_flight
+        self._cond = threading.Condition()
+        self._deadline = deadline
+        self._monotonic = monotonic
+
+    def take(self) -> tuple[_NodeQueue, int] | None:
+        """The next job, or None when there is none left (or the deadline passed)."""
+        with self._cond:
+            while self._ready:
+                left = self._deadline - self._monotonic()
+                if left <= 0:
+                    return None
+                share = max(1, -(-self._cap // max(1, self._active)))
+                for _ in range(len(self._ready)):
+                    queue = self._ready[0]
+                    self._ready.rotate(-1)
+                    if queue.in_flight < min(queue.target.node.concurrency, share):
+                        index = queue.pending.popleft()
+                        queue.in_flight += 1
+                        if not queue.pending:
+                            self._ready.remove(queue)
+                        return queue, index
+                self._cond.wait(left)  # every node with work is at its limit: wait for one to finish
+            return None
+
+    def done(self, queue: _NodeQueue) -> None:
+        with self._cond:
+            queue.in_flight -= 1
+            if not queue.pending and not queue.in_flight:
+                self._active -= 1  # its share goes to the nodes still working
+            self._cond.notify_all()
 
 
 def poll_nodes(
     targets: Sequence[NodeTarget],
     deadline: float,
     *,
-    session_factory: Callable[[NodeConfig], requests.Session] = make_session,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> list[Exchange]:
     """Poll everything; return one Exchange per (node, relation, endpoint), in configuration order.
@@ -82,80 +114,93 @@ def poll_nodes(
     """
     jobs = [(t, relation, endpoint) for t in targets for relation in t.node.relations for endpoint in ENDPOINTS]
     results: list[Exchange | None] = [None] * len(jobs)
-    cond = threading.Condition()
-    sessions: list[requests.Session] = []
-
-    pending = [len(jobs)]  # answers still awaited (a list: mutated from the workers)
+    lock = threading.Lock()
 
     def finish(index: int, exchange: Exchange) -> None:
-        with cond:
+        with lock:
             if results[index] is None:
                 results[index] = exchange
-                pending[0] -= 1
-                if pending[0] == 0:
-                    cond.notify_all()
 
-    by_node: dict[str, list[int]] = {}
-    for index, (target, _, _) in enumerate(jobs):
-        by_node.setdefault(target.node.name, []).append(index)
-
-    for target in targets:
-        indexes = by_node.get(target.node.name, [])
+    queues: list[_NodeQueue] = []
+    by_node: dict[str, _NodeQueue] = {}
+    for index, (target, relation, endpoint) in enumerate(jobs):
         if target.setup_failure is not None or target.authenticator is None:
             failure = target.setup_failure or errors.InternalError("no authenticator for this node")
-            for index in indexes:
-                _, relation, endpoint = jobs[index]
-                finish(index, _failed(target.node, relation, endpoint, failure))
+            finish(index, _failed(target.node, relation, endpoint, failure))
             continue
-        session = session_factory(target.node)
-        sessions.append(session)
-        work: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in indexes:
-            work.put(index)
-        for _ in range(min(target.node.concurrency, len(indexes))):
-            threading.Thread(
-                target=_worker,
-                args=(work, jobs, session, deadline, finish, monotonic),
-                name=f"poll-{target.node.name}",
-                daemon=True,
-            ).start()
+        queue = by_node.get(target.node.name)
+        if queue is None:
+            node = target.node
+            queue = by_node[node.name] = _NodeQueue(target, NodePool(node.base_url, node.verify_tls, node.concurrency))
+            queues.append(queue)
+        queue.pending.append(index)
 
-    with cond:
-        while pending[0] > 0:
-            left = deadline - monotonic()
-            if left <= 0:
-                break
-            cond.wait(left)
+    scheduler = _Scheduler(queues, max_in_flight, deadline, monotonic)
+    watchdog = Watchdog(monotonic)
+    watchdog.start()
+    workers = _start_workers(
+        min(max_in_flight, sum(len(q.pending) for q in queues)),
+        lambda: _worker(scheduler, jobs, watchdog, deadline, finish, monotonic),
+    )
+    try:
+        if not workers and any(q.pending for q in queues):
+            _worker(scheduler, jobs, watchdog, deadline, finish, monotonic)  # no thread at all: poll here
+        for thread in workers:
+            thread.join(max(0.0, deadline - monotonic()) + JOIN_GRACE_S)
+        stuck = sum(1 for thread in workers if thread.is_alive())
+        if stuck:
+            log.warning("%d polling threads still blocked after the deadline (DNS?); left behind", stuck)
+    finally:
+        watchdog.stop()
+        for queue in queues:
+            queue.pool.close()
+    with lock:
         for index, result in enumerate(results):
             if result is None:
                 target, relation, endpoint = jobs[index]
                 late = errors.DeadlineExceeded("no answer before the run's deadline")
                 results[index] = _failed(target.node, relation, endpoint, late)
-        final = [r for r in results if r is not None]
-    for session in sessions:
-        session.close()
-    return final
+        return [r for r in results if r is not None]
+
+
+def _start_workers(wanted: int, work: Callable[[], None]) -> list[threading.Thread]:
+    """Up to ``wanted`` worker threads; fewer (even none) when the system refuses more, with a warning."""
+    started: list[threading.Thread] = []
+    for number in range(wanted):
+        thread = threading.Thread(target=work, name=f"poll-{number}", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            log.warning(
+                "could start only %d of %d polling threads (thread limit reached); polling with fewer",
+                len(started),
+                wanted,
+                extra={"threads.started": len(started), "threads.wanted": wanted},
+            )
+            break
+        started.append(thread)
+    return started
 
 
 def _worker(
-    work: queue.SimpleQueue[int],
+    scheduler: _Scheduler,
     jobs: list[tuple[NodeTarget, str, str]],
-    session: requests.Session,
+    watchdog: Watchdog,
     deadline: float,
     finish: Callable[[int, Exchange], None],
     monotonic: Callable[[], float],
 ) -> None:
-    while True:
-        try:
-            index = work.get_nowait()
-        except queue.Empty:
-            return
-        if monotonic() >= deadline:
-            return  # leave it unanswered: poll_nodes reports it as DeadlineExceeded
+    thread = threading.current_thread()
+    name = thread.name
+    while (job := scheduler.take()) is not None:
+        queue, index = job
         target, relation, endpoint = jobs[index]
         assert target.authenticator is not None
+        thread.name = f"poll-{target.node.name}"
         try:
-            exchange = fetch(session, target.node, target.authenticator, relation, endpoint, deadline, monotonic)
+            exchange = fetch(
+                queue.pool, target.node, target.authenticator, relation, endpoint, deadline, watchdog, monotonic
+            )
         except Exception:
             log.exception(
                 "internal error polling node=%s relation=%s endpoint=%s",
@@ -165,6 +210,9 @@ def _worker(
                 extra={"exalate.node": target.node.name, "exalate.relation": relation, "exalate.endpoint": endpoint},
             )
             exchange = _failed(target.node, relation, endpoint, errors.InternalError("the collector failed (a bug)"))
+        finally:
+            thread.name = name
+            scheduler.done(queue)
         finish(index, exchange)
 
 
@@ -181,12 +229,13 @@ def _failed(node: NodeConfig, relation: str, endpoint: str, failure: errors.Poll
 
 
 def fetch(
-    session: requests.Session,
+    pool: NodePool,
     node: NodeConfig,
     authenticator: Authenticator,
     relation: str,
     endpoint: str,
     deadline: float,
+    watchdog: Watchdog,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Exchange:
     """One GET, read and interpreted. Never raises a PollFailure: it is recorded on the Exchange."""
@@ -208,69 +257,66 @@ def fetch(
         signed = authenticator.sign(path, {})
         exchange.sent = True
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **signed.headers}
-        response = session.get(
-            exchange.url,
-            headers=headers,
-            params=dict(signed.query) or None,
-            timeout=(budget, budget),
-            allow_redirects=False,
-            stream=True,
-            verify=node.verify_tls,
+
+        def read(answer: Answer) -> bytes:
+            exchange.status_code = answer.status
+            exchange.content_type = answer.headers.get("Content-Type")
+            exchange.content_length = answer.headers.get("Content-Length")
+            exchange.date = answer.headers.get("Date")
+            return _read_body(answer, node, start + budget, monotonic)
+
+        answer, exchange.body = get(
+            pool, (node.context_path + path, dict(signed.query)), headers, budget, watchdog, read, monotonic
         )
-        with response:
-            exchange.status_code = response.status_code
-            exchange.content_type = response.headers.get("Content-Type")
-            exchange.content_length = response.headers.get("Content-Length")
-            exchange.date = response.headers.get("Date")
-            exchange.body = _read_body(response, node, start, deadline, monotonic)
-            location = response.headers.get("Location")
-        exchange.reading = interpret(endpoint, response.status_code, exchange.content_type, exchange.body, location)
+        location = answer.headers.get("Location")
+        exchange.reading = interpret(endpoint, answer.status, exchange.content_type, exchange.body, location)
     except errors.PollFailure as failure:
         exchange.failure = failure
-    except requests.RequestException as exc:
-        exchange.failure = _transport_failure(exc, node, deadline_binds)
+    except (Expired, TimeoutError):
+        exchange.failure = _late(node, deadline_binds, exchange.status_code)
+    except (OSError, http.client.HTTPException) as exc:
+        exchange.failure = _transport_failure(exc)
     exchange.elapsed_s = monotonic() - start
     if exchange.failure is not None and exchange.failure.status_code is None:
         exchange.failure.status_code = exchange.status_code
     return exchange
 
 
-def _read_body(
-    response: requests.Response, node: NodeConfig, start: float, deadline: float, monotonic: Callable[[], float]
-) -> bytes:
-    """The whole body, bounded in size (max_body_bytes) and in time (timeout_s, the deadline)."""
+def _read_body(answer: Answer, node: NodeConfig, until: float, monotonic: Callable[[], float]) -> bytes:
+    """The whole body, bounded in size (max_body_bytes). Time is bounded by the watchdog (and,
+    should it be missing, by this loop's own check between reads)."""
     limit = node.max_body_bytes
-    declared = response.headers.get("Content-Length", "")
+    declared = answer.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise errors.TooLarge(f"Content-Length {declared} exceeds max_body_bytes {limit}", response.status_code)
+        raise errors.TooLarge(f"Content-Length {declared} exceeds max_body_bytes {limit}", answer.status)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+    while chunk := answer.response.read(CHUNK_BYTES):
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise errors.TooLarge(f"body exceeds max_body_bytes {limit}", response.status_code)
-        now = monotonic()
-        if now >= deadline:
-            raise errors.DeadlineExceeded("the run's deadline came while the body was arriving", response.status_code)
-        if now - start > node.timeout_s:
-            raise errors.Timeout(f"body not complete after timeout_s {node.timeout_s:g}", response.status_code)
+            raise errors.TooLarge(f"body exceeds max_body_bytes {limit}", answer.status)
+        if monotonic() >= until:
+            raise Expired()
     return b"".join(chunks)  # one copy, no growing buffer: a large body peaks at twice its size, briefly
 
 
-def _transport_failure(exc: requests.RequestException, node: NodeConfig, deadline_binds: bool) -> errors.PollFailure:
-    """Map a requests exception to a PollFailure. ``str(exc)`` is never used: it can hold the URL's token."""
-    timed_out = isinstance(exc, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in exc.args)
-    if timed_out:
-        if deadline_binds:
-            return errors.DeadlineExceeded("no answer before the run's deadline")
-        return errors.Timeout(f"no answer within timeout_s {node.timeout_s:g}")
-    if isinstance(exc, requests.exceptions.SSLError):
+def _late(node: NodeConfig, deadline_binds: bool, status: int | None) -> errors.PollFailure:
+    """Cut by the clock: the detail says how far the answer got (none, or status and headers)."""
+    what = "body not complete" if status is not None else "no status line and headers"
+    if deadline_binds:
+        return errors.DeadlineExceeded(f"{what} before the run's deadline", status)
+    return errors.Timeout(f"{what} within timeout_s {node.timeout_s:g}", status)
+
+
+def _transport_failure(exc: BaseException) -> errors.PollFailure:
+    """Map a transport exception to a PollFailure. ``str(exc)`` is never used: it could hold a URL."""
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return errors.TlsError(f"TLS failed: {_root_cause(exc)}")
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return errors.ConnectionFailed("the body could not be decoded (Content-Encoding)")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return errors.ConnectionFailed("the connection broke before the body was complete")
+    if isinstance(exc, http.client.HTTPException | ConnectionResetError | BrokenPipeError):
+        return errors.ConnectionFailed("the connection broke before the answer was complete")
+    if isinstance(exc, socket.gaierror):
+        return errors.ConnectionFailed("connection failed: the host name could not be resolved")
     return errors.ConnectionFailed(f"connection failed: {_root_cause(exc)}")
 
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-import requests
-
 from . import secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
@@ -25,7 +23,7 @@ from .auth import authenticator_for
 from .config import Config, NodeConfig
 from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable, StateFailure, Unauthorized
 from .model import Exchange
-from .poll import NodeTarget, make_session, poll_nodes
+from .poll import NodeTarget, poll_nodes
 from .state.model import Advance, Memory, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
 from .telemetry.otel import ExportReport
@@ -132,14 +130,13 @@ def collect(
     deadline_s: float,
     *,
     resolve: Callable[[str], str] = secret_refs.resolve,
-    session_factory: Callable[[NodeConfig], requests.Session] = make_session,
 ) -> RunResult:
     """Poll every endpoint of every relation of every node within ``deadline_s`` seconds."""
     start = time.monotonic()
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
     targets = prepare_targets(config, resolve)
-    exchanges = poll_nodes(targets, start + deadline_s, session_factory=session_factory)
+    exchanges = poll_nodes(targets, start + deadline_s, max_in_flight=config.limits.max_in_flight)
     duration = time.monotonic() - start
     log_failures(exchanges)
     _forget_rejected_secrets(config, exchanges)

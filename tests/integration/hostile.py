@@ -1,0 +1,109 @@
+"""A hostile HTTP peer on loopback, run as its own process (its threads and sockets are not ours).
+
+What it does depends on the relation in the request path (``/relations/<relation>/...``), or on
+``--mode`` for every request (standing in for an OTLP backend or S3):
+
+- ``TrickleStatus``: the status line, then everything else, one byte every ``--pause`` seconds;
+- ``TrickleHeaders``: the status line at once, then the headers one byte at a time, never ending;
+- ``TrickleBody``: status and headers at once (Content-Length 1 MB), then the body one byte at a time;
+- ``Silent``: reads the request and never answers;
+- anything else: ``200 []`` as JSON, keep-alive.
+
+Stdlib only. Prints ``PORT <n>`` on stdout when listening; stops on SIGTERM or when stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+stopping = threading.Event()
+
+
+def _read_request(conn: socket.socket, buffer: bytearray) -> bytes | None:
+    """The request head (up to the blank line), or None when the client closed."""
+    while b"\r\n\r\n" not in buffer:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer.extend(data)
+    end = buffer.index(b"\r\n\r\n") + 4
+    head = bytes(buffer[:end])
+    del buffer[:end]
+    return head
+
+
+def _trickle(conn: socket.socket, data: bytes, pause: float, forever: bytes = b"") -> None:
+    """Send ``data`` one byte per pause, then ``forever`` repeated the same way, until the peer leaves."""
+    for byte in data:
+        if stopping.wait(pause):
+            return
+        conn.sendall(bytes([byte]))
+    while forever:
+        for byte in forever:
+            if stopping.wait(pause):
+                return
+            conn.sendall(bytes([byte]))
+
+
+def _mode_of(head: bytes, default: str) -> str:
+    if default:
+        return default
+    path = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else ""
+    parts = path.split("/relations/", 1)
+    return parts[1].split("/", 1)[0] if len(parts) == 2 else ""
+
+
+def serve(conn: socket.socket, default_mode: str, pause: float) -> None:
+    buffer = bytearray()
+    try:
+        while (head := _read_request(conn, buffer)) is not None:
+            mode = _mode_of(head, default_mode)
+            if mode == "Silent":
+                while conn.recv(65536):  # until the client gives up
+                    pass
+                return
+            if mode == "TrickleStatus":
+                _trickle(conn, b"HTTP/1.1 200 OK\r\n", pause, forever=b"X-Slow: a\r\n")
+                return
+            if mode == "TrickleHeaders":
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                _trickle(conn, b"", pause, forever=b"X-Slow: a\r\n")
+                return
+            if mode == "TrickleBody":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+                _trickle(conn, b"[", pause, forever=b"1,")
+                return
+            conn.sendall(OK)
+    except OSError:
+        return  # the client cut the connection: what a hostile peer expects
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", default="", help="one behaviour for every request, whatever the path")
+    parser.add_argument("--pause", type=float, default=0.2, help="seconds between trickled bytes")
+    args = parser.parse_args()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    print(f"PORT {listener.getsockname()[1]}", flush=True)
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=serve, args=(conn, args.mode, args.pause), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    sys.stdin.read()  # the parent closes stdin (or exits): stop
+    stopping.set()
+
+
+if __name__ == "__main__":
+    main()

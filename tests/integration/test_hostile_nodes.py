@@ -1,0 +1,182 @@
+"""Hostile and slow nodes on real sockets: every request bounded in time, threads and sockets cleaned up.
+
+The hostile peer runs in its own process (tests/integration/hostile.py), so that the threads and file
+descriptors counted here are the collector's only. No assertion is on seconds: each is on how a
+request was classified (``timeout`` is ``timeout_s``'s doing; ``deadline_exceeded`` the run's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from exalate_collector.config import parse_config
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS
+from exalate_collector.runner import collect
+from exalate_collector.simulator import NodeSimulator
+
+from .conftest import OTEL_VARS, SECRET, config_for, node_config
+from .helpers import values
+
+HOSTILE = Path(__file__).with_name("hostile.py")
+
+
+@dataclass(frozen=True)
+class Peer:
+    base_url: str
+
+
+@contextmanager
+def hostile(mode: str = "", pause: float = 0.2) -> Iterator[Peer]:
+    """The hostile peer in a child process; ``base_url`` ends in /jira like a real node's."""
+    process = subprocess.Popen(
+        [sys.executable, str(HOSTILE), "--mode", mode, "--pause", str(pause)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().split()[1])
+        yield Peer(f"http://127.0.0.1:{port}/jira")
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def outcomes(exchanges, relation: str) -> list[str]:
+    return [ex.failure.error_type if ex.failure else "ok" for ex in exchanges if ex.relation == relation]
+
+
+@pytest.mark.parametrize("phase", ["TrickleStatus", "TrickleHeaders", "TrickleBody"])
+def test_a_trickle_is_cut_at_timeout_s_and_the_healthy_relation_beside_it_is_complete(phase):
+    with hostile() as peer:
+        node = node_config(peer, [phase, "Healthy"], timeout_s=1, concurrency=6)
+        result = collect(config_for(node), deadline_s=120)  # far away: only timeout_s can cut the trickle
+    assert outcomes(result.exchanges, phase) == ["timeout"] * 6
+    assert outcomes(result.exchanges, "Healthy") == ["ok"] * 6
+    details = {ex.failure.detail for ex in result.exchanges if ex.failure}
+    expected = "body not complete" if phase == "TrickleBody" else "no status line and headers"
+    assert all(detail.startswith(expected) for detail in details), details
+
+
+def test_a_node_that_accepts_and_never_answers_is_timeout_not_deadline():
+    with hostile("Silent") as peer:
+        result = collect(config_for(node_config(peer, ["AllContent"], timeout_s=1)), deadline_s=120)
+    assert outcomes(result.exchanges, "AllContent") == ["timeout"] * len(ENDPOINTS)
+    assert all(ex.sent for ex in result.exchanges)
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_ten_warm_runs_leave_no_thread_and_no_socket_behind():
+    counts = []
+    with hostile() as peer:
+        config = config_for(node_config(peer, ["TrickleBody", "Healthy"], timeout_s=0.5, concurrency=6))
+        for _ in range(10):
+            result = collect(config, deadline_s=60)
+            assert outcomes(result.exchanges, "TrickleBody") == ["timeout"] * 6
+            assert outcomes(result.exchanges, "Healthy") == ["ok"] * 6
+            counts.append((threading.active_count(), _fds()))
+    threads, fds = zip(*counts, strict=True)
+    assert max(threads) - min(threads) <= 2, counts
+    assert max(fds) - min(fds) <= 2, counts
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("poll")]
+
+
+CHILD_UID = 47_913  # an otherwise unused uid: RLIMIT_NPROC counts only this uid's threads
+CAPS = "+dac_override,+dac_read_search"  # to read the interpreter wherever it lives (/root/.pyenv)
+
+
+def _as_limited_user(nproc: int) -> list[str]:
+    """prlimit + setpriv (util-linux): a uid of its own (root ignores RLIMIT_NPROC) that keeps only the
+    right to read files; RLIMIT_NPROC then limits the threads of the child, and of it alone."""
+    uid = str(CHILD_UID)
+    return [
+        *("prlimit", f"--nproc={nproc}", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"),
+        *(f"--inh-caps={CAPS}", f"--ambient-caps={CAPS}", "--"),
+    ]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("prlimit"),
+    reason="a thread limit that binds needs a uid of its own: root and util-linux (as in CI)",
+)
+@pytest.mark.parametrize(("nproc", "squeezed"), [(1024, False), (96, False), (12, True)])
+def test_many_silent_nodes_under_a_thread_limit_exit_normally_and_report_every_node(receiver, nproc, squeezed):
+    """120 never-answering nodes (720 requests): the old one-thread-per-request-slot design needed 960
+    threads. Here the threads are set by the cap (64); below it, the run polls with fewer threads."""
+    workdir = Path(tempfile.mkdtemp(prefix="exalate-nproc-"))
+    workdir.chmod(0o755)
+    with hostile("Silent") as peer:
+        nodes = [node_config(peer, ["AllContent"], name=f"silent-{i:03d}", timeout_s=0.5) for i in range(120)]
+        config = workdir / "config.json"
+        config.write_text(json.dumps({"nodes": nodes}))
+        config.chmod(0o644)
+        env = {k: v for k, v in os.environ.items() if k not in OTEL_VARS and not k.startswith(("AWS_", "ARCHIVE_"))}
+        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "HOME": str(workdir)})
+        done = subprocess.run(
+            [*_as_limited_user(nproc), sys.executable, "-m", "exalate_collector.cli", "run"]
+            + ["--config", str(config), "--deadline", "4", "--no-archive", "--no-state"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=workdir,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "can't start new thread" not in done.stderr
+    assert ("could start only" in done.stderr) is squeezed
+    reported = {p.attributes["exalate.node"] for p in receiver.points() if p.name == "exalate.endpoint.up"}
+    assert reported == {f"silent-{i:03d}" for i in range(120)}
+    up = values(receiver, "exalate.endpoint.up")
+    assert up == [0] * 720
+    errors = {p.attributes["error.type"] for p in receiver.points() if p.name == "exalate.poll.errors"}
+    assert errors <= {"timeout", "deadline_exceeded"} and "timeout" in errors
+
+
+def test_the_run_wide_cap_bounds_requests_in_flight_below_a_nodes_concurrency():
+    relations = [f"R{i}" for i in range(6)]
+    with NodeSimulator(relations, secret=SECRET, latency_s=0.05) as node:
+        config = parse_config({"nodes": [node_config(node, relations, concurrency=8)], "limits": {"max_in_flight": 3}})
+        result = collect(config, deadline_s=60)
+    assert [ex.ok for ex in result.exchanges].count(True) == 30  # 6 x (5 + the seed's invalid blob errors)
+    assert node.max_in_flight == 3
+
+
+def test_a_node_whose_requests_all_hang_does_not_starve_the_others():
+    """The hanging node could fill every worker (its concurrency equals the cap); its fair share is half."""
+    relations = [f"R{i}" for i in range(10)]
+    with hostile("Silent") as peer, NodeSimulator(relations, secret=SECRET, latency_s=0.02) as healthy:
+        config = parse_config(
+            {
+                "nodes": [
+                    node_config(peer, ["A", "B"], name="hanging", concurrency=8, timeout_s=300),
+                    node_config(healthy, relations, name="healthy", concurrency=8),
+                ],
+                "limits": {"max_in_flight": 8},
+            }
+        )
+        result = collect(config, deadline_s=20)  # generous for a loaded machine; the outcome is what counts
+    hanging = {ex.failure.error_type for ex in result.exchanges if ex.node == "hanging" and ex.failure}
+    assert hanging == {"deadline_exceeded"}
+    healthy_failed = {(ex.relation, ex.endpoint) for ex in result.exchanges if ex.node == "healthy" and not ex.ok}
+    assert healthy_failed == {(r, BLOB_ERRORS) for r in relations}  # only the seed's own invalid JSON
