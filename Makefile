@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make demo   one collection against the bundled Exalate node simulator, and what it produced
 #   make test   ruff, then the whole test suite (unit and integration, real servers on loopback)
-# Also: make check-template (SAM lint/validate/build/size/security scan), make bench, make docs.
+# Also: make check-template (SAM lint/validate/build/size/security scan), make check-lambda (the built
+# artifact under arm64/Python 3.13 emulation), make bench, make docs.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ SAMVENV := .venv-sam
 SAMSTAMP := $(SAMVENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=eu-west-1
 
-.PHONY: demo test lint unit integration docs bench check-template clean
+.PHONY: demo test lint unit integration docs bench check-template check-lambda clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy layers/lib/exalate_collector
 	$(BIN)/mypy functions/collector/app.py
 	$(BIN)/mypy functions/archiver/app.py
+	$(BIN)/mypy .ci
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -55,6 +57,13 @@ check-template: $(SAMSTAMP) $(STAMP)
 	PYTHONPATH=.aws-sam/build/LibLayer/python $(BIN)/python .ci/smoke_built.py
 	$(SAMVENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
+# The built artifact on its target under emulation: qemu-user + Debian 13's arm64 python3.13, both handlers
+# invoked against the simulator, moto's server and the OTLP receiver, compared with a native run
+# (.ci/check_lambda.py). Uses the last sam build (make check-template), or builds one. Cache: .check-lambda/.
+check-lambda: $(SAMSTAMP) $(STAMP)
+	test -f .aws-sam/build/template.yaml || $(SAM_ENV) $(SAMVENV)/bin/sam build
+	$(BIN)/python .ci/check_lambda.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
@@ -62,4 +71,4 @@ docs: $(STAMP)
 	$(BIN)/exalate-collector docs > docs/telemetry.md
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state .aws-sam
+	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state .aws-sam .check-lambda
