@@ -179,11 +179,24 @@ def test_binary_error_body_has_no_excerpt():
     assert caught.value.excerpt is None
 
 
-def test_redirect_names_the_target_without_its_query():
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("https://sso.example.com/login?token=abc&return=/jira", "https://sso.example.com;"),
+        ("https://admin:hunter2LOC@sso.example/login/alice@example.com/SESSIONTOKEN123", "https://sso.example;"),
+        ("http://[::1]:8443/x", "http://[::1]:8443;"),
+        ("/login/alice@example.com", "(a path on the same host)"),
+        ("http://[::1", "(an unreadable Location header)"),
+    ],
+)
+def test_redirect_names_only_the_scheme_and_host_of_the_target(location, shown):
+    body = f'<a href="{location}">moved</a>'.encode()
     with pytest.raises(errors.Redirect) as caught:
-        interpret(SYNC_REQUESTS, 302, "", b"", location="https://sso.example.com/login?token=abc&return=/jira")
-    assert "https://sso.example.com/login" in caught.value.detail
-    assert "token=abc" not in caught.value.detail
+        interpret(SYNC_REQUESTS, 302, "text/html", body, location=location)
+    assert shown in caught.value.detail
+    for secret in ("token=abc", "hunter2LOC", "admin", "alice", "SESSIONTOKEN123", "login"):
+        assert secret not in caught.value.detail
+        assert secret not in (caught.value.excerpt or "")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import jwt
 
+from . import redact
 from .config import AuthConfig, SendAs
 
 #: A cached token is replaced this long (at most) before it expires.
@@ -96,10 +97,13 @@ class JwtAuthenticator:
     def token(self, path: str, query: Mapping[str, str]) -> str:
         now = self._clock()
         if self._auth.qsh:
-            return jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+            token = jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+            redact.remember_token(token)
+            return token
         with self._lock:
             if self._token is None or now >= self._renew_at:
                 self._token = jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+                redact.remember_token(self._token)
                 margin = min(REFRESH_MARGIN_S, self._auth.lifetime_s / 2)
                 self._renew_at = now + self._auth.lifetime_s - margin
             return self._token
@@ -126,9 +130,17 @@ class BasicAuthenticator:
 
 
 def authenticator_for(auth: AuthConfig, resolve: Callable[[str], str]) -> Authenticator:
-    """Build the node's authenticator, resolving its secret references. Raises SecretUnavailable."""
+    """Build the node's authenticator, resolving its secret references. Raises SecretUnavailable.
+
+    Every credential is registered for redaction before it can be sent anywhere."""
     if auth.type == "token":
-        return TokenAuthenticator(resolve(auth.token or ""), auth.send_as)
+        token = resolve(auth.token or "")
+        redact.remember(token)
+        return TokenAuthenticator(token, auth.send_as)
     if auth.type == "basic":
-        return BasicAuthenticator(resolve(auth.username or ""), resolve(auth.password or ""))
-    return JwtAuthenticator(auth, resolve(auth.secret or ""))
+        username, password = resolve(auth.username or ""), resolve(auth.password or "")
+        redact.remember_basic(username, password)
+        return BasicAuthenticator(username, password)
+    secret = resolve(auth.secret or "")
+    redact.remember(secret)
+    return JwtAuthenticator(auth, secret)

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
-from . import secret_refs
+from . import redact, secret_refs
 from .archive.sinks import ArchiveSink
 from .config import load_config
 from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
 from .state.store import StateStore
+from .telemetry.otel import HEADERS_VAR, canonical_headers, parse_headers
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +28,20 @@ def load_otlp_headers(env: MutableMapping[str, str], resolve: Callable[[str], st
     """Set OTEL_EXPORTER_OTLP_HEADERS from the secret named by OTEL_EXPORTER_OTLP_HEADERS_SECRET.
 
     API keys for Datadog or Honeycomb then never sit in plain environment variables of the function.
-    Called once at cold start, before the exporters are built.
+    The secret holds ``name=value,...`` or a JSON object of names and values; it is stored in the
+    variable in the ``name=value`` form and never echoed. Called once at cold start, before the
+    exporters are built.
     """
     ref = env.get(HEADERS_SECRET_VAR)
     if not ref:
         return
     resolve = resolve or secret_refs.resolve
     try:
-        env["OTEL_EXPORTER_OTLP_HEADERS"] = resolve(ref)
+        value = resolve(ref)
     except SecretUnavailable as failure:
         raise ConfigError([f"{HEADERS_SECRET_VAR}: {failure.detail}"]) from None
+    redact.remember(value)
+    env[HEADERS_VAR] = canonical_headers(parse_headers(value, f"{HEADERS_SECRET_VAR} ({ref})"))
 
 
 def deadline_s(context: Any, env: Mapping[str, str]) -> float:

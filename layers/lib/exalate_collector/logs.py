@@ -1,7 +1,9 @@
 """Structured logging: JSON lines in Lambda (CloudWatch Logs Insights reads the fields), key=value elsewhere.
 
 Call sites use lazy %-formatting and pass structured fields through ``extra``; the formatter adds
-every extra field to the line. Nothing logged here carries a token, a secret or payload content.
+every extra field to the line. Nothing logged here carries a token, a secret or payload content: the
+handler's RedactingFilter removes every known credential and credential-like pattern from each line, and
+the libraries that would print request or answer bodies are pinned above DEBUG.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 import logging
 import os
 import sys
+
+from .redact import RedactingFilter
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -26,8 +30,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **fields(record),
         }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
         return json.dumps(line, default=str)
 
 
@@ -52,6 +58,29 @@ def configure(level: str | None = None, *, json_lines: bool | None = None) -> No
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr if not json_lines else sys.stdout)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("EXALATE_LOG_LEVEL", "INFO"))
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    pin_library_loggers()
+
+
+#: Libraries that print requests and answers (bodies, headers, URLs) at DEBUG, whatever the root level:
+#: botocore prints a Secrets Manager SecretString and a decrypted SSM value, urllib3 a URL's ?jwt=,
+#: the OpenTelemetry SDK a malformed OTLP header in full.
+QUIET = {
+    "botocore": logging.WARNING,
+    "boto3": logging.WARNING,
+    "s3transfer": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "requests": logging.WARNING,
+    "opentelemetry.util.re": logging.ERROR,
+    "opentelemetry.exporter": logging.WARNING,
+}
+
+
+def pin_library_loggers() -> None:
+    """Never let a library logger below its pinned level, even with EXALATE_LOG_LEVEL=DEBUG."""
+    for name, level in QUIET.items():
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < level:
+            logger.setLevel(level)

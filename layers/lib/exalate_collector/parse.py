@@ -96,20 +96,27 @@ def failure_for_status(
         return errors.Forbidden("the node did not see valid authentication (403: not authenticated)", status, text)
     if 300 <= status < 400:
         target = _safe_location(location)
-        return errors.Redirect(f"redirected ({status}) to {target}; redirects are never followed", status, text)
+        # no excerpt: a redirect page repeats its target (user-info, path, query) in forms no pattern knows
+        return errors.Redirect(f"redirected ({status}) to {target}; redirects are never followed", status)
     if 500 <= status < 600:
         return errors.ServerError(f"the node failed with HTTP {status}", status, text)
     return errors.HttpError(f"unexpected HTTP {status}", status, text)
 
 
 def _safe_location(location: str | None) -> str:
-    """The redirect target without its query string (login redirects carry tokens and return URLs)."""
+    """The redirect target's scheme and host only: login redirects carry user names, session tokens and
+    return URLs in their user-info, path and query."""
     if not location:
         return "(no Location header)"
-    parts = urlsplit(location)
-    if parts.scheme and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"
-    return parts.path or "(relative)"
+    try:
+        parts = urlsplit(location.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(an unreadable Location header)"
+    if parts.scheme and host:
+        host = f"[{host}]" if ":" in host else host
+        return f"{parts.scheme}://{host}{f':{port}' if port else ''}"
+    return "(a path on the same host)"
 
 
 def read_items(name: str, content_type: str | None, body: bytes) -> Reading:

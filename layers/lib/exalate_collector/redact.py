@@ -1,21 +1,166 @@
-"""Last line of defence: strip what must never reach telemetry or logs from free text."""
+"""What must never leave the process: removed from every text by knowledge first, then by pattern.
+
+**By knowledge**: every credential the collector holds or sends is registered here the moment it is
+known (``remember``): resolved secrets and tokens, the basic-auth pair in plain and base64, each
+minted JWT, the OTLP header values, with their URL-encoded forms. Wherever one of them appears, in
+any text, it is replaced by ``<secret>`` -- whatever the node echoed and however it was echoed.
+
+**By pattern**, for what the collector cannot know: ``Bearer``/``Basic`` credentials, JWT-like
+tokens, ``password=``/``token=``/``secret=`` values, AWS access key ids, the user-info of URLs
+(``scrub``); and in free text from a node also e-mail addresses, phone-like numbers and long base64
+runs (``redact``).
+
+Applied to: event bodies and attributes, metric attributes (telemetry/points.py), log lines (the
+handler filter in logs.py), the archive's records (the body by knowledge only: replicas stay byte for
+byte unless they hold one of our credentials), error messages and excerpts (parse.py).
+"""
 
 from __future__ import annotations
 
+import base64
 import codecs
+import logging
 import re
+import threading
+from collections import deque
+from urllib.parse import quote, quote_plus
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+SECRET = "<secret>"
+#: Shorter values cannot be searched for without destroying ordinary text; they rely on the patterns.
+MIN_KNOWN_CHARS = 6
+#: Minted tokens are remembered up to this many (older ones have long expired).
+MAX_TOKENS = 256
+
+
+def _forms(value: str) -> set[str]:
+    """The value and the encodings in which it travels (URL query, base64)."""
+    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), quote(value, safe="-_.~")}
+    return {f for f in forms if len(f) >= MIN_KNOWN_CHARS}
+
+
+class _Known:
+    """The credentials of this process, and one compiled search for all of them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: set[str] = set()
+        self.tokens: deque[str] = deque(maxlen=MAX_TOKENS)
+        self.pattern: re.Pattern[str] | None = None
+        self.as_bytes: tuple[bytes, ...] = ()
+
+    def add(self, forms: set[str], *, token: bool = False) -> None:
+        with self.lock:
+            new = forms - self.values - set(self.tokens)
+            if not new:
+                return
+            if token:
+                self.tokens.extend(new)
+            else:
+                self.values.update(new)
+            self._rebuild()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.values.clear()
+            self.tokens.clear()
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        ordered = sorted(self.values | set(self.tokens), key=len, reverse=True)  # longest first
+        self.pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+        self.as_bytes = tuple(v.encode("utf-8") for v in ordered)
+
+
+_KNOWN = _Known()
+
+
+def remember(value: str | None) -> None:
+    """Register a credential (and its encodings) so that it is removed from all text from now on."""
+    if value:
+        _KNOWN.add(_forms(value))
+
+
+def remember_token(token: str) -> None:
+    """Register a minted token; only the latest MAX_TOKENS are kept (older ones have long expired)."""
+    if len(token) >= MIN_KNOWN_CHARS:
+        _KNOWN.add({token}, token=True)
+
+
+def remember_basic(username: str, password: str) -> None:
+    """The basic-auth credential in every form it travels in: the password, the pair, the pair in base64."""
+    pair = f"{username}:{password}"
+    remember(password)
+    remember(pair)
+    remember(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
+
+
+def forget_all() -> None:
+    """Forget every registered credential (tests)."""
+    _KNOWN.clear()
+
+
+def _without_known(text: str) -> str:
+    pattern = _KNOWN.pattern
+    return pattern.sub(SECRET, text) if pattern is not None else text
+
+
+def scrub_bytes(data: bytes) -> bytes:
+    """Known credentials removed from raw bytes (an archived body); everything else is untouched."""
+    for value in _KNOWN.as_bytes:
+        if value in data:
+            data = data.replace(value, SECRET.encode("ascii"))
+    return data
+
+
+_CREDENTIAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(Bearer|Basic|JWT|Digest|Negotiate)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{4,}"), r"\1 <token>"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.?[A-Za-z0-9_-]*"), "<token>"),
+    (
+        re.compile(
+            r"((?:passw(?:or)?d|pwd|pass|token|secret|api[_-]?key|access[_-]?key|jwt|authorization|"
+            r"x-exalate-jwt|dd-api-key|x-honeycomb-team|session|sig|signature)\"?\s*[=:]\s*\"?)[^\s\"'&,;}<>]+",
+            re.I,
+        ),
+        r"\1<secret>",
+    ),
+    (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b"), "<aws-key>"),
+    (re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/@:]*(?::[^\s/@]*)?@", re.I), r"\1<userinfo>@"),
+)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Phone-like: an international number (+ and 8 or more digits), or 3+ digit groups with separators
+# such as "(555) 123-4567" or "0170 123 4567". Plain long numbers (ids, timestamps), dates and IPv4
+# addresses are kept.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d[\d ().-]{6,}\d|\(?\d{2,5}\)?[ .-]\d{2,5}[ .-]\d{2,6}(?:[ .-]\d{1,6})?)(?![\w:]|\.\d)"
+)
+_NOT_PHONE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}")
 # Long base64 runs are what encodedPayload looks like; no human message needs them.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
 _SPACE = re.compile(r"\s+")
 
 
+def _phone(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    if _NOT_PHONE.match(text) or digits < (8 if text.startswith("+") else 9):
+        return text
+    return "<phone>"
+
+
+def scrub(text: str) -> str:
+    """Known credentials, then credential-like patterns, removed; everything else kept as it is."""
+    text = _without_known(text)
+    for pattern, replacement in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def redact(text: str) -> str:
-    """Replace tokens, e-mail addresses and long base64 runs; fold whitespace onto one line."""
-    text = _JWT.sub("<token>", text)
+    """Free text from a node made safe: ``scrub``, then e-mail addresses, phone-like numbers and long
+    base64 runs; whitespace folded onto one line."""
+    text = scrub(text)
     text = _EMAIL.sub("<email>", text)
+    text = _PHONE.sub(_phone, text)
     text = _BASE64_RUN.sub("<base64>", text)
     return _SPACE.sub(" ", text).strip()
 
@@ -32,3 +177,27 @@ def excerpt(body: bytes, limit: int = 256) -> str | None:
         return None
     cleaned = redact(text)
     return cleaned[:limit] or None
+
+
+class RedactingFilter(logging.Filter):
+    """On a handler: every record's message, arguments, extra fields and traceback are scrubbed before
+    any formatter sees them, whatever logger (ours or a library's) produced the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken %-format must not drop the line
+            message = str(record.msg)
+        record.msg, record.args = scrub(message), None
+        for key, value in list(record.__dict__.items()):
+            if key not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, key, scrub(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+            record.exc_info = None
+        return True
+
+
+_RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..model import Exchange
+from ..redact import scrub, scrub_bytes
 
 #: The record schema, in order. docs/archive.md and the Athena DDL are tested against it.
 RECORD_FIELDS: Final = (
@@ -57,18 +58,21 @@ def is_utf8(data: bytes) -> bool:
 
 def record_of(run_id: str, ex: Exchange) -> dict[str, Any]:
     """One exchange as an archive record (failed polls too: their body is the evidence)."""
-    if is_utf8(ex.body):
-        return _record(run_id, ex, ex.body.decode("utf-8"), is_base64=False)
-    return _record(run_id, ex, base64.b64encode(ex.body).decode("ascii"), is_base64=True)
+    raw = scrub_bytes(ex.body)
+    if is_utf8(raw):
+        return _record(run_id, ex, raw, raw.decode("utf-8"), is_base64=False)
+    return _record(run_id, ex, raw, base64.b64encode(raw).decode("ascii"), is_base64=True)
 
 
-def _record(run_id: str, ex: Exchange, body: str, *, is_base64: bool) -> dict[str, Any]:
+def _record(run_id: str, ex: Exchange, raw: bytes, body: str, *, is_base64: bool) -> dict[str, Any]:
+    """``raw`` is the body as stored: byte for byte, except a credential of the collector's own that the
+    node echoed, replaced by ``<secret>`` (size and SHA-256 are of what is stored)."""
     return {
         "run_id": run_id,
         "node": ex.node,
         "relation": ex.relation,
         "endpoint": ex.endpoint,
-        "url": ex.url,
+        "url": scrub(ex.url),
         "requested_at": ex.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "elapsed_s": round(ex.elapsed_s, 6),
         "status_code": ex.status_code,
@@ -77,8 +81,8 @@ def _record(run_id: str, ex: Exchange, body: str, *, is_base64: bool) -> dict[st
         "date": ex.date,
         "body": body,
         "body_base64": is_base64,
-        "body_bytes": len(ex.body),
-        "body_sha256": hashlib.sha256(ex.body).hexdigest(),
+        "body_bytes": len(raw),
+        "body_sha256": hashlib.sha256(raw).hexdigest(),
         "error_type": ex.failure.error_type if ex.failure else None,
         "collector_version": __version__,
     }
@@ -129,18 +133,19 @@ class JsonlGzWriter:
         self.records = 0
 
     def add(self, run_id: str, ex: Exchange) -> None:
-        utf8 = is_utf8(ex.body)
-        line = _line(_record(run_id, ex, _PLACEHOLDER, is_base64=not utf8))
+        body = scrub_bytes(ex.body)  # the same object unless it holds one of our credentials
+        utf8 = is_utf8(body)
+        line = _line(_record(run_id, ex, body, _PLACEHOLDER, is_base64=not utf8))
         head, tail = line.split(_PLACEHOLDER_JSON, 1)
         self._gzip.write(head + b'"')
         if utf8:
             decoder = codecs.getincrementaldecoder("utf-8")()
-            for start in range(0, len(ex.body), SLICE):
-                text = decoder.decode(ex.body[start : start + SLICE], final=False)
+            for start in range(0, len(body), SLICE):
+                text = decoder.decode(body[start : start + SLICE], final=False)
                 self._gzip.write(encode_basestring(text)[1:-1].encode("utf-8"))
         else:
-            for start in range(0, len(ex.body), SLICE):  # SLICE is a multiple of 3: no padding mid-way
-                self._gzip.write(base64.b64encode(ex.body[start : start + SLICE]))
+            for start in range(0, len(body), SLICE):  # SLICE is a multiple of 3: no padding mid-way
+                self._gzip.write(base64.b64encode(body[start : start + SLICE]))
         self._gzip.write(b'"' + tail)
         self.records += 1
 

@@ -11,13 +11,15 @@ the callback returns at that collection, so each run reports what that run saw.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -27,7 +29,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 
-from .. import __version__
+from .. import __version__, redact
 from ..errors import ConfigError
 from .contract import Contract, load_contract
 from .points import RunTelemetry
@@ -108,15 +110,78 @@ def build_resource(env: Mapping[str, str]) -> Resource:
     return resource
 
 
+HEADERS_VAR = "OTEL_EXPORTER_OTLP_HEADERS"
+_SIGNAL_HEADERS_VARS = {"metrics": "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "logs": "OTEL_EXPORTER_OTLP_LOGS_HEADERS"}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def parse_headers(text: str, var: str) -> dict[str, str]:
+    """OTLP headers from ``name=value,...`` (values URL-encoded, as the specification says) or from a
+    JSON object (``{"dd-api-key": "..."}``, the Secrets Manager console's default). Every value is
+    registered for redaction; an error names the variable and the item, never a value."""
+    text = text.strip()
+    pairs: list[tuple[str, str]] = []
+    if text.startswith("{"):
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            raise ConfigError([f"{var}: looks like a JSON object but is not valid JSON"]) from None
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ConfigError([f"{var}: a JSON object must map header names to string values"])
+        pairs = [(str(k).strip(), v.strip()) for k, v in raw.items()]
+    else:
+        for index, item in enumerate(text.split(","), 1):
+            if not item.strip():
+                continue
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError([f"{var}: item {index} is not name=value (the value is not shown)"])
+            pairs.append((unquote(name).strip(), unquote(value).strip()))
+    headers: dict[str, str] = {}
+    for index, (name, value) in enumerate(pairs, 1):
+        if not _HEADER_NAME.match(name):
+            raise ConfigError([f"{var}: header {index} has no valid name"])
+        redact.remember(value)
+        scheme, _, credential = value.partition(" ")
+        if credential and scheme.isalpha():
+            redact.remember(credential.strip())  # "Basic <base64>": the credential alone too
+        headers[name.lower()] = value
+    return headers
+
+
+def canonical_headers(headers: Mapping[str, str]) -> str:
+    """The ``name=value,...`` form the OpenTelemetry SDK reads from the environment without complaint."""
+    return ",".join(f"{name}={quote(value, safe='')}" for name, value in headers.items())
+
+
+def otlp_headers(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Per signal: the headers from OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS, else OTEL_EXPORTER_OTLP_HEADERS."""
+    found = {}
+    for signal, var in _SIGNAL_HEADERS_VARS.items():
+        chosen = var if env.get(var) else HEADERS_VAR
+        found[signal] = parse_headers(env.get(chosen) or "", chosen)
+    return found
+
+
 def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExporter]:
-    """OTLP/HTTP protobuf exporters configured by the standard variables; gzip unless told otherwise."""
+    """OTLP/HTTP protobuf exporters configured by the standard variables; gzip unless told otherwise.
+
+    Headers are parsed here (JSON or name=value) and given to the exporters explicitly; the SDK's own
+    parsing of the same variables is kept quiet (logs.QUIET), as it would print a malformed one in full."""
     check_protocol(env)
+    headers = otlp_headers(env)
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
+    from ..logs import pin_library_loggers
+
+    pin_library_loggers()
     compression = None if any(env.get(v) for v in _COMPRESSION_VARS) else Compression.Gzip
-    return OTLPMetricExporter(compression=compression), OTLPLogExporter(compression=compression)
+    return (
+        OTLPMetricExporter(compression=compression, headers=headers["metrics"] or None),
+        OTLPLogExporter(compression=compression, headers=headers["logs"] or None),
+    )
 
 
 class OneShotMetricReader(MetricReader):

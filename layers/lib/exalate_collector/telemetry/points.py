@@ -13,6 +13,7 @@ from ..endpoints import row
 from ..errors import ArchiveFailure, ConnectionNotFound
 from ..model import Exchange
 from ..parse import ErrorItem
+from ..redact import redact, scrub
 from ..state.model import Memory, Resolved
 
 AttributeValue = str | int | float
@@ -41,13 +42,29 @@ class Point:
     value: float | int
     attributes: Attributes
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", _scrubbed(self.attributes))
+
 
 @dataclass(frozen=True)
 class Event:
+    """One log record. Its body and attributes are redacted when it is made: nothing else can leak."""
+
     name: str
     severity: str  # "ERROR" | "WARN"
     body: str
     attributes: Attributes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", redact(self.body))
+        object.__setattr__(self, "attributes", _scrubbed(self.attributes))
+
+
+def _scrubbed(attributes: Attributes) -> Attributes:
+    """Text attribute values without any credential (values from the node: reasons, keys, URLs)."""
+    if not any(isinstance(v, str) for v in attributes.values()):
+        return attributes
+    return {k: scrub(v) if isinstance(v, str) else v for k, v in attributes.items()}
 
 
 @dataclass(frozen=True)
