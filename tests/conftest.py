@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from exalate_collector import secret_refs
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, relation_path
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, row
 from exalate_collector.errors import PollFailure
 from exalate_collector.model import Exchange
 from exalate_collector.parse import interpret
@@ -43,7 +43,7 @@ def exchange_for(
         node=node,
         relation=relation,
         endpoint=endpoint,
-        url=f"https://jira.example.com/jira{relation_path(relation, endpoint)}",
+        url=row(endpoint).url("https://jira.example.com/jira", relation),
         started_at=T0,
         elapsed_s=elapsed_s,
         status_code=status,

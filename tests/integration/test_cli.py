@@ -141,12 +141,19 @@ def test_demo_shows_what_it_produced(tmp_path: Path):
     first, second = done.stdout.split("=== run 2")
     assert "jira-demo  RemovedPartner  syncevents/syncrequests" in first
     assert "exalate.sync.error " in first and "NO_ISSUE_TO_CONNECT_TO" in first
-    assert "in 1 request(s) and 10 events in 1 request(s)" in first
+    # per relation polled: its sync error and the seed's invalid bloberrorresponses; RemovedPartner: every endpoint
+    relations = ["AllContent", "GROOVY"] * 2  # jira-demo's, and those jira-auto discovered
+    assert f"in 1 request(s) and {2 * len(relations) + len(ENDPOINTS)} events in 1 request(s)" in first
+    assert "relations of jira-auto from the node's connection list: AllContent, GROOVY\n" in first
     # run 2: ages grew, the fixed error is resolved, standing errors are not repeated
     assert "jira-demo  AllContent      syncevents/syncrequests          1      5m00s   ok" in second
     assert "exalate.sync.error.resolved" in second and "resolved after 5m00s" in second
     assert "exalate.sync.error " not in second
     assert "methods the node saw: GET" in second
+    # the discovered connection is polled at the second run, without a configuration change
+    assert "relations of jira-auto from the node's connection list: AllContent, GROOVY, NewPartner" in second
+    assert "jira-auto  NewPartner      syncevents/syncrequests          1      0m00s   ok" in second
+    assert "requests to jira-auto other than GET: 1 (/jira/rest/issuehub/4.0/authenticate: the login)" in second
     archived = sorted(tmp_path.glob("exalate-archive/exalate/dt=*/hour=*/node=jira-demo/*.jsonl.gz"))
     assert len(archived) == 2
     assert f"archived node jira-demo: {archived[0].relative_to(tmp_path)}" in done.stdout

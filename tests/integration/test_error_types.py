@@ -47,6 +47,13 @@ SCENARIOS: dict[str, Scenario] = {
     "secret_unavailable": Scenario(
         node={"auth": {"secret": "${EXALATE_TEST_UNSET_SECRET}"}}, whole_node=True, severity="ERROR"
     ),
+    # a node without the 4.0 login (the simulator answers 405 to a POST it does not serve)
+    "login_failed": Scenario(
+        node={"auth": {"type": "login", "username": "", "password": "pat"}},
+        whole_node=True,
+        status=405,
+        severity="ERROR",
+    ),
     "redirect": Scenario(
         behaviour=Behaviour(
             status=302,

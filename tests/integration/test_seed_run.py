@@ -6,7 +6,14 @@ import json
 
 from exalate_collector import __version__
 from exalate_collector.archive.sinks import LocalDirectorySink
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS, polls_per_relation
+from exalate_collector.endpoints import (
+    BLOB_ERRORS,
+    CONNECTIONS,
+    ENDPOINTS,
+    SYNC_ERRORS,
+    SYNC_REQUESTS,
+    polls_per_relation,
+)
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
 from exalate_collector.state.store import LocalStateStore
@@ -65,11 +72,16 @@ def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiv
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "other.json").write_text("{not json")  # state_corrupt, for real
     config = config_for(
-        node_config(simulator, ["AllContent", "GROOVY", "Gone"]), node_config(simulator, ["GROOVY"], name="other")
+        node_config(simulator, ["AllContent", "GROOVY", "Gone"]),
+        node_config(simulator, ["GROOVY"], name="other"),
+        node_config(
+            simulator, relations="auto", name="whole", collect=["relations", "queues", "errors", "connections"]
+        ),
     )
     run(config, 10, pipeline, broken_archive, state)
     simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=b"[]"))  # the errors are resolved
     simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
+    simulator.set("", CONNECTIONS, Behaviour(status=503, body=b""))  # discovery_failed: the kept list is used
     run(config, 10, pipeline, broken_archive, state)
     contract = load_contract()
     kinds = {"gauge": "gauge", "counter": "sum", "histogram": "histogram"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from exalate_collector.config import DEFAULT_MAX_BODY_BYTES, AuthConfig, load_config, parse_config
+from exalate_collector.config import DEFAULT_MAX_BODY_BYTES, AuthConfig, Discover, load_config, parse_config
 from exalate_collector.errors import ConfigError
 
 from ..conftest import ROOT
@@ -47,9 +47,26 @@ def test_defaults_are_the_documented_ones():
 
 def test_the_documented_complete_example_is_valid(monkeypatch):
     config = parse_config(yaml.safe_load(EXAMPLE.read_text()))
-    assert [n.name for n in config.nodes] == ["jira-prod", "jira-partner", "jira-onprem"]
-    assert [n.auth.type for n in config.nodes] == ["jwt", "token", "basic"]
+    assert [n.name for n in config.nodes] == ["jira-prod", "jira-partner", "jira-onprem", "jira-cloud"]
+    assert [n.auth.type for n in config.nodes] == ["jwt", "token", "basic", "login"]
     assert config.nodes[1].auth.send_as == "x-exalate-jwt"
+    cloud = config.nodes[3]
+    assert cloud.relations == () and cloud.discover == Discover(status=("ACTIVE",), name=None)
+    assert cloud.collect == ("relations", "queues", "errors", "connections")
+    assert (cloud.auth.username, cloud.auth.password) == ("", "secretsmanager:exalate/cloud-pat")
+
+
+def test_collect_defaults_to_relations_and_auto_discovers_active_connections():
+    node = parse_config(minimal()).nodes[0]
+    assert (node.collect, node.discover) == (("relations",), None)
+    auto = parse_config(minimal(relations="auto", discover={"name": "^Prod"})).nodes[0]
+    assert auto.discover is not None
+    assert auto.discover.accepts("Prod-EU", "active") and not auto.discover.accepts("Prod-EU", "DEACTIVATED")
+    assert not auto.discover.accepts("Test", "ACTIVE")
+    anything = parse_config(minimal(relations="auto", discover={"status": []})).nodes[0].discover
+    assert anything is not None and anything.accepts("X", "DEACTIVATED")
+    login = parse_config(minimal(auth={"type": "login", "password": "${P}"})).nodes[0].auth
+    assert (login.type, login.username, login.password) == ("login", "", "${P}")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +112,23 @@ def test_the_documented_complete_example_is_valid(monkeypatch):
         ({"max_body_bytes": 10}, "nodes[0] (jira-prod): max_body_bytes:"),
         ({"timeut_s": 3}, "nodes[0] (jira-prod): timeut_s: unknown key"),
         ({"auth": None}, "nodes[0] (jira-prod): auth: required"),
-        ({"auth": {"type": "oauth"}}, "nodes[0] (jira-prod): auth.type: 'oauth' is not one of jwt, token, basic"),
+        (
+            {"auth": {"type": "oauth"}},
+            "nodes[0] (jira-prod): auth.type: 'oauth' is not one of jwt, token, basic, lo",
+        ),
+        ({"collect": ["relations", "logs"]}, "nodes[0] (jira-prod): collect: must be a non-empty list of relations,"),
+        ({"collect": []}, "nodes[0] (jira-prod): collect: must be a non-empty list"),
+        (
+            {"relations": "auto", "collect": ["queues"]},
+            "nodes[0] (jira-prod): collect: relations: auto needs",
+        ),
+        ({"discover": {"status": ["ACTIVE"]}}, "nodes[0] (jira-prod): discover: only with relations: auto"),
+        ({"relations": "auto", "discover": {"name": "("}}, "nodes[0] (jira-prod): discover.name: not a regular"),
+        ({"relations": "auto", "discover": {"status": "ACTIVE"}}, "nodes[0] (jira-prod): discover.status: must be"),
+        ({"relations": "auto", "discover": {"kind": 1}}, "nodes[0] (jira-prod): discover.kind: unknown key"),
+        ({"relations": "all"}, "nodes[0] (jira-prod): relations: required"),
+        ({"auth": {"type": "login"}}, "nodes[0] (jira-prod): auth.password: required"),
+        ({"auth": {"type": "login", "username": 3, "password": "p"}}, "nodes[0] (jira-prod): auth.username: must be"),
         ({"auth": {"type": "jwt"}}, "nodes[0] (jira-prod): auth.secret: required"),
         ({"auth": {"secret": "x", "send_as": "cookie"}}, "nodes[0] (jira-prod): auth.send_as: 'cookie'"),
         ({"auth": {"secret": "x", "exp_unit": "us"}}, "nodes[0] (jira-prod): auth.exp_unit:"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from exalate_collector import errors
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS, TABLE
+from exalate_collector.endpoints import BLOB_ERRORS, CONNECTIONS, SYNC_ERRORS, SYNC_REQUESTS, TABLE
+from exalate_collector.model import Discovery
+from exalate_collector.simulator import seed_body
 from exalate_collector.state.model import Memory, advance, observations
 from exalate_collector.telemetry import points
 from exalate_collector.telemetry.contract import load_contract
@@ -33,7 +35,7 @@ def test_the_contract_declares_exactly_the_names_the_code_uses():
     event_constants |= {n for e in TABLE for n in (e.error_event, e.resolved_event) if n}
     assert metric_constants == set(contract.metrics)
     assert event_constants == set(contract.events)
-    assert set(contract.attributes["exalate.endpoint"].values) == set(ENDPOINTS)
+    assert set(contract.attributes["exalate.endpoint"].values) == {e.name for e in TABLE}
 
 
 def test_instruments_units_and_every_attribute_is_declared():
@@ -75,6 +77,9 @@ def test_everything_a_wide_scenario_emits_conforms():
         (418, b"teapot"),
     ]:
         exchanges.append(exchange_for(SYNC_REQUESTS, body, status=status, content_type="text/plain"))
+    exchanges += [exchange_for(e.name, seed_body(e.name), relation="") for e in TABLE if not e.per_relation]
+    exchanges.append(exchange_for(CONNECTIONS, b"{}", relation=""))  # unexpected_shape, without a relation
+    discoveries = [Discovery("jira-prod", (), errors.DiscoveryFailed("no list"))]
     memory = Memory()
     previous = {
         "schema": 1,
@@ -89,7 +94,7 @@ def test_everything_a_wide_scenario_emits_conforms():
     }
     memory.advances["jira-prod"] = advance(previous, "jira-prod", ["AllContent"], observations(exchanges), 60.0, 30)
     memory.failures.append(("jira-prod", errors.StateCorrupt("not JSON")))
-    telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))], memory)
+    telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))], memory, discoveries)
     problems = all_problems(
         ((p.name, p.attributes) for p in telemetry.points), ((e.name, e.attributes) for e in telemetry.events)
     )

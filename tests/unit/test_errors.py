@@ -31,7 +31,7 @@ def test_every_error_type_is_documented():
 
 def test_authentication_failures_are_marked():
     marked = {cls.error_type for cls in errors.poll_failure_types() if cls.authentication}
-    assert marked == {"unauthorized", "forbidden", "secret_unavailable"}
+    assert marked == {"unauthorized", "forbidden", "secret_unavailable", "login_failed"}
 
 
 def test_config_error_lists_every_problem():

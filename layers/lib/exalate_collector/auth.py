@@ -1,4 +1,4 @@
-"""Credentials for one node: JWT (HS256 via PyJWT), a static token, or basic auth.
+"""Credentials for one node: JWT (HS256 via PyJWT), a static token, or basic auth (login: login.py).
 
 ``sign(path, query)`` returns the headers and query parameters to add to one GET. ``path`` is the
 request path *below the Jira context path*, which is what Atlassian Connect's ``qsh`` hashes.
@@ -32,6 +32,17 @@ class Signed:
 
 class Authenticator(Protocol):
     def sign(self, path: str, query: Mapping[str, str]) -> Signed: ...
+
+    def renew(self) -> bool:
+        """After a 401: True when a fresh credential may help and the GET should be retried once."""
+        ...
+
+
+class _Fixed:
+    """Credentials that a retry cannot change: a 401 is final."""
+
+    def renew(self) -> bool:
+        return False
 
 
 def _percent(value: str) -> str:
@@ -69,7 +80,7 @@ def place_token(token: str, send_as: SendAs) -> Signed:
     return Signed(query={"jwt": token})
 
 
-class JwtAuthenticator:
+class JwtAuthenticator(_Fixed):
     """Mints HS256 tokens; reuses one until shortly before expiry (a fresh one per request with qsh)."""
 
     def __init__(self, auth: AuthConfig, secret: str, clock: Callable[[], float] = time.time) -> None:
@@ -112,7 +123,7 @@ class JwtAuthenticator:
         return place_token(self.token(path, query), self._auth.send_as)
 
 
-class TokenAuthenticator:
+class TokenAuthenticator(_Fixed):
     def __init__(self, token: str, send_as: SendAs) -> None:
         self._signed = place_token(token, send_as)
 
@@ -120,7 +131,7 @@ class TokenAuthenticator:
         return self._signed
 
 
-class BasicAuthenticator:
+class BasicAuthenticator(_Fixed):
     def __init__(self, username: str, password: str) -> None:
         pair = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._signed = Signed(headers={"Authorization": f"Basic {pair}"})
@@ -132,7 +143,8 @@ class BasicAuthenticator:
 def authenticator_for(auth: AuthConfig, resolve: Callable[[str], str]) -> Authenticator:
     """Build the node's authenticator, resolving its secret references. Raises SecretUnavailable.
 
-    Every credential is registered for redaction before it can be sent anywhere."""
+    Every credential is registered for redaction before it can be sent anywhere. ``type: login`` is
+    ``login.LoginAuthenticator``."""
     if auth.type == "token":
         token = resolve(auth.token or "")
         redact.remember(token)

@@ -140,7 +140,10 @@ def _exit_code(result: RunResult) -> int:
     return code
 
 
-def demo_config(base_url: str) -> Config:
+DEMO_PASSWORD_VAR = "EXALATE_DEMO_PASSWORD"
+
+
+def demo_config(base_url: str, auto_url: str) -> Config:
     return parse_config(
         {
             "nodes": [
@@ -149,7 +152,14 @@ def demo_config(base_url: str) -> Config:
                     "base_url": base_url,
                     "relations": ["AllContent", "GROOVY", "RemovedPartner"],
                     "auth": {"type": "jwt", "secret": "${" + DEMO_SECRET_VAR + "}"},
-                }
+                },
+                {  # the whole node through the 4.0 API: its connections are discovered at every run
+                    "name": "jira-auto",
+                    "base_url": auto_url,
+                    "relations": "auto",
+                    "collect": ["relations", "queues", "errors", "connections"],
+                    "auth": {"type": "login", "username": "monitor", "password": "${" + DEMO_PASSWORD_VAR + "}"},
+                },
             ]
         }
     )
@@ -166,9 +176,16 @@ def demo(deadline: float, archive: ArchiveSink | None, state: StateStore | None)
     from .simulator import Behaviour, NodeSimulator
 
     os.environ.setdefault(DEMO_SECRET_VAR, DEMO_SECRET)
-    with NodeSimulator(["AllContent", "GROOVY"], secret=os.environ[DEMO_SECRET_VAR]) as node:
-        config = demo_config(node.base_url)
+    os.environ.setdefault(DEMO_PASSWORD_VAR, "demo-password")
+    secret = os.environ[DEMO_SECRET_VAR]
+    login = ("monitor", os.environ[DEMO_PASSWORD_VAR])
+    with (
+        NodeSimulator(["AllContent", "GROOVY"], secret=secret) as node,
+        NodeSimulator(["AllContent", "GROOVY"], secret=secret, login=login) as auto,
+    ):
+        config = demo_config(node.base_url, auto.base_url)
         print(f"simulated Exalate node: {node.base_url}  (relations AllContent, GROOVY; RemovedPartner is gone)")
+        print(f"simulated Exalate node: {auto.base_url}  (relations: auto, login; a connection is added after run 1)")
         if otlp_configured(os.environ):
             print(f"exporting to your backend: {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}\n")
             return _run(config, deadline, archive, state, print_summary=True)
@@ -182,17 +199,27 @@ def demo(deadline: float, archive: ArchiveSink | None, state: StateStore | None)
                 first = run(config, deadline, pipeline, archive, state, clock=lambda: now)
                 _show(first, receiver)
                 node.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
-                print("\n=== run 2: five minutes later; the sync error on GROOVY was fixed meanwhile ===")
+                auto.add_connection("NewPartner")
+                auto.set("NewPartner", SYNC_ERRORS, Behaviour(body=b"[]"))  # a new connection without errors
+                print(
+                    "\n=== run 2: five minutes later; the sync error on GROOVY was fixed meanwhile,"
+                    " and connection NewPartner was created on jira-auto ==="
+                )
                 second = run(config, deadline, pipeline, archive, state, clock=lambda: now + 300)
                 _show(second, receiver)
             finally:
                 del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
             print(f"\nmethods the node saw: {', '.join(sorted({r.method for r in node.seen}))}")
+            posts = [r.path for r in auto.seen if r.method != "GET"]
+            print(f"requests to jira-auto other than GET: {len(posts)} ({', '.join(sorted(set(posts)))}: the login)")
             return max(_exit_code(first), _exit_code(second))
 
 
 def _show(result: RunResult, receiver: OtlpReceiver) -> None:
     print(summary(result.exchanges, result.telemetry))
+    for found in result.discoveries.values():
+        how = "from the node's connection list" if found.failure is None else "from the state (discovery failed)"
+        print(f"relations of {found.node} {how}: {', '.join(found.relations) or 'none'}")
     _print_archive(result)
     for where in result.archive.delivered.values() if result.archive else ():
         if not where.startswith("s3://"):

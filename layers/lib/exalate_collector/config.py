@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .endpoints import GROUPS, Group
 from .errors import ConfigError
 
-AuthType = Literal["jwt", "token", "basic"]
+AuthType = Literal["jwt", "token", "basic", "login"]
 SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
 
 SEND_AS: tuple[SendAs, ...] = ("bearer", "jwt", "x-exalate-jwt", "query")
-AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic")
+AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic", "login")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Requests in flight at once in a whole run, all nodes together (one worker thread each).
 DEFAULT_MAX_IN_FLIGHT = 64
@@ -37,11 +39,14 @@ _NODE_KEYS = {
     "max_body_bytes",
     "stuck_after_s",
     "allow_insecure_http",
+    "collect",
+    "discover",
 }
 _AUTH_KEYS: dict[str, set[str]] = {
     "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
     "token": {"type", "token", "send_as"},
     "basic": {"type", "username", "password"},
+    "login": {"type", "username", "password"},
 }
 _TOP_KEYS = {"nodes", "events", "limits"}
 _LIMIT_KEYS = {"max_in_flight"}
@@ -68,6 +73,26 @@ class AuthConfig:
     def __repr__(self) -> str:  # never show secrets, even by accident in a traceback
         return f"AuthConfig(type={self.type!r}, send_as={self.send_as!r})"
 
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Every secret reference of this configuration (to warn about literals, to forget after a 401)."""
+        return tuple(ref for ref in (self.secret, self.token, self.username, self.password) if ref)
+
+
+@dataclass(frozen=True)
+class Discover:
+    """``relations: auto``: poll every connection of the node's 4.0 list that passes these filters."""
+
+    #: Connection statuses to poll (upper case); empty: any status.
+    status: tuple[str, ...] = ("ACTIVE",)
+    #: A regular expression found in the connection name (anchor it with ^ and $); None: any name.
+    name: str | None = None
+
+    def accepts(self, name: str, status: str) -> bool:
+        if self.status and status.upper() not in self.status:
+            return False
+        return self.name is None or re.search(self.name, name) is not None
+
 
 @dataclass(frozen=True)
 class NodeConfig:
@@ -81,6 +106,11 @@ class NodeConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     stuck_after_s: float = 1800.0
     allow_insecure_http: bool = False
+    #: What to poll: ``relations`` (the 2.4 endpoints of each relation), ``queues``, ``errors`` and
+    #: ``connections`` (the node's 4.0 totals, error count and connection list).
+    collect: tuple[Group, ...] = ("relations",)
+    #: Set for ``relations: auto`` (then ``relations`` is empty: the connection list decides each run).
+    discover: Discover | None = None
 
     @property
     def context_path(self) -> str:
@@ -186,8 +216,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         problems.add(where, "base_url", url_problem)
 
     relations = raw.get("relations")
-    if not isinstance(relations, list) or not relations:
-        problems.add(where, "relations", "required: a non-empty list of relation (connection) names")
+    discover = _parse_discover(where, raw, problems)
+    if relations == "auto":
+        relations = []
+    elif "discover" in raw:
+        problems.add(where, "discover", "only with relations: auto")
+    if not isinstance(relations, list) or (discover is None and not relations):
+        problems.add(where, "relations", "required: a non-empty list of relation (connection) names, or auto")
         relations = []
     elif not all(isinstance(r, str) and r.strip() for r in relations):
         problems.add(where, "relations", "every relation must be a non-empty string")
@@ -212,6 +247,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
     if not _is_int(max_body) or max_body < 1024:
         problems.add(where, "max_body_bytes", f"must be an integer of at least 1024, got {max_body!r}")
 
+    collect = raw.get("collect", ["relations"])
+    if not isinstance(collect, list) or not collect or not all(c in GROUPS for c in collect):
+        problems.add(where, "collect", f"must be a non-empty list of {', '.join(GROUPS)}, got {collect!r}")
+        collect = ["relations"]
+    elif "relations" not in collect and discover is not None:
+        problems.add(where, "collect", "relations: auto needs relations in collect")
+
     auth = _parse_auth(where, raw.get("auth"), problems)
     if auth is None:
         return None
@@ -226,7 +268,36 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         max_body_bytes=int(max_body) if _is_int(max_body) else DEFAULT_MAX_BODY_BYTES,
         stuck_after_s=float(stuck_after) if _is_number(stuck_after) else 1800.0,
         allow_insecure_http=allow_insecure,
+        collect=tuple(g for g in GROUPS if g in collect),
+        discover=discover,
     )
+
+
+def _parse_discover(where: str, raw: Mapping[str, Any], problems: _Problems) -> Discover | None:
+    """The discovery filters when ``relations: auto``, else None."""
+    if raw.get("relations") != "auto":
+        return None
+    spec = raw.get("discover", {})
+    if not isinstance(spec, Mapping):
+        problems.add(where, "discover", "must be a mapping such as {status: [ACTIVE], name: '^Prod'}")
+        return Discover()
+    for key in sorted(set(spec) - {"status", "name"}):
+        problems.add(where, f"discover.{key}", "unknown key")
+    status = spec.get("status", ["ACTIVE"])
+    if not isinstance(status, list) or not all(isinstance(s, str) and s.strip() for s in status):
+        problems.add(where, "discover.status", "must be a list of statuses such as [ACTIVE] ([] for any)")
+        status = ["ACTIVE"]
+    name = spec.get("name")
+    if name is not None and not isinstance(name, str):
+        problems.add(where, "discover.name", "must be a regular expression (a string)")
+        name = None
+    if name is not None:
+        try:
+            re.compile(name)
+        except re.error as exc:
+            problems.add(where, "discover.name", f"not a regular expression: {exc}")
+            name = None
+    return Discover(status=tuple(s.strip().upper() for s in status), name=name)
 
 
 def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | None:
@@ -250,13 +321,19 @@ def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | No
         return value
 
     send_as = raw.get("send_as", "bearer")
-    if kind != "basic" and send_as not in SEND_AS:
+    if kind in ("jwt", "token") and send_as not in SEND_AS:
         problems.add(where, "auth.send_as", f"{send_as!r} is not one of {', '.join(SEND_AS)}")
         send_as = "bearer"
     if kind == "token":
         return AuthConfig(type="token", token=text("token", True), send_as=send_as)
     if kind == "basic":
         return AuthConfig(type="basic", username=text("username", True), password=text("password", True))
+    if kind == "login":
+        username = raw.get("username", "")
+        if not isinstance(username, str):
+            problems.add(where, "auth.username", "must be a string ('' with a personal access token)")
+            username = ""
+        return AuthConfig(type="login", username=username, password=text("password", True))
 
     claims = raw.get("claims")
     claims = {} if claims is None else claims

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-Answer = Literal["queue", "errors"]
+Answer = Literal["queue", "errors", "total", "error_count", "connections"]
 Direction = Literal["outgoing", "incoming"]
+#: The node's ``collect`` list: which groups of rows a run polls.
+Group = Literal["relations", "queues", "errors", "connections"]
+GROUPS: Final[tuple[Group, ...]] = ("relations", "queues", "errors", "connections")
 #: Where a shape comes from: the API document (the seed), the vendor's monitoring guide, public scripts.
 Source = Literal["vendor API document", "vendor monitoring guide", "vendor staff scripts"]
 
@@ -36,6 +39,8 @@ class Endpoint:
     path: str
     #: What the answer is; selects the parser (``parse.PARSERS``).
     answer: Answer
+    #: The ``collect`` group that polls it.
+    group: Group
     #: Where the shape of the answer comes from.
     source: Source
     #: What the endpoint holds, for the docs.
@@ -51,8 +56,10 @@ class Endpoint:
     kind: str | None = None
     #: Error-item fields that are attributes of the events (besides the reason and the source issue).
     extra_ids: tuple[str, ...] = ()
-    #: The gauge of the item count.
+    #: The gauge of the reading's value (item count, total, error count, connection count).
     metric: str = QUEUE_SIZE
+    #: Query parameters sent with the GET.
+    query: tuple[tuple[str, str], ...] = ()
 
     @property
     def per_relation(self) -> bool:
@@ -89,6 +96,10 @@ class Endpoint:
         """The request path below the Jira context path; the relation name is percent-encoded."""
         return self.template.format(relation=quote(relation, safe=""))
 
+    def url(self, base_url: str, relation: str = "") -> str:
+        """The whole URL (as reported and archived): base URL, path and query; never a token."""
+        return base_url + self.url_path(relation) + ("?" + urlencode(self.query) if self.query else "")
+
 
 _SEED: Final[Source] = "vendor API document"
 
@@ -99,6 +110,7 @@ TABLE: Final = (
         api="2.4",
         path="relations/{relation}/syncevents/syncrequests",
         answer="queue",
+        group="relations",
         source=_SEED,
         description="sync requests ready to be received",
         identity=("syncEventId",),
@@ -109,6 +121,7 @@ TABLE: Final = (
         api="2.4",
         path="relations/{relation}/syncevents/blobrequests",
         answer="queue",
+        group="relations",
         source=_SEED,
         description="attachment (blob) requests ready to be received",
         identity=("blobMetadata", "blobId"),
@@ -119,6 +132,7 @@ TABLE: Final = (
         api="2.4",
         path="relations/{relation}/syncrequests/syncresponses",
         answer="queue",
+        group="relations",
         source=_SEED,
         description="answers to sync requests sent earlier",
         identity=("syncEventId",),
@@ -129,6 +143,7 @@ TABLE: Final = (
         api="2.4",
         path="relations/{relation}/syncrequests/blobresponses",
         answer="queue",
+        group="relations",
         source=_SEED,
         description="answers to blob requests sent earlier",
         identity=("blobMetadata", "blobId"),
@@ -139,6 +154,7 @@ TABLE: Final = (
         api="2.4",
         path="relations/{relation}/syncrequests/errorresponses",
         answer="errors",
+        group="relations",
         source=_SEED,
         description="sync requests the other side failed to process (`errorReason`)",
         identity=("syncEventId",),
@@ -151,6 +167,7 @@ TABLE: Final = (
         api="2.4",
         path="relations/{relation}/syncrequests/bloberrorresponses",
         answer="errors",
+        group="relations",
         source=_SEED,
         description="attachments the other side failed to process (`blobErrorReason`)",
         identity=("blobId",),
@@ -159,10 +176,57 @@ TABLE: Final = (
         kind="blob",
         extra_ids=("blobId", "blobEventId"),
     ),
+    Endpoint(
+        name="4.0/syncevents",
+        api="4.0",
+        path="syncevents",
+        query=(("limit", "0"),),
+        answer="total",
+        group="queues",
+        source="vendor monitoring guide",
+        description='outgoing sync events of the whole node: `{"limit":0,"total":20,"results":[]}`',
+        direction="outgoing",
+        metric="exalate.queue.total",
+    ),
+    Endpoint(
+        name="4.0/syncrequests",
+        api="4.0",
+        path="syncrequests",
+        query=(("limit", "0"),),
+        answer="total",
+        group="queues",
+        source="vendor monitoring guide",
+        description="incoming sync requests of the whole node (same shape)",
+        direction="incoming",
+        metric="exalate.queue.total",
+    ),
+    Endpoint(
+        name="4.0/cmonitor",
+        api="4.0",
+        path="cmonitor",
+        answer="error_count",
+        group="errors",
+        source="vendor monitoring guide",
+        description='the "customer monitor" of Exalate Cloud nodes: `{"numErrors":0}`',
+        metric="exalate.node.errors",
+    ),
+    Endpoint(
+        name="4.0/connections",
+        api="4.0",
+        path="connections",
+        answer="connections",
+        group="connections",
+        source="vendor staff scripts",
+        description="the node's connections with id, name, status (ACTIVE, DEACTIVATED) and remote node type",
+        metric="exalate.connections",
+    ),
 )
 
 BY_NAME: Final = {e.name: e for e in TABLE}
+#: The row that lists connections (``relations: auto`` reads it first).
+CONNECTIONS: Final = "4.0/connections"
 #: The endpoints polled for every relation (``collect: [relations]``), in table order.
+#: Every other row is polled once per node.
 RELATION_ENDPOINTS: Final = tuple(e for e in TABLE if e.per_relation)
 #: Their names: the values of ``exalate.endpoint`` for a relation.
 ENDPOINTS: Final = tuple(e.name for e in RELATION_ENDPOINTS)
@@ -187,6 +251,22 @@ def row(name: str) -> Endpoint:
 def relation_path(relation: str, name: str) -> str:
     """Path of one relation endpoint below the Jira context path; the relation name is percent-encoded."""
     return BY_NAME[name].url_path(relation)
+
+
+def node_rows(collect: Iterable[str]) -> tuple[Endpoint, ...]:
+    """The once-per-node rows a node's ``collect`` list selects, in table order."""
+    groups = set(collect)
+    return tuple(e for e in TABLE if not e.per_relation and e.group in groups)
+
+
+def plan(relations: Iterable[str], collect: Iterable[str], skip: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
+    """The (relation, endpoint) pairs one run GETs for a node: its once-per-node rows (relation ''),
+    then every relation row for each relation; ``skip`` names rows already polled (discovery)."""
+    collect, skipped = tuple(collect), set(skip)
+    jobs = [("", e.name) for e in node_rows(collect) if e.name not in skipped]
+    if "relations" in collect:
+        jobs += [(relation, e.name) for relation in relations for e in RELATION_ENDPOINTS]
+    return tuple(jobs)
 
 
 def polls_per_relation(relations: Iterable[str]) -> int:

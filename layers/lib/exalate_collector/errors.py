@@ -20,12 +20,14 @@ so the names users see on dashboards and the names in the code cannot drift apar
         │   ├── ArchiveWriteFailed  the archive object could not be written (local directory or S3)
         │   ├── ChecksumMismatch the claim-checked object is not what the message says (archiver)
         │   └── ArchiveConflict  an archive object with other content already exists under that key
+        ├── DiscoveryFailed      relations: auto could not read the connection list; the state's list was used
         └── PollFailure          one GET of one endpoint did not give a usable answer
         ├── ConnectionNotFound   400 "Connection `X` not found": the relation is gone, not the node
         ├── AuthenticationFailure
         │   ├── Unauthorized     401: the node rejected the credentials
         │   ├── Forbidden        403: the node saw no (valid) authentication
-        │   └── SecretUnavailable  the credential could not be read (env, Secrets Manager, SSM)
+        │   ├── SecretUnavailable  the credential could not be read (env, Secrets Manager, SSM)
+        │   └── LoginFailed      auth type login: the authenticate POST gave no token
         ├── Redirect             3xx, e.g. to a login page
         ├── ServerError          5xx
         ├── HttpError            any other status that is not 200
@@ -36,7 +38,7 @@ so the names users see on dashboards and the names in the code cannot drift apar
         ├── TooLarge             body over max_body_bytes
         ├── UnexpectedContentType  200 but not JSON (often an HTML page)
         ├── InvalidJson          200 JSON that does not parse (the seed's own bloberrorresponses example)
-        ├── UnexpectedShape      JSON that is not an array
+        ├── UnexpectedShape      JSON not of the expected shape (the message names the first mismatching path)
         └── InternalError        the collector itself failed on this endpoint (a bug: please report it)
 """
 
@@ -128,6 +130,10 @@ class SecretUnavailable(AuthenticationFailure):
     """The node's secret could not be read from the environment, Secrets Manager or SSM."""
 
 
+class LoginFailed(AuthenticationFailure):
+    """The login (POST /rest/issuehub/4.0/authenticate) gave no token: refused, or an answer without a JWT."""
+
+
 class Redirect(PollFailure):
     """3xx. Usually a login page or a proxy in front of Jira; never followed."""
 
@@ -169,11 +175,16 @@ class InvalidJson(PollFailure):
 
 
 class UnexpectedShape(PollFailure):
-    """Valid JSON that is not an array of items."""
+    """Valid JSON that is not of the endpoint's shape; the detail names the first mismatching path."""
 
 
 class InternalError(PollFailure):
     """The collector failed while handling this endpoint. A bug; the rest of the run goes on."""
+
+
+class DiscoveryFailed(ReportedFailure):
+    """``relations: auto``: the node's connection list could not be read or understood; the run polled
+    the relations of the last list kept in the state (none when there is no such list)."""
 
 
 class ArchiveFailure(ReportedFailure):
@@ -247,5 +258,6 @@ def state_failure_types() -> list[type[ReportedFailure]]:
 
 
 def error_types() -> list[str]:
-    """The documented set of ``error.type`` values: poll, archive, then state failures."""
-    return [cls.error_type for cls in poll_failure_types() + archive_failure_types() + state_failure_types()]
+    """The documented set of ``error.type`` values: poll, discovery, archive, then state failures."""
+    classes = poll_failure_types() + [DiscoveryFailed] + archive_failure_types() + state_failure_types()
+    return [cls.error_type for cls in classes]

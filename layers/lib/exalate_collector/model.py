@@ -14,7 +14,7 @@ class Exchange:
     """One GET and what came back: the unit of telemetry and of the archive."""
 
     node: str
-    relation: str
+    relation: str  # '' for a once-per-node (4.0) endpoint
     endpoint: str
     url: str  # never carries a token
     started_at: datetime
@@ -32,3 +32,13 @@ class Exchange:
     @property
     def ok(self) -> bool:
         return self.failure is None and self.reading is not None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The relations of a ``relations: auto`` node for one run, and where they came from."""
+
+    node: str
+    relations: tuple[str, ...]
+    #: Set when the connection list could not be read: ``relations`` then come from the state.
+    failure: errors.DiscoveryFailed | None = None

@@ -49,14 +49,25 @@ class ErrorItem:
 
 
 @dataclass(frozen=True)
+class Connection:
+    """One connection of the 4.0 list: its name (the relation name of the 2.4 API) and status."""
+
+    name: str
+    status: str
+    id: int | str | None = None
+
+
+@dataclass(frozen=True)
 class Reading:
     """What a successful poll of one endpoint said."""
 
+    #: Items of a queue or of errors; the total of a 4.0 queue; cmonitor's numErrors; connections listed.
     items: int
     reasons: Mapping[str, int] = field(default_factory=dict)
     errors: tuple[ErrorItem, ...] = ()
     #: Identities of the queued items (syncEventId, or blobId for blob endpoints), for the state.
     identities: tuple[str, ...] = ()
+    connections: tuple[Connection, ...] = ()
 
 
 def media_type(content_type: str | None) -> str:
@@ -153,7 +164,7 @@ def iter_array(text: str) -> Iterator[Any]:
     index = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
     if not text.startswith("[", index):
         value = json.loads(text)  # raises JSONDecodeError for invalid JSON
-        raise errors.UnexpectedShape(f"expected a JSON array, got a JSON {_json_kind(value)}", 200)
+        raise _shape("$", "a JSON array", value)
     index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
     if text.startswith("]", index):
         index += 1
@@ -177,6 +188,8 @@ def iter_array(text: str) -> Iterator[Any]:
 def _json_kind(value: object) -> str:
     if isinstance(value, dict):
         return "object"
+    if isinstance(value, list):
+        return "array"
     if isinstance(value, str):
         return "string"
     if isinstance(value, bool):
@@ -206,8 +219,68 @@ def parse_array(spec: Endpoint, text: str) -> Reading:
     return reading_of(spec, iter_array(text))
 
 
+def parse_total(spec: Endpoint, text: str) -> Reading:
+    """``{"limit":0,"total":20,"results":[]}`` (the monitoring guide): the total; other fields ignored."""
+    return Reading(items=count_at(json.loads(text), "total"))
+
+
+def parse_error_count(spec: Endpoint, text: str) -> Reading:
+    """``{"numErrors":0}`` (the monitoring guide's customer monitor)."""
+    return Reading(items=count_at(json.loads(text), "numErrors"))
+
+
+def parse_connections(spec: Endpoint, text: str) -> Reading:
+    """The connection list. Not published: a list, or ``{"results": [...]}``, of objects with at least a
+    ``name``; ``status`` (ACTIVE, DEACTIVATED, ...) and ``id`` when present; other fields ignored."""
+    value = json.loads(text)
+    items, here = value, "$"
+    if isinstance(value, dict):
+        if "results" not in value:
+            raise _shape("$.results", "a list of connections", None, missing=True)
+        items, here = value["results"], "$.results"
+    if not isinstance(items, list):
+        raise _shape(here, "a list of connections", items)
+    found: dict[str, Connection] = {}
+    for index, item in enumerate(items):
+        where = f"{here}[{index}]"
+        if not isinstance(item, dict):
+            raise _shape(where, "an object", item)
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _shape(f"{where}.name", "a non-empty string", name)
+        status = item.get("status", UNKNOWN)
+        if not isinstance(status, str):
+            raise _shape(f"{where}.status", "a string", status)
+        status = status.strip().upper()[:MAX_VALUE_CHARS] or UNKNOWN
+        found.setdefault(name, Connection(name, status, _ident(item.get("id"))))
+    return Reading(items=len(found), connections=tuple(found.values()))
+
+
+def count_at(value: object, key: str) -> int:
+    """The non-negative integer ``value[key]``; UnexpectedShape naming the path otherwise."""
+    if not isinstance(value, dict):
+        raise _shape("$", f"an object with {key!r}", value)
+    count = value.get(key)
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise _shape(f"$.{key}", "a non-negative integer", count, missing=key not in value)
+    return count
+
+
+def _shape(path: str, expected: str, got: object, missing: bool = False) -> errors.UnexpectedShape:
+    found = "nothing" if missing else f"a JSON {_json_kind(got)}"
+    return errors.UnexpectedShape(f"{path}: expected {expected}, got {found}", 200)
+
+
 #: The parser of each kind of answer (the table's ``answer`` column).
-PARSERS: dict[Answer, Callable[[Endpoint, str], Reading]] = {"queue": parse_array, "errors": parse_array}
+PARSERS: dict[Answer, Callable[[Endpoint, str], Reading]] = {
+    "queue": parse_array,
+    "errors": parse_array,
+    "total": parse_total,
+    "error_count": parse_error_count,
+    "connections": parse_connections,
+}
 
 
 def identity_of(item: object, path: tuple[str, ...]) -> int | str | None:

@@ -1,4 +1,4 @@
-"""The I/O edge towards Exalate: GET every endpoint of every relation of every node, concurrently.
+"""The I/O edge towards Exalate: GET the planned endpoints of every node, concurrently.
 
 A fixed pool of at most ``max_in_flight`` worker threads serves the whole run, however many nodes
 there are; per node, at most ``concurrency`` requests are in flight over pooled keep-alive
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from . import __version__, errors
 from .auth import Authenticator
 from .config import DEFAULT_MAX_IN_FLIGHT, NodeConfig
-from .endpoints import ENDPOINTS, relation_path
+from .endpoints import row
 from .model import Exchange
 from .parse import interpret
 from .transport import Answer, Expired, NodePool, Watchdog, get
@@ -48,6 +48,8 @@ class NodeTarget:
     node: NodeConfig
     authenticator: Authenticator | None
     setup_failure: errors.PollFailure | None = None
+    #: (relation, endpoint) pairs to GET, in order; relation '' for a once-per-node row (endpoints.plan).
+    jobs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(eq=False)
@@ -112,7 +114,7 @@ def poll_nodes(
 
     ``deadline`` is a ``monotonic()`` instant.
     """
-    jobs = [(t, relation, endpoint) for t in targets for relation in t.node.relations for endpoint in ENDPOINTS]
+    jobs = [(t, relation, endpoint) for t in targets for relation, endpoint in t.jobs]
     results: list[Exchange | None] = [None] * len(jobs)
     lock = threading.Lock()
 
@@ -201,6 +203,11 @@ def _worker(
             exchange = fetch(
                 queue.pool, target.node, target.authenticator, relation, endpoint, deadline, watchdog, monotonic
             )
+            if isinstance(exchange.failure, errors.Unauthorized) and target.authenticator.renew():
+                # a login token the node no longer takes: obtained again (once per run), this GET retried once
+                exchange = fetch(
+                    queue.pool, target.node, target.authenticator, relation, endpoint, deadline, watchdog, monotonic
+                )
         except Exception:
             log.exception(
                 "internal error polling node=%s relation=%s endpoint=%s",
@@ -221,7 +228,7 @@ def _failed(node: NodeConfig, relation: str, endpoint: str, failure: errors.Poll
         node=node.name,
         relation=relation,
         endpoint=endpoint,
-        url=node.base_url + relation_path(relation, endpoint),
+        url=row(endpoint).url(node.base_url, relation),
         started_at=datetime.now(UTC),
         elapsed_s=0.0,
         failure=failure,
@@ -239,12 +246,13 @@ def fetch(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Exchange:
     """One GET, read and interpreted. Never raises a PollFailure: it is recorded on the Exchange."""
-    path = relation_path(relation, endpoint)
+    spec = row(endpoint)
+    path, query = spec.url_path(relation), dict(spec.query)
     exchange = Exchange(
         node=node.name,
         relation=relation,
         endpoint=endpoint,
-        url=node.base_url + path,
+        url=spec.url(node.base_url, relation),
         started_at=datetime.now(UTC),
         elapsed_s=0.0,
     )
@@ -254,7 +262,7 @@ def fetch(
     try:
         if budget <= 0:
             raise errors.DeadlineExceeded("the run's deadline came before this request could be sent")
-        signed = authenticator.sign(path, {})
+        signed = authenticator.sign(path, query)
         exchange.sent = True
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **signed.headers}
 
@@ -266,7 +274,7 @@ def fetch(
             return _read_body(answer, node, start + budget, monotonic)
 
         answer, exchange.body = get(
-            pool, (node.context_path + path, dict(signed.query)), headers, budget, watchdog, read, monotonic
+            pool, (node.context_path + path, {**query, **signed.query}), headers, budget, watchdog, read, monotonic
         )
         location = answer.headers.get("Location")
         exchange.reading = interpret(endpoint, answer.status, exchange.content_type, exchange.body, location)

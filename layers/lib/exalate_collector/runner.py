@@ -9,6 +9,7 @@ by the caller once all else is done.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -19,10 +20,20 @@ from typing import Protocol
 from . import secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
-from .auth import authenticator_for
+from .auth import Authenticator, authenticator_for
 from .config import Config, NodeConfig
-from .errors import ArchiveFailure, ArchiveWriteFailed, SecretUnavailable, StateFailure, Unauthorized
-from .model import Exchange
+from .endpoints import CONNECTIONS, plan
+from .errors import (
+    ArchiveFailure,
+    ArchiveWriteFailed,
+    DiscoveryFailed,
+    LoginFailed,
+    SecretUnavailable,
+    StateFailure,
+    Unauthorized,
+)
+from .login import LoginAuthenticator
+from .model import Discovery, Exchange
 from .poll import NodeTarget, poll_nodes
 from .state.model import Advance, Memory, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
@@ -53,6 +64,13 @@ class RunResult:
     export: ExportReport | None = None
     archive: ArchiveOutcome | None = None
     memory: Memory | None = None
+    #: node -> its relations of this run, for the ``relations: auto`` nodes
+    discoveries: dict[str, Discovery] = field(default_factory=dict)
+
+    def relations_of(self, node: NodeConfig) -> tuple[str, ...]:
+        """The relations polled for the node in this run: configured, or discovered."""
+        found = self.discoveries.get(node.name)
+        return node.relations if found is None else found.relations
 
     @property
     def failures(self) -> int:
@@ -72,15 +90,23 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeTarget]:
+def prepare_targets(config: Config, resolve: Callable[[str], str], deadline: float = math.inf) -> list[NodeTarget]:
+    """Each node with its authenticator (``deadline``, a monotonic instant, bounds a login)."""
     targets = []
     for node in config.nodes:
         try:
-            targets.append(NodeTarget(node, authenticator_for(node.auth, resolve)))
+            targets.append(NodeTarget(node, _authenticator(node, resolve, deadline)))
         except SecretUnavailable as failure:
             targets.append(NodeTarget(node, None, failure))
         _warn_literal(node)
     return targets
+
+
+def _authenticator(node: NodeConfig, resolve: Callable[[str], str], deadline: float) -> Authenticator:
+    if node.auth.type == "login":
+        username = resolve(node.auth.username) if node.auth.username else ""
+        return LoginAuthenticator(node, username, resolve(node.auth.password or ""), deadline)
+    return authenticator_for(node.auth, resolve)
 
 
 def _warn_literal(node: NodeConfig) -> None:
@@ -118,11 +144,64 @@ def log_failures(exchanges: list[Exchange]) -> None:
 
 def _forget_rejected_secrets(config: Config, exchanges: list[Exchange]) -> None:
     """A node that answered 401 may have a rotated secret: the next run reads it again (warm Lambda)."""
-    rejected = {ex.node for ex in exchanges if isinstance(ex.failure, Unauthorized)}
+    rejected = {ex.node for ex in exchanges if isinstance(ex.failure, Unauthorized | LoginFailed)}
     for node in config.nodes:
         if node.name in rejected:
-            for ref in (node.auth.secret, node.auth.token, node.auth.password):
+            for ref in node.auth.references:
                 secret_refs.forget(ref)
+
+
+def discover(
+    targets: list[NodeTarget],
+    deadline: float,
+    state: StateStore | None,
+    max_in_flight: int,
+) -> tuple[list[Exchange], dict[str, Discovery]]:
+    """For the ``relations: auto`` nodes: GET the connection list first; each node's relations of this run."""
+    auto = [t for t in targets if t.node.discover is not None]
+    if not auto:
+        return [], {}
+    listing = [replace(t, jobs=(("", CONNECTIONS),)) for t in auto]
+    exchanges = poll_nodes(listing, deadline, max_in_flight=max_in_flight)
+    return exchanges, {t.node.name: discovered(t.node, ex, state) for t, ex in zip(auto, exchanges, strict=True)}
+
+
+def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) -> Discovery:
+    """The relations the connection list gives (filtered by ``discover``), or, when it could not be
+    read, those of the last list kept in the state (a ``discovery_failed``)."""
+    assert node.discover is not None
+    if listing.ok and listing.reading is not None:
+        names = tuple(
+            c.name
+            for c in listing.reading.connections
+            if c.name not in (".", "..") and node.discover.accepts(c.name, c.status)
+        )
+        return Discovery(node.name, names)
+    cause = f"{listing.failure.error_type}: {listing.failure.detail}" if listing.failure else "no answer"
+    kept = kept_relations(state, node.name)
+    if kept is None:
+        fallback = "no list is kept in the state, so no relation was polled"
+    else:
+        relations, at = kept
+        fallback = f"polled the {len(relations)} relation(s) of the list kept in the state from {at}"
+    failure = DiscoveryFailed(f"the connection list of node {node.name} could not be read ({cause}); {fallback}")
+    log.warning(
+        "discovery failed: node=%s error.type=%s: %s",
+        node.name,
+        failure.error_type,
+        failure.detail,
+        extra={"exalate.node": node.name, "error.type": failure.error_type},
+    )
+    return Discovery(node.name, kept[0] if kept else (), failure)
+
+
+def kept_relations(state: StateStore | None, node: str) -> tuple[tuple[str, ...], str] | None:
+    """The last discovered relation list in the node's state, and when it was made (ISO 8601)."""
+    loaded = state.load(node) if state is not None else None
+    kept = loaded.state.get("discovered") if loaded is not None and loaded.state else None
+    if not kept:
+        return None
+    return tuple(kept["relations"]), datetime.fromtimestamp(kept["at"], UTC).isoformat(timespec="seconds")
 
 
 def collect(
@@ -130,17 +209,28 @@ def collect(
     deadline_s: float,
     *,
     resolve: Callable[[str], str] = secret_refs.resolve,
+    state: StateStore | None = None,
 ) -> RunResult:
-    """Poll every endpoint of every relation of every node within ``deadline_s`` seconds."""
+    """Poll what each node's ``collect`` asks for within ``deadline_s`` seconds: for ``relations: auto``
+    the connection list first, then everything else at once. ``state`` only serves a failed discovery."""
     start = time.monotonic()
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
-    targets = prepare_targets(config, resolve)
-    exchanges = poll_nodes(targets, start + deadline_s, max_in_flight=config.limits.max_in_flight)
-    duration = time.monotonic() - start
-    log_failures(exchanges)
-    _forget_rejected_secrets(config, exchanges)
-    return RunResult(run_id=run_id, started_at=started_at, exchanges=exchanges, duration_s=duration)
+    deadline = start + deadline_s
+    targets = prepare_targets(config, resolve, deadline)
+    listed, discoveries = discover(targets, deadline, state, config.limits.max_in_flight)
+    result = RunResult(run_id=run_id, started_at=started_at, exchanges=[], duration_s=0.0, discoveries=discoveries)
+    planned = [
+        replace(t, jobs=plan(result.relations_of(t.node), t.node.collect, (CONNECTIONS,) if t.node.discover else ()))
+        for t in targets
+    ]
+    polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight)
+    order = {node.name: index for index, node in enumerate(config.nodes)}
+    result.exchanges = sorted(listed + polled, key=lambda ex: order[ex.node])  # stable: the list first
+    result.duration_s = time.monotonic() - start
+    log_failures(result.exchanges)
+    _forget_rejected_secrets(config, result.exchanges)
+    return result
 
 
 def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
@@ -180,8 +270,18 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
     for node in config.nodes:
         observed = observations(ex for ex in result.exchanges if ex.node == node.name)
 
-        def compute(previous: dict | None, node: NodeConfig = node, observed: dict = observed) -> object:
-            return advance(previous, node.name, node.relations, observed, now, node.stuck_after_s)
+        found = result.discoveries.get(node.name)
+        relations = result.relations_of(node)
+        listed = relations if found is not None and found.failure is None else None
+
+        def compute(
+            previous: dict | None,
+            node: NodeConfig = node,
+            observed: dict = observed,
+            relations: tuple[str, ...] = relations,
+            listed: tuple[str, ...] | None = listed,
+        ) -> object:
+            return advance(previous, node.name, relations, observed, now, node.stuck_after_s, discovered=listed)
 
         drafts[node.name] = pending = draft(store, node.name, compute)
         memory.advances[node.name] = pending.outcome
@@ -250,12 +350,14 @@ def run(
 ) -> RunResult:
     """Collect, archive, publish. Export and archive failures are logged and reported here and left
     for the caller to raise (the Lambda handler) or to turn into an exit code (the CLI)."""
-    result = collect(config, deadline_s, **kwargs)  # type: ignore[arg-type]
+    result = collect(config, deadline_s, state=state, **kwargs)  # type: ignore[arg-type]
     if archive is not None:
         result.archive = archive_run(result, archive)
     drafts = recall(result, config, state, clock()) if state is not None else {}
     archive_failures = result.archive.failures if result.archive else []
-    result.telemetry = run_telemetry(result.exchanges, result.duration_s, archive_failures, result.memory)
+    result.telemetry = run_telemetry(
+        result.exchanges, result.duration_s, archive_failures, result.memory, list(result.discoveries.values())
+    )
     if publisher is not None:
         result.export = publisher.publish(result.telemetry)
         _log_export(result)

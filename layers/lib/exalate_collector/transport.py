@@ -4,7 +4,8 @@ Socket timeouts bound each ``recv``, not a request: a node that sends one byte p
 request alive for ever. Here one ``Watchdog`` thread per run holds the instant at which each request in
 flight must be over; when it passes, it shuts the request's socket down, so whatever the worker is
 blocked in (connect, TLS handshake, status line, headers, body) returns at once and the request is
-reported as timed out. Connections are ``http.client`` connections: only ``get`` exists here.
+reported as timed out. Connections are ``http.client`` connections: only ``get`` exists here, and
+``post_login``, the one other request (``auth: {type: login}``), which can only POST to the login path.
 """
 
 from __future__ import annotations
@@ -233,19 +234,53 @@ def get(
     Raises ``Expired`` when the bound passed (whatever else the cut socket made the reader raise),
     else what ``http.client``, ``ssl``, ``socket`` or ``read_body`` raised.
     """
+    return _send("GET", pool, path_and_query, headers, timeout, watchdog, read_body, monotonic)
+
+
+#: The only path a POST may go to: Exalate's 4.0 login (``auth: {type: login}``).
+LOGIN_PATH = "/rest/issuehub/4.0/authenticate"
+
+
+def post_login(
+    pool: NodePool,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    watchdog: Watchdog,
+    read_body: Callable[[Answer], bytes],
+    monotonic: Callable[[], float],
+) -> tuple[Answer, bytes]:
+    """The login POST, bounded like a GET. ``path`` (context path included) must end in LOGIN_PATH."""
+    return _send("POST", pool, (path, {}), headers, timeout, watchdog, read_body, monotonic, body)
+
+
+def _send(
+    method: str,
+    pool: NodePool,
+    path_and_query: tuple[str, Mapping[str, str]],
+    headers: Mapping[str, str],
+    timeout: float,
+    watchdog: Watchdog,
+    read_body: Callable[[Answer], bytes],
+    monotonic: Callable[[], float],
+    body: bytes | None = None,
+) -> tuple[Answer, bytes]:
+    path, query = path_and_query
+    if not (method == "GET" or (method == "POST" and path.endswith(LOGIN_PATH) and not query)):
+        raise ValueError(f"exalate-collector sends only GET and the configured login POST, refused {method}")
     request = watchdog.watch(monotonic() + timeout)
     connection = pool.take(timeout, watchdog, request)
     try:
-        path, query = path_and_query
         target = path + ("?" + urlencode(query) if query else "")
-        connection.request("GET", target, headers=dict(headers))
+        connection.request(method, target, body=body, headers=dict(headers))
         response = connection.getresponse()
         if request.expired:  # a cut socket ends the headers early: this head is not the node's
             response.close()
             raise Expired()
         try:
             answer = Answer(response.status, response.headers, response)
-            body = read_body(answer)
+            content = read_body(answer)
             reusable = not response.will_close and response.isclosed()
         finally:
             response.close()
@@ -261,4 +296,4 @@ def get(
         pool.give_back(connection)
     if expired:
         raise Expired()
-    return answer, body
+    return answer, content

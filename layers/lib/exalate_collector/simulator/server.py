@@ -1,10 +1,14 @@
 """A real HTTP Exalate node, written from the API document, for the tests, the demo and the benchmarks.
 
-It serves every endpoint of the endpoint table (its routes come from ``endpoints.TABLE``) for each
-configured relation, with the document's example bodies (byte for byte), verifies the JWT (HS256, exp
-in seconds or milliseconds, qsh when present), answers the documented 400/401/403/500 statuses, and
-lets a test inject latency and faults per endpoint.
-Anything but GET is answered 405 and recorded, so a test can prove the collector sent only GET.
+It serves every endpoint of the endpoint table (its routes come from ``endpoints.TABLE``): the 2.4
+ones for each relation with the document's example bodies (byte for byte); the 4.0 ones for the node,
+computed from the same relations (the totals add up the 2.4 queues by direction, cmonitor counts
+their errors, the connection list names them with a status that a test can change, and a relation
+added between runs is a new connection). It verifies the JWT (HS256, exp in seconds or milliseconds,
+qsh when present), answers the documented 400/401/403/500 statuses, and lets a test inject latency
+and faults per endpoint. With ``login`` set it answers ``POST /rest/issuehub/4.0/authenticate`` with a
+JWT (exp in milliseconds, as Exalate's own). Any other method or path is answered 405 and recorded,
+so a test can prove what the collector sent.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import jwt
 
 from ..auth import query_string_hash
 from ..endpoints import TABLE, Endpoint, row
+from ..errors import PollFailure
+from ..parse import interpret
+from ..transport import LOGIN_PATH
 
 NOT_FOUND_TEXT = "Connection `{relation}` not found. Seems like it was removed on the Destination side."
 
@@ -77,6 +84,7 @@ class NodeSimulator:
         static_token: str | None = None,
         basic: tuple[str, str] | None = None,
         latency_s: float = 0.0,
+        login: tuple[str, str] | None = None,
     ) -> None:
         relations = relations if relations is not None else ["AllContent"]
         if isinstance(relations, list):
@@ -87,6 +95,17 @@ class NodeSimulator:
         self.static_token = static_token
         self.basic = basic
         self.latency_s = latency_s
+        #: (user, password) the login accepts ('' user: a personal access token); None: no login endpoint.
+        self.login = login
+        self.login_lifetime_s = 3600.0
+        #: The login answer carries the JWT in the body instead of the X-Exalate-Jwt header.
+        self.token_in_body = False
+        #: The connection list as ``{"results": [...]}`` instead of a bare list.
+        self.connections_wrapped = False
+        #: Status of each relation in the connection list (ACTIVE unless set).
+        self.statuses: dict[str, str] = {}
+        #: Answers of the once-per-node endpoints that replace the computed ones.
+        self.node_behaviours: dict[str, Behaviour] = {}
         self.seen: list[SeenRequest] = []
         self.claims_seen: list[dict[str, object]] = []
         #: Client (host, port) pairs seen: one per TCP connection, so keep-alive reuse is visible.
@@ -100,8 +119,63 @@ class NodeSimulator:
 
     # -- control -------------------------------------------------------------------------------
     def set(self, relation: str, endpoint: str, behaviour: Behaviour) -> None:
+        """How one endpoint answers: of a relation, or of the node (relation '') for a 4.0 endpoint."""
         with self.lock:
-            self.relations.setdefault(relation, {})[endpoint] = behaviour
+            if relation:
+                self.relations.setdefault(relation, {})[endpoint] = behaviour
+            else:
+                self.node_behaviours[endpoint] = behaviour
+
+    def add_connection(self, name: str, status: str = "ACTIVE") -> None:
+        """A connection created on the node: listed, and its 2.4 endpoints answer."""
+        with self.lock:
+            self.relations.setdefault(name, {})
+            self.statuses[name] = status
+
+    def set_status(self, name: str, status: str) -> None:
+        with self.lock:
+            self.statuses[name] = status
+
+    def node_answer(self, spec: Endpoint) -> bytes:
+        """The 4.0 answers, consistent with the relations' 2.4 answers."""
+        with self.lock:
+            relations = {name: dict(endpoints) for name, endpoints in self.relations.items()}
+            statuses = dict(self.statuses)
+        if spec.answer == "connections":
+            listed = [
+                {"id": index, "name": name, "status": statuses.get(name, "ACTIVE"), "remoteNodeType": "JIRA_CLOUD"}
+                for index, name in enumerate(relations, start=1)
+            ]
+            return json.dumps({"results": listed} if self.connections_wrapped else listed).encode()
+        # a total adds up the 2.4 queues of its direction; the error count, the 2.4 error endpoints
+        wanted = (lambda e: e.direction == spec.direction) if spec.direction else (lambda e: e.answer == "errors")
+        counted = [e for e in TABLE if e.per_relation and wanted(e)]
+        total = sum(_items(e, endpoints.get(e.name, Behaviour())) for endpoints in relations.values() for e in counted)
+        if spec.answer == "total":
+            return json.dumps({"limit": 0, "total": total, "results": []}).encode()
+        if spec.answer == "error_count":
+            return json.dumps({"numErrors": total}).encode()
+        return seed_body(spec.name)
+
+    def login_answer(self, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+        """The answer to POST /rest/issuehub/4.0/authenticate."""
+        try:
+            sent = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return 400, b'{"message":"invalid JSON"}', {}
+        login, secret = self.login, self.secret
+        if login is None or secret is None:
+            return 404, b'{"message":"no login on this node"}', {}
+        user, password = login
+        if not isinstance(sent, dict) or sent.get("authProtocol") != "basic" or sent.get("user") != user:
+            return 401, b'{"message":"incorrect credentials"}', {}
+        if not hmac.compare_digest(str(sent.get("password")), password):
+            return 401, b'{"message":"incorrect credentials"}', {}
+        exp_ms = int((time.time() + self.login_lifetime_s) * 1000)
+        token = jwt.encode({"user": user, "iss": "EXALATE", "exp": exp_ms}, secret, algorithm="HS256")
+        if self.token_in_body:
+            return 200, json.dumps({"token": token}).encode(), {}
+        return 200, b"{}", {"X-Exalate-Jwt": token}
 
     @property
     def base_url(self) -> str:
@@ -184,6 +258,15 @@ class NodeSimulator:
             return endpoints.get(endpoint, Behaviour())
 
 
+def _items(spec: Endpoint, behaviour: Behaviour) -> int:
+    """How many items a relation endpoint answers now (0 when its answer is not a valid list)."""
+    body = seed_body(spec.name) if behaviour.body is None else behaviour.body
+    try:
+        return interpret(spec.name, behaviour.status, behaviour.content_type, body).items
+    except PollFailure:
+        return 0
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default listen backlog (5) drops connections under a real fan-out
 
@@ -207,7 +290,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(False)
         self._send(405, b'{"message":"only GET"}', "application/json", {"Allow": "GET"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
+
+    def do_POST(self) -> None:
+        node = self.node
+        if node.login is None or urlsplit(self.path).path != node.context_path + LOGIN_PATH:
+            self._refuse_method()
+            return
+        length = self.headers.get("Content-Length", "0")
+        body = self.rfile.read(int(length)) if length.isdigit() else b""
+        status, answer, headers = node.login_answer(body)
+        self._record(status == 200)
+        self._send(status, answer, "application/json", headers)
 
     def do_GET(self) -> None:
         node = self.node
@@ -241,6 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
         found, spec = next(((m, s) for m, s in matches if m is not None), (None, None))
         if found is None or spec is None:
             self._send(404, b"Not Found", "text/plain")
+            return
+        if not spec.per_relation:
+            custom = self.node.node_behaviours.get(spec.name)
+            self._answer(custom or Behaviour(body=self.node.node_answer(spec)), spec.name)
             return
         relation = unquote(found.group("relation"))
         behaviour = self.node.behaviour(relation, spec.name)

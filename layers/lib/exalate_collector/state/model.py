@@ -1,6 +1,7 @@
 """Pure: the previous state + this run's observations -> the next state, what appeared, what resolved.
 
-State of one node (schema 1), kept small: only what is present now.
+State of one node (schema 1), kept small: only what is present now (and, for ``relations: auto``,
+the last discovered relation list: ``"discovered": {"relations": [...], "at": 1795805100.0}``).
 
     {"schema": 1, "node": "jira-prod", "updated_at": 1795805100.0,
      "relations": {"AllContent": {"syncevents/syncrequests": {"4": {"t": 1795804800.0}},
@@ -77,6 +78,14 @@ def validate(raw: object, node: str) -> dict[str, Any]:
     relations = raw.get("relations")
     if not isinstance(relations, dict):
         raise StateCorrupt(f"state of node {node}: 'relations' is not an object")
+    kept = raw.get("discovered")
+    if kept is not None and not (
+        isinstance(kept, dict)
+        and isinstance(kept.get("at"), int | float)
+        and isinstance(kept.get("relations"), list)
+        and all(isinstance(r, str) and r for r in kept["relations"])
+    ):
+        raise StateCorrupt(f"state of node {node}: 'discovered' is not a list of relations with a time")
     for relation, endpoints in relations.items():
         if not isinstance(endpoints, dict):
             raise StateCorrupt(f"state of node {node}: relation {relation!r:.80} is not an object")
@@ -127,10 +136,19 @@ def advance(
     observed: Mapping[Key, Mapping[str, Mapping[str, Any]]],
     now: float,
     stuck_after_s: float,
+    discovered: Iterable[str] | None = None,
 ) -> Advance:
-    """The next state of a node. ``previous`` None means a fresh start (everything is new)."""
+    """The next state of a node. ``previous`` None means a fresh start (everything is new).
+
+    ``discovered``: the relation list discovery made in this run (``relations: auto``), kept for a run
+    whose discovery fails; None keeps the previous one.
+    """
     before_all = (previous or empty_state(node))["relations"]
     result = Advance(state={"schema": SCHEMA, "node": node, "updated_at": now, "relations": {}})
+    if discovered is not None:
+        result.state["discovered"] = {"relations": list(discovered), "at": now}
+    elif previous and "discovered" in previous:
+        result.state["discovered"] = previous["discovered"]
     for relation in relations:
         for endpoint in REMEMBERED:
             before: Mapping[str, Any] = before_all.get(relation, {}).get(endpoint, {})

@@ -51,6 +51,15 @@ def _tuple(raw: dict[str, Any], key: str) -> tuple[Any, ...]:
     return tuple(raw.get(key) or ())
 
 
+def _values(spec: dict[str, Any]) -> tuple[str, ...]:
+    """Listed values, or (``values_from: endpoint table``) the names of the endpoint table's rows."""
+    if spec.get("values_from") == "endpoint table":
+        from ..endpoints import TABLE
+
+        return tuple(e.name for e in TABLE)
+    return _tuple(spec, "values")
+
+
 @functools.cache
 def load_contract() -> Contract:
     import yaml
@@ -58,7 +67,7 @@ def load_contract() -> Contract:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: several times faster at cold start
     raw = yaml.load(files(__package__).joinpath("contract.yaml").read_text("utf-8"), Loader=loader)  # noqa: S506
     attributes = {
-        name: AttributeSpec(name, spec["type"], spec["description"], _tuple(spec, "values"))
+        name: AttributeSpec(name, spec["type"], spec["description"], _values(spec))
         for name, spec in raw["attributes"].items()
     }
     metrics = {

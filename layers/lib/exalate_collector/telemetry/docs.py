@@ -87,7 +87,11 @@ def render(contract: Contract | None = None) -> str:
         "| error.type | class | of | meaning |",
         "|---|---|---|---|",
     ]
-    kinds = [("poll", errors.poll_failure_types()), ("archive", errors.archive_failure_types())]
+    kinds: list[tuple[str, list[type[errors.ReportedFailure]]]] = [
+        ("poll", errors.poll_failure_types()),
+        ("discovery", [errors.DiscoveryFailed]),
+        ("archive", errors.archive_failure_types()),
+    ]
     for kind, classes in kinds:
         for cls in classes:
             doc = " ".join((inspect.getdoc(cls) or "").split())

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..endpoints import row
+from ..endpoints import Endpoint, row
 from ..errors import ArchiveFailure, ConnectionNotFound
-from ..model import Exchange
+from ..model import Discovery, Exchange
 from ..parse import ErrorItem
 from ..redact import redact, scrub
 from ..state.model import Memory, Resolved
@@ -28,10 +28,13 @@ RUN_DURATION = "exalate.collector.run.duration"
 ARCHIVE_FAILURES = "exalate.archive.failures"
 QUEUE_OLDEST_AGE = "exalate.queue.oldest_age"
 QUEUE_STUCK = "exalate.queue.stuck"
+CONNECTION_STATUS = "exalate.connection.status"
+DISCOVERY_FAILURES = "exalate.discovery.failures"
 
 POLL_FAILURE_EVENT = "exalate.poll.failure"
 ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
 STATE_FAILURE_EVENT = "exalate.state.failure"
+DISCOVERY_FAILURE_EVENT = "exalate.discovery.failure"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,19 @@ class RunTelemetry:
 
 
 def _where(ex: Exchange) -> dict[str, AttributeValue]:
+    """Node and relation; node only for the once-per-node (4.0) endpoints."""
+    if not ex.relation:
+        return {"exalate.node": ex.node}
     return {"exalate.node": ex.node, "exalate.relation": ex.relation}
+
+
+def _value_attributes(ex: Exchange, spec: Endpoint) -> dict[str, AttributeValue]:
+    """The attributes of a row's value: per endpoint for relation rows; the direction of a 4.0 total."""
+    if spec.per_relation:
+        return {**_where(ex), "exalate.endpoint": ex.endpoint}
+    if spec.direction is not None:
+        return {"exalate.node": ex.node, "exalate.queue.direction": spec.direction}
+    return {"exalate.node": ex.node}
 
 
 def run_telemetry(
@@ -85,6 +100,7 @@ def run_telemetry(
     run_duration_s: float,
     archive_failures: Sequence[tuple[str, ArchiveFailure]] = (),
     memory: Memory | None = None,
+    discoveries: Sequence[Discovery] = (),
 ) -> RunTelemetry:
     """Everything one run reports, in a stable order (configuration order of the exchanges).
 
@@ -96,6 +112,11 @@ def run_telemetry(
         points.extend(exchange_points(ex))
         events.extend(exchange_events(ex, memory))
     points.extend(relation_up_points(exchanges))
+    for found in discoveries:
+        if found.failure is not None:
+            attributes: dict[str, AttributeValue] = {"exalate.node": found.node, "error.type": found.failure.error_type}
+            points.append(Point(DISCOVERY_FAILURES, 1, attributes))
+            events.append(Event(DISCOVERY_FAILURE_EVENT, "WARN", found.failure.detail, attributes))
     if memory is not None:
         points.extend(memory_points(memory))
         events.extend(memory_events(memory))
@@ -125,11 +146,14 @@ def exchange_points(ex: Exchange) -> list[Point]:
     if ex.reading is None:
         return points
     spec = row(ex.endpoint)
-    points.append(Point(spec.metric, ex.reading.items, at_endpoint))
+    points.append(Point(spec.metric, ex.reading.items, _value_attributes(ex, spec)))
     metric = spec.reason_metric
     if metric is not None:
         for reason, count in ex.reading.reasons.items():
             points.append(Point(metric, count, {**where, "exalate.error.reason": reason}))
+    for connection in ex.reading.connections:
+        status: dict[str, AttributeValue] = {"exalate.node": ex.node, "exalate.relation": connection.name}
+        points.append(Point(CONNECTION_STATUS, 1, {**status, "exalate.connection.status": connection.status}))
     return points
 
 
@@ -138,6 +162,8 @@ def relation_up_points(exchanges: Sequence[Exchange]) -> list[Point]:
     state: dict[tuple[str, str], int] = {}
     for ex in exchanges:
         key = (ex.node, ex.relation)
+        if not ex.relation:
+            continue
         if isinstance(ex.failure, ConnectionNotFound):
             state[key] = 0
         elif ex.ok and key not in state:
@@ -217,10 +243,8 @@ def exchange_events(ex: Exchange, memory: Memory | None = None) -> list[Event]:
         if failure.excerpt:
             attributes["exalate.response.excerpt"] = failure.excerpt
         severity = "ERROR" if failure.authentication else "WARN"
-        body = (
-            f"GET {ex.endpoint} of relation {ex.relation} on node {ex.node} failed "
-            f"({failure.error_type}): {failure.detail}"
-        )
+        of = f" of relation {ex.relation}" if ex.relation else ""
+        body = f"GET {ex.endpoint}{of} on node {ex.node} failed ({failure.error_type}): {failure.detail}"
         return [Event(POLL_FAILURE_EVENT, severity, body, attributes)]
     if ex.reading is None:
         return []

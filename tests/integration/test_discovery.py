@@ -1,0 +1,222 @@
+"""The 4.0 API against the simulator: discovery, the node's totals, cmonitor, connections, and login."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+from exalate_collector import login, transport
+from exalate_collector.endpoints import (
+    CONNECTIONS,
+    RELATION_ENDPOINTS,
+    SYNC_ERRORS,
+    TABLE,
+    node_rows,
+    polls_per_relation,
+)
+from exalate_collector.errors import LoginFailed
+from exalate_collector.runner import run
+from exalate_collector.simulator import Behaviour, NodeSimulator
+from exalate_collector.state.store import LocalStateStore
+from exalate_collector.transport import LOGIN_PATH, NodePool, Watchdog, post_login
+
+from ..contract_check import all_problems
+from .conftest import SECRET, config_for, node_config
+from .helpers import expected_events, expected_points, received_events, received_points, values
+
+USER, PASSWORD = "monitor", "a-password-of-the-monitoring-user"
+EVERYTHING = ["relations", "queues", "errors", "connections"]
+NODE_POLLS = len(node_rows(EVERYTHING))
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_login():
+    login.forget_tokens()
+    yield
+    login.forget_tokens()
+
+
+@pytest.fixture
+def node():
+    with NodeSimulator(["AllContent", "GROOVY", "Retired"], secret=SECRET, login=(USER, PASSWORD)) as sim:
+        sim.set_status("Retired", "DEACTIVATED")
+        for row in RELATION_ENDPOINTS:  # a deactivated connection with empty queues
+            sim.set("Retired", row.name, Behaviour(body=b"[]"))
+        yield sim
+
+
+def auto(sim: NodeSimulator, **changes):
+    auth = {"type": "login", "username": USER, "password": PASSWORD}
+    return config_for(node_config(sim, relations="auto", collect=EVERYTHING, auth=auth, **changes))
+
+
+def polled_relations(result) -> set[str]:
+    return {ex.relation for ex in result.exchanges if ex.relation}
+
+
+def test_auto_discovers_polls_and_exports_the_whole_node(node, receiver, pipeline, tmp_path):
+    store = LocalStateStore(tmp_path)
+    first = run(auto(node), 10, pipeline, state=store)
+
+    assert first.export is not None and first.export.ok
+    assert polled_relations(first) == {"AllContent", "GROOVY"}  # Retired is DEACTIVATED: not polled
+    assert len(first.exchanges) == NODE_POLLS + polls_per_relation(["AllContent", "GROOVY"])
+    assert received_points(receiver) == expected_points(first.telemetry)
+    assert received_events(receiver) == expected_events(first.telemetry)
+    assert (
+        all_problems(
+            ((p.name, p.attributes) for p in first.telemetry.points),
+            ((e.name, e.attributes) for e in first.telemetry.events),
+        )
+        == []
+    )
+    # the 4.0 totals are the 2.4 queues of the node added up by direction (Retired's are empty)
+    for direction in ("outgoing", "incoming"):
+        rows = [e.name for e in RELATION_ENDPOINTS if e.direction == direction]
+        polled = sum(sum(values(receiver, "exalate.queue.size", {"exalate.endpoint": name})) for name in rows)
+        assert values(receiver, "exalate.queue.total", {"exalate.queue.direction": direction}) == [polled]
+        assert polled > 0
+    # cmonitor: the items of the error endpoints (the seed's bloberrorresponses is invalid JSON: none)
+    assert values(receiver, "exalate.node.errors") == [sum(values(receiver, "exalate.sync.errors"))] == [2]
+    status = {
+        p.attributes["exalate.relation"]: p.attributes["exalate.connection.status"]
+        for p in receiver.points()
+        if p.name == "exalate.connection.status"
+    }
+    assert status == {"AllContent": "ACTIVE", "GROOVY": "ACTIVE", "Retired": "DEACTIVATED"}
+    assert values(receiver, "exalate.connections") == [3]
+    assert values(receiver, "exalate.endpoint.up", {"exalate.endpoint": CONNECTIONS}) == [1]
+
+    # between the runs a connection is created and one is deactivated; the configuration is the same
+    node.add_connection("NewPartner")
+    node.set_status("GROOVY", "DEACTIVATED")
+    receiver.clear()
+    second = run(auto(node), 10, pipeline, state=store)
+    assert polled_relations(second) == {"AllContent", "NewPartner"}
+    assert values(receiver, "exalate.queue.size", {"exalate.relation": "NewPartner"}) != []
+    assert values(receiver, "exalate.queue.size", {"exalate.relation": "GROOVY"}) == []
+    assert json.loads((tmp_path / "jira-test.json").read_text())["discovered"]["relations"] == [
+        "AllContent",
+        "NewPartner",
+    ]
+
+    # one login for both runs (the token is kept per process), and it is the only request that is not a GET
+    assert [(r.method, r.path) for r in node.seen if r.method != "GET"] == [
+        ("POST", "/jira/rest/issuehub/4.0/authenticate")
+    ]
+    assert all(r.authenticated for r in node.seen)
+
+
+def test_a_failed_discovery_falls_back_to_the_list_kept_in_the_state(node, receiver, pipeline, tmp_path, caplog):
+    store = LocalStateStore(tmp_path)
+    run(auto(node), 10, pipeline, state=store)
+    node.set("", CONNECTIONS, Behaviour(status=500, body=b"boom"))
+    node.add_connection("Unseen")  # the node cannot tell: the run keeps to the last list
+    receiver.clear()
+    with caplog.at_level(logging.WARNING):
+        second = run(auto(node), 10, pipeline, state=store)
+    assert polled_relations(second) == {"AllContent", "GROOVY"}
+    assert values(receiver, "exalate.discovery.failures", {"error.type": "discovery_failed"}) == [1]
+    assert values(receiver, "exalate.poll.errors", {"exalate.endpoint": CONNECTIONS, "error.type": "server_error"}) == [
+        1
+    ]
+    (event,) = [e for e in receiver.events() if e.event_name == "exalate.discovery.failure"]
+    assert "server_error" in event.body and "polled the 2 relation(s) of the list kept in the state" in event.body
+    assert "error.type=discovery_failed" in caplog.text
+    # the list kept is not replaced by a failed discovery
+    assert json.loads((tmp_path / "jira-test.json").read_text())["discovered"]["relations"] == ["AllContent", "GROOVY"]
+
+
+def test_without_a_kept_list_a_failed_discovery_polls_nothing_and_says_so(node, receiver, pipeline):
+    node.set("", CONNECTIONS, Behaviour(body=b'{"connections": []}'))  # a shape the collector does not know
+    result = run(auto(node), 10, pipeline)
+    assert polled_relations(result) == set()
+    (listing,) = [ex for ex in result.exchanges if ex.endpoint == CONNECTIONS]
+    assert listing.failure is not None and listing.failure.error_type == "unexpected_shape"
+    assert listing.failure.detail == "$.results: expected a list of connections, got nothing"
+    (event,) = [e for e in receiver.events() if e.event_name == "exalate.discovery.failure"]
+    assert "no list is kept in the state, so no relation was polled" in event.body
+
+
+def test_discover_filters_by_name_and_status(node, receiver, pipeline):
+    node.connections_wrapped = True  # {"results": [...]}: the other shape seen in public scripts
+    result = run(auto(node, discover={"status": [], "name": "GROOVY|Retired"}), 10, pipeline)
+    assert polled_relations(result) == {"GROOVY", "Retired"}
+
+
+def test_an_expired_login_token_is_obtained_again_once_after_a_401(node, receiver, pipeline):
+    config = auto(node)
+    run(config, 10, pipeline)
+    node.secret = "the-node-restarted-with-another-key-of-32-bytes"  # every token it issued is now refused
+    receiver.clear()
+    second = run(config, 10, pipeline)
+    assert second.failures == 2  # the seed's invalid bloberrorresponses, nothing else
+    posts = [r for r in node.seen if r.method == "POST"]
+    assert len(posts) == 2  # the first login, and one more after the 401s
+
+
+def test_a_refused_login_is_reported_on_every_poll_with_one_post(node, receiver, pipeline):
+    config = config_for(
+        node_config(
+            node,
+            ["AllContent"],
+            collect=["relations", "queues"],
+            auth={"type": "login", "username": USER, "password": "wrong"},
+        )
+    )
+    result = run(config, 10, pipeline)
+    assert {ex.failure.error_type for ex in result.exchanges if ex.failure} == {"login_failed"}
+    assert result.failures == len(result.exchanges) == polls_per_relation(["AllContent"]) + 2
+    assert [r.method for r in node.seen] == ["POST"]  # no GET without a token, and no POST storm
+    assert values(receiver, "exalate.poll.errors", {"error.type": "login_failed"})
+
+
+def test_the_token_and_the_password_go_nowhere(node, receiver, pipeline, tmp_path, caplog):
+    from exalate_collector.archive.sinks import LocalDirectorySink
+
+    node.token_in_body = True  # the other place public scripts look for it
+    with caplog.at_level(logging.DEBUG):
+        result = run(auto(node), 10, pipeline, archive=LocalDirectorySink(tmp_path / "archive"))
+    assert result.failures == 2
+    token = login._TOKENS[(node.base_url, USER)][0]
+    archived = b"".join(p.read_bytes() for p in (tmp_path / "archive").rglob("*.gz"))
+    import gzip
+
+    archived_text = gzip.decompress(archived).decode()
+    exported = json.dumps([e.body for e in receiver.events()] + [repr(p.attributes) for p in receiver.points()])
+    for secret in (token, PASSWORD):
+        assert secret not in caplog.text and secret not in archived_text and secret not in exported
+
+
+def test_the_transport_posts_nothing_but_the_login(node):
+    pool, watchdog = NodePool(node.base_url, False, 1), Watchdog(time.monotonic)
+    watchdog.start()
+    try:
+        for path in ("/jira/rest/issuehub/4.0/connections", "/jira/rest/issuehub/2.4/relations/A/syncevents"):
+            with pytest.raises(ValueError, match="sends only GET and the configured login POST"):
+                post_login(pool, path, b"{}", {}, 5, watchdog, lambda a: b"", time.monotonic)
+        with pytest.raises(ValueError, match="refused DELETE"):
+            transport._send("DELETE", pool, (LOGIN_PATH, {}), {}, 5, watchdog, lambda a: b"", time.monotonic)
+    finally:
+        watchdog.stop()
+        pool.close()
+    assert node.seen == []
+
+
+def test_a_node_without_login_never_sees_a_post(node, receiver, pipeline):
+    node.secret = SECRET
+    run(config_for(node_config(node, ["AllContent"], collect=EVERYTHING)), 10, pipeline)
+    assert {r.method for r in node.seen} == {"GET"}
+
+
+def test_every_row_of_the_table_is_served_and_understood(node, receiver, pipeline):
+    result = run(auto(node), 10, pipeline)
+    assert {ex.endpoint for ex in result.exchanges} == {e.name for e in TABLE}
+    assert {ex.endpoint for ex in result.exchanges if not ex.ok} == {"syncrequests/bloberrorresponses"}
+    assert SYNC_ERRORS in {ex.endpoint for ex in result.exchanges if ex.ok}
+
+
+def test_login_failed_is_a_poll_failure_of_authentication():
+    assert LoginFailed("x").authentication and LoginFailed.error_type == "login_failed"
