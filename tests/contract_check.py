@@ -14,6 +14,8 @@ def attribute_problems(kind: str, name: str, attributes: Mapping[str, object]) -
         return [f"{kind} {name} is not declared"]
     problems = [f"{name}: missing {a}" for a in spec.attributes if a not in attributes]
     allowed = set(spec.attributes) | set(spec.optional_attributes)
+    if kind == "event" and attributes.get("event.name") != name:
+        problems.append(f"{name}: event.name attribute is {attributes.get('event.name')!r}")
     problems += [f"{name}: undeclared attribute {a}" for a in attributes if a not in allowed]
     for key, value in attributes.items():
         declared = contract.attributes.get(key)

@@ -32,11 +32,11 @@ def expected_points(telemetry: RunTelemetry) -> set[tuple]:
 
 
 def received_events(receiver: OtlpReceiver) -> list[tuple]:
-    return [(e.event_name, e.severity_text, e.body, frozen(e.attributes)) for e in receiver.events()]
+    return [(e.event_name, e.severity_text, e.body, frozen(e.attributes), e.time_unix_nano) for e in receiver.events()]
 
 
 def expected_events(telemetry: RunTelemetry) -> list[tuple]:
-    return [(e.name, e.severity, e.body, frozen(e.attributes)) for e in telemetry.events]
+    return [(e.name, e.severity, e.body, frozen(e.attributes), e.time_unix_nano) for e in telemetry.events]
 
 
 def values(receiver: OtlpReceiver, name: str, where: dict[str, object] | None = None) -> list[float | int | None]:

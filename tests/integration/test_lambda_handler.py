@@ -24,6 +24,7 @@ POLLS = polls_per_relation(RELATIONS)
 class Context:
     function_name = "exalate-collector"
     aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:exalate-collector:live"
 
     def __init__(self, remaining_ms: int = 30_000) -> None:
         self.remaining_ms = remaining_ms
@@ -60,6 +61,9 @@ def test_scheduled_invocation_exports_with_lambda_resource(lambda_env, receiver,
     assert resource["cloud.provider"] == "aws" and resource["cloud.platform"] == "aws_lambda"
     assert resource["faas.name"] == "exalate-collector" and resource["faas.max_memory"] == 256 * 1024 * 1024
     assert resource["cloud.region"] == "eu-west-1"
+    # one series per deployment, not per execution environment: the unqualified ARN, no faas.instance
+    assert resource["service.instance.id"] == "arn:aws:lambda:eu-west-1:123456789012:function:exalate-collector"
+    assert "faas.instance" not in resource
     assert {(r.method, r.authenticated) for r in simulator.seen} == {("GET", True)}
 
 

@@ -247,3 +247,35 @@ def test_state_stays_small(node, store):
     run(config, 10, None, None, store, clock=lambda: T0 + 300)
     size = len(json.dumps(stored(store)))
     assert size < 2000  # the 2,000 processed items are gone from it
+
+
+def test_series_state_carries_counters_across_cold_starts_and_survives_corruption(node, store, receiver):
+    """Two pipelines are two cold starts (S3 and local): the series document in the state continues the counter."""
+    from exalate_collector.telemetry.otel import OtelPipeline
+
+    from .helpers import values
+
+    config = config_for(node_config(node, ["AllContent", "Gone"]))
+    where = {"exalate.relation": "Gone", "exalate.endpoint": SYNC_ERRORS}
+    for expected in (1, 2):
+        pipeline = OtelPipeline.from_environment("deployment-a/b:c")
+        try:
+            run(config, 10, pipeline, None, store, clock=lambda: T0)
+        finally:
+            pipeline.shutdown()
+        assert values(receiver, "exalate.poll.errors", where) == [expected]
+        receiver.clear()
+    document = store.load_series("deployment-a/b:c")
+    assert document.state is not None and document.state["instance"] == "deployment-a/b:c"
+    if isinstance(store, LocalStateStore):
+        store.series_path("deployment-a/b:c").write_bytes(b"{broken")
+    else:
+        store.s3.put_object(Bucket=store.bucket, Key=store.series_key("deployment-a/b:c"), Body=b"{broken")
+    pipeline = OtelPipeline.from_environment("deployment-a/b:c")
+    try:
+        result = run(config, 10, pipeline, None, store, clock=lambda: T0)
+    finally:
+        pipeline.shutdown()
+    assert result.export is not None and result.export.ok
+    assert values(receiver, "exalate.poll.errors", where) == [1]  # starts anew, and repairs the document
+    assert store.load_series("deployment-a/b:c").state["schema"] == 1

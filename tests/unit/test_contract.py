@@ -110,3 +110,29 @@ def test_severities_match_the_contract():
     severities = [e.severity for e in run_telemetry([auth, other], 0.1).events]
     assert severities == [spec.severity_authentication, spec.severity]
     assert errors.Unauthorized.authentication
+
+
+def test_prometheus_style_names_are_what_prometheus_family_backends_store():
+    """As VictoriaMetrics with -opentelemetry.usePrometheusNaming names them (checked on the real one in
+    tests/integration/test_victoria_metrics.py)."""
+    from exalate_collector.telemetry.contract import prometheus_name
+
+    names = {m.name: prometheus_name(m) for m in load_contract().metrics.values()}
+    assert names == {
+        "exalate.queue.size": "exalate_queue_size",
+        "exalate.sync.errors": "exalate_sync_errors",
+        "exalate.blob.errors": "exalate_blob_errors",
+        "exalate.queue.oldest_age": "exalate_queue_oldest_age_seconds",
+        "exalate.queue.stuck": "exalate_queue_stuck",
+        "exalate.endpoint.up": "exalate_endpoint_up_ratio",
+        "exalate.relation.up": "exalate_relation_up_ratio",
+        "exalate.poll.duration": "exalate_poll_duration_seconds",
+        "exalate.poll.errors": "exalate_poll_errors_total",
+        "exalate.archive.failures": "exalate_archive_failures_total",
+        "exalate.queue.total": "exalate_queue_total",
+        "exalate.node.errors": "exalate_node_errors",
+        "exalate.connections": "exalate_connections",
+        "exalate.connection.status": "exalate_connection_status_ratio",
+        "exalate.discovery.failures": "exalate_discovery_failures_total",
+        "exalate.collector.run.duration": "exalate_collector_run_duration_seconds",
+    }

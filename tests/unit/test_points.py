@@ -60,6 +60,7 @@ def test_blob_errors_by_reason_and_events():
     assert by_reason == {"CHECKSUM_MISMATCH": 2, "UNKNOWN": 1}
     first, second, third = telemetry.events
     assert first.attributes == {
+        "event.name": "exalate.blob.error",
         "exalate.node": "jira-prod",
         "exalate.relation": "AllContent",
         "exalate.error.reason": "CHECKSUM_MISMATCH",

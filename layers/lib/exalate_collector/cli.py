@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from .console import summary
 from .errors import ConfigError
 from .runner import RunResult, run
 from .state.store import StateStore, store_from_environment
-from .telemetry.otel import OtelPipeline, otlp_configured
+from .telemetry.otel import OtelPipeline, cli_instance_id, otlp_configured
 
 if TYPE_CHECKING:
     from .devtools.otlp_receiver import OtlpReceiver
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DEMO_SECRET_VAR = "EXALATE_DEMO_JWT_SECRET"
 DEMO_SECRET = "demo-shared-secret-of-32-bytes-at-least"
+DEMO_INSTANCE = f"{socket.gethostname()}:demo"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--config", help="YAML/JSON file, or ssm:<name> (default: $EXALATE_COLLECTOR_CONFIG)")
     run_cmd.add_argument("--deadline", type=float, default=60.0, help="seconds for polling (default 60)")
     run_cmd.add_argument("--summary", action="store_true", help="also print the summary table when exporting")
+    run_cmd.add_argument(
+        "--instance-id",
+        default=None,
+        help="service.instance.id of this deployment (default: host name and configuration path;"
+        " OTEL_RESOURCE_ATTRIBUTES wins). Runs that may overlap need distinct ids",
+    )
     _output_arguments(run_cmd)
 
     demo = sub.add_parser("demo", help="run one collection against the bundled simulator and show the result")
@@ -92,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             config = load_config(args.config)
-            return _run(config, args.deadline, _sink(args), _state(args), print_summary=args.summary)
+            instance = args.instance_id or cli_instance_id(args.config)
+            return _run(config, args.deadline, _sink(args), _state(args), instance, print_summary=args.summary)
         if args.command == "demo":
             return demo(args.deadline, _sink(args), _state(args))
         if args.command == "simulate":
@@ -107,10 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(
-    config: Config, deadline: float, archive: ArchiveSink | None, state: StateStore | None, *, print_summary: bool
+    config: Config,
+    deadline: float,
+    archive: ArchiveSink | None,
+    state: StateStore | None,
+    instance_id: str,
+    *,
+    print_summary: bool,
 ) -> int:
     exporting = otlp_configured(os.environ)
-    publisher = OtelPipeline.from_environment() if exporting else None
+    publisher = OtelPipeline.from_environment(instance_id) if exporting else None
     result = run(config, deadline, publisher, archive, state)
     if not exporting or print_summary:
         print(summary(result.exchanges, result.telemetry))
@@ -188,12 +203,12 @@ def demo(deadline: float, archive: ArchiveSink | None, state: StateStore | None)
         print(f"simulated Exalate node: {auto.base_url}  (relations: auto, login; a connection is added after run 1)")
         if otlp_configured(os.environ):
             print(f"exporting to your backend: {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}\n")
-            return _run(config, deadline, archive, state, print_summary=True)
+            return _run(config, deadline, archive, state, DEMO_INSTANCE, print_summary=True)
         with OtlpReceiver() as receiver:
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
             try:
                 print(f"local OTLP/HTTP receiver: {receiver.endpoint}")
-                pipeline = OtelPipeline.from_environment()
+                pipeline = OtelPipeline.from_environment(DEMO_INSTANCE)
                 now = time.time()
                 print("\n=== run 1 ===")
                 first = run(config, deadline, pipeline, archive, state, clock=lambda: now)

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,7 +30,9 @@ from .errors import (
     DiscoveryFailed,
     LoginFailed,
     SecretUnavailable,
+    StateCorrupt,
     StateFailure,
+    StateWriteFailed,
     Unauthorized,
 )
 from .login import LoginAuthenticator
@@ -37,14 +40,19 @@ from .model import Discovery, Exchange
 from .poll import NodeTarget, poll_nodes
 from .state.model import Advance, Memory, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
+from .telemetry.contract import load_contract
 from .telemetry.otel import ExportReport
-from .telemetry.points import RunTelemetry, memory_events, run_telemetry
+from .telemetry.points import RunTelemetry, memory_events, run_telemetry, stamped
+from .telemetry.series import SeriesMemory, final_zeros, from_document, gauge_series, to_document
 
 log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
-    def publish(self, telemetry: RunTelemetry) -> ExportReport: ...
+    #: The deployment's service.instance.id: the series state is kept per instance.
+    instance_id: str
+
+    def publish(self, telemetry: RunTelemetry, series: SeriesMemory | None = None) -> ExportReport: ...
 
 
 @dataclass
@@ -330,13 +338,78 @@ def _report_late(result: RunResult, failures: list[tuple[str, StateFailure]], pu
     if result.memory is not None:
         result.memory.failures.extend(failures)
     late = Memory(failures=failures)
-    extra = RunTelemetry((), tuple(memory_events(late)))
+    extra = RunTelemetry((), stamped(memory_events(late), time.time()))
     result.telemetry = RunTelemetry(result.telemetry.points, result.telemetry.events + extra.events)
     if publisher is not None and result.export is not None:
         followup = publisher.publish(extra)  # only events: a metric export of nothing says nothing
         events = result.export.events + followup.events
         result.export = replace(result.export, logs_ok=result.export.logs_ok and followup.logs_ok, events=events)
         _log_export(result)
+
+
+#: Without a state store, the series state lives as long as the publisher (a warm Lambda, the demo).
+_PROCESS_SERIES: weakref.WeakKeyDictionary[Publisher, dict] = weakref.WeakKeyDictionary()
+
+
+def publish(result: RunResult, publisher: Publisher, state: StateStore | None) -> ExportReport:
+    """Export the run, continuing the deployment's series: final zeros for gauge series gone since the
+    previous export, cumulative totals carried on. The series state is saved after the export: the
+    totals even when it failed (a cumulative total delivered late is still right), and a gauge series
+    whose final zero was not delivered is kept to be zeroed at the next run.
+    """
+    instance = publisher.instance_id
+    previous, token = _load_series(state, publisher, result.run_id)
+    gauges = [m.name for m in load_contract().metrics.values() if m.instrument == "gauge"]
+    zero_names = [m.name for m in load_contract().metrics.values() if m.instrument == "gauge" and m.final_zero]
+    zeros = final_zeros(previous.gauges, result.telemetry.points, zero_names)
+    present = gauge_series(result.telemetry.points, gauges)
+    result.telemetry = RunTelemetry(result.telemetry.points + tuple(zeros), result.telemetry.events)
+    report = publisher.publish(result.telemetry, previous)
+    kept = report.series or previous
+    kept.gauges = present if report.metrics_ok else present | previous.gauges
+    document = to_document(kept, instance)
+    if state is None:
+        _PROCESS_SERIES[publisher] = document
+        return report
+    try:
+        if not state.save_series(instance, document, token):
+            log.warning(
+                "series state of %s changed during the run: another run uses the same service.instance.id",
+                instance,
+                extra={"run_id": result.run_id, "service.instance.id": instance},
+            )
+    except StateWriteFailed as failure:
+        log.warning(
+            "series state of %s not saved: %s; counters restart at the next run",
+            instance,
+            failure.detail,
+            extra={"run_id": result.run_id, "error.type": failure.error_type},
+        )
+    return report
+
+
+def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) -> tuple[SeriesMemory, str | None]:
+    instance = publisher.instance_id
+    if state is None:
+        raw = _PROCESS_SERIES.get(publisher)
+        return (from_document(raw, instance) if raw else SeriesMemory()), None
+    loaded = state.load_series(instance)
+    failure = loaded.failure
+    memory = SeriesMemory()
+    if failure is None and loaded.state is not None:
+        try:
+            memory = from_document(loaded.state, instance)
+        except StateCorrupt as corrupt:
+            failure = corrupt
+    if failure is not None:
+        log.warning(
+            "series state of %s unusable (error.type=%s): %s; counters start anew",
+            instance,
+            failure.error_type,
+            failure.detail,
+            extra={"run_id": run_id, "error.type": failure.error_type},
+        )
+    return memory, loaded.token
 
 
 def run(
@@ -356,10 +429,15 @@ def run(
     drafts = recall(result, config, state, clock()) if state is not None else {}
     archive_failures = result.archive.failures if result.archive else []
     result.telemetry = run_telemetry(
-        result.exchanges, result.duration_s, archive_failures, result.memory, list(result.discoveries.values())
+        result.exchanges,
+        result.duration_s,
+        archive_failures,
+        result.memory,
+        list(result.discoveries.values()),
+        observed_at=clock(),
     )
     if publisher is not None:
-        result.export = publisher.publish(result.telemetry)
+        result.export = publish(result, publisher, state)
         _log_export(result)
     if state is not None:
         late = commit_state(result, drafts, state)

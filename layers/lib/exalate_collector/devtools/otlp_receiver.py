@@ -46,6 +46,8 @@ class ReceivedPoint:
     unit: str
     attributes: dict[str, Any]
     value: float | int | None  # gauges and sums
+    start_time_unix_nano: int = 0
+    time_unix_nano: int = 0
     count: int | None = None  # histograms
     sum: float | None = None
     monotonic: bool | None = None
@@ -59,6 +61,8 @@ class ReceivedEvent:
     severity_number: int
     body: Any
     attributes: dict[str, Any]
+    time_unix_nano: int = 0
+    observed_time_unix_nano: int = 0
 
 
 @dataclass
@@ -139,6 +143,8 @@ class OtlpReceiver:
                                 severity_number=rec.severity_number,
                                 body=any_value(rec.body),
                                 attributes=attributes(rec.attributes),
+                                time_unix_nano=rec.time_unix_nano,
+                                observed_time_unix_nano=rec.observed_time_unix_nano,
                             )
                         )
         return found
@@ -157,7 +163,14 @@ def _points(metric: Any) -> list[ReceivedPoint]:
     data = getattr(metric, kind)
     points = []
     for dp in data.data_points:
-        common = {"name": metric.name, "kind": kind, "unit": metric.unit, "attributes": attributes(dp.attributes)}
+        common = {
+            "name": metric.name,
+            "kind": kind,
+            "unit": metric.unit,
+            "attributes": attributes(dp.attributes),
+            "start_time_unix_nano": dp.start_time_unix_nano,
+            "time_unix_nano": dp.time_unix_nano,
+        }
         if kind == "histogram":
             points.append(
                 ReceivedPoint(

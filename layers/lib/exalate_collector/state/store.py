@@ -41,6 +41,25 @@ class StateStore(Protocol):
         """Write if what is stored still matches ``token``. False on a conflict; raises StateWriteFailed."""
         ...
 
+    def load_series(self, instance: str) -> Loaded:
+        """The deployment's series document (telemetry/series.py), as JSON, not yet checked."""
+        ...
+
+    def save_series(self, instance: str, document: dict[str, Any], token: str | None) -> bool: ...
+
+
+#: Series documents live under this sub-directory / key segment; node names are percent-encoded and
+#: never contain a slash, so they cannot collide.
+SERIES_DIR = "series"
+
+
+def series_segment(instance: str) -> str:
+    """A ``service.instance.id`` as a file name: percent-encoded, shortened with a digest when long."""
+    segment = node_segment(instance)
+    if len(segment) > 160:
+        segment = f"{segment[:120]}-{hashlib.sha256(instance.encode()).hexdigest()[:16]}"
+    return segment
+
 
 def _encode(state: dict[str, Any]) -> bytes:
     return json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
@@ -82,6 +101,21 @@ def _loaded(node: str, data: bytes, token: str) -> Loaded:
         return Loaded(None, token, failure)
 
 
+def _series_loaded(instance: str, read: Loaded, data: bytes | None) -> Loaded:
+    """The series document as JSON (telemetry/series.py checks its shape), within the same bounds."""
+    if data is None:
+        return read
+    problem = f"larger than {MAX_STATE_BYTES} bytes" if len(data) > MAX_STATE_BYTES else None
+    try:
+        if problem is None:
+            return Loaded(json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant), read.token)
+    except (ValueError, UnicodeDecodeError):
+        problem = "not valid JSON"
+    except RecursionError:
+        problem = "nested too deeply"
+    return Loaded(None, read.token, StateCorrupt(f"series state of {instance}: {problem}"))
+
+
 class S3StateStore:
     def __init__(self, s3: Any, bucket: str, prefix: str = "state/") -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
@@ -89,34 +123,50 @@ class S3StateStore:
     def key(self, node: str) -> str:
         return f"{self.prefix}{node_segment(node)}.json"
 
+    def series_key(self, instance: str) -> str:
+        return f"{self.prefix}{SERIES_DIR}/{series_segment(instance)}.json"
+
     def load(self, node: str) -> Loaded:
+        read, data = self._get(self.key(node))
+        return read if data is None else _loaded(node, data, read.token or "")
+
+    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+        return self._put(self.key(node), state, token)
+
+    def load_series(self, instance: str) -> Loaded:
+        return _series_loaded(instance, *self._get(self.series_key(instance)))
+
+    def save_series(self, instance: str, document: dict[str, Any], token: str | None) -> bool:
+        return self._put(self.series_key(instance), document, token)
+
+    def _get(self, key: str) -> tuple[Loaded, bytes | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            answer = self.s3.get_object(Bucket=self.bucket, Key=self.key(node))
+            answer = self.s3.get_object(Bucket=self.bucket, Key=key)
             data = answer["Body"].read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
-                return Loaded(None, None)
-            return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{self.key(node)}: {error_code(exc)}"))
+                return Loaded(None, None), None
+            return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{key}: {error_code(exc)}")), None
         except BotoCoreError as exc:
-            return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{self.key(node)}: {type(exc).__name__}"))
-        return _loaded(node, data, answer["ETag"])
+            return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{key}: {type(exc).__name__}")), None
+        return Loaded(None, answer["ETag"]), data
 
-    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+    def _put(self, key: str, state: dict[str, Any], token: str | None) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         condition = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
         try:
             self.s3.put_object(
-                Bucket=self.bucket, Key=self.key(node), Body=_encode(state), ContentType="application/json", **condition
+                Bucket=self.bucket, Key=key, Body=_encode(state), ContentType="application/json", **condition
             )
         except ClientError as exc:
             if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 return False
-            raise StateWriteFailed(f"s3://{self.bucket}/{self.key(node)}: {error_code(exc)}") from None
+            raise StateWriteFailed(f"s3://{self.bucket}/{key}: {error_code(exc)}") from None
         except BotoCoreError as exc:
-            raise StateWriteFailed(f"s3://{self.bucket}/{self.key(node)}: {type(exc).__name__}") from None
+            raise StateWriteFailed(f"s3://{self.bucket}/{key}: {type(exc).__name__}") from None
         return True
 
 
@@ -129,22 +179,38 @@ class LocalStateStore:
     def path(self, node: str) -> Path:
         return self.directory / f"{node_segment(node)}.json"
 
+    def series_path(self, instance: str) -> Path:
+        return self.directory / SERIES_DIR / f"{series_segment(instance)}.json"
+
     def load(self, node: str) -> Loaded:
+        read, data = self._read(self.path(node))
+        return read if data is None else _loaded(node, data, read.token or "")
+
+    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+        return self._write(self.path(node), state, token)
+
+    def load_series(self, instance: str) -> Loaded:
+        return _series_loaded(instance, *self._read(self.series_path(instance)))
+
+    def save_series(self, instance: str, document: dict[str, Any], token: str | None) -> bool:
+        return self._write(self.series_path(instance), document, token)
+
+    @staticmethod
+    def _read(path: Path) -> tuple[Loaded, bytes | None]:
         try:
-            with open(self.path(node), "rb") as file:
+            with open(path, "rb") as file:
                 data = file.read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
                 file.seek(0)
                 token = hashlib.file_digest(file, "sha256").hexdigest()  # of the whole file, as save compares
         except FileNotFoundError:
-            return Loaded(None, None)
+            return Loaded(None, None), None
         except OSError as exc:
-            return Loaded(None, None, StateReadFailed(f"{self.path(node)}: {exc.strerror or type(exc).__name__}"))
-        return _loaded(node, data, token)
+            return Loaded(None, None, StateReadFailed(f"{path}: {exc.strerror or type(exc).__name__}")), None
+        return Loaded(None, token), data
 
-    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
-        path = self.path(node)
+    def _write(self, path: Path, state: dict[str, Any], token: str | None) -> bool:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(path.with_suffix(".lock"), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:

@@ -27,6 +27,8 @@ class MetricSpec:
     attributes: tuple[str, ...]
     optional_attributes: tuple[str, ...] = ()
     bucket_boundaries: tuple[float, ...] = ()
+    #: Gauges: a series exported by the previous run and absent now gets one final 0.
+    final_zero: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def load_contract() -> Contract:
             attributes=_tuple(spec, "attributes"),
             optional_attributes=_tuple(spec, "optional_attributes"),
             bucket_boundaries=tuple(float(b) for b in _tuple(spec, "bucket_boundaries")),
+            final_zero=bool(spec.get("final_zero", True)),
         )
         for name, spec in raw["metrics"].items()
     }
@@ -95,3 +98,26 @@ def load_contract() -> Contract:
         for name, spec in raw["events"].items()
     }
     return Contract(attributes=attributes, metrics=metrics, events=events)
+
+
+#: Unit suffixes of the OpenTelemetry-to-Prometheus naming (unit ``1`` is ``ratio`` on gauges only).
+_PROMETHEUS_UNITS = {"s": "seconds", "ms": "milliseconds", "By": "bytes"}
+
+
+def prometheus_label(attribute: str) -> str:
+    """An attribute as a Prometheus label: ``exalate.node`` -> ``exalate_node``."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in attribute)
+
+
+def prometheus_name(metric: MetricSpec) -> str:
+    """The name a metric gets in a Prometheus-style backend (Prometheus/Mimir OTLP, VictoriaMetrics with
+    ``-opentelemetry.usePrometheusNaming``): dots to underscores, the unit as a suffix (``{...}`` units
+    dropped, ``1`` as ``ratio`` on gauges), ``_total`` on counters. Histograms add ``_bucket``, ``_sum``
+    and ``_count`` to it."""
+    name = prometheus_label(metric.name)
+    unit = "" if metric.unit.startswith("{") else _PROMETHEUS_UNITS.get(metric.unit, metric.unit)
+    if metric.unit == "1":
+        unit = "ratio" if metric.instrument == "gauge" else ""
+    if unit and not name.endswith(f"_{unit}"):
+        name = f"{name}_{unit}"
+    return f"{name}_total" if metric.instrument == "counter" else name

@@ -6,12 +6,25 @@ import inspect
 
 from .. import errors
 from ..endpoints import TABLE
-from .contract import Contract, load_contract
+from .contract import Contract, MetricSpec, load_contract, prometheus_name
 
 
 def _attrs(required: tuple[str, ...], optional: tuple[str, ...]) -> str:
     names = [f"`{a}`" for a in required] + [f"`{a}` (when known)" for a in optional]
     return ", ".join(names) or "—"
+
+
+def _prometheus(m: MetricSpec) -> str:
+    name = prometheus_name(m)
+    if m.instrument == "histogram":
+        return f"`{name}_bucket`, `{name}_sum`, `{name}_count`"
+    return f"`{name}`"
+
+
+def _final_zero(m: MetricSpec) -> str:
+    if m.instrument != "gauge" or not m.attributes:
+        return "—"
+    return "yes" if m.final_zero else "no"
 
 
 def render(contract: Contract | None = None) -> str:
@@ -23,18 +36,32 @@ def render(contract: Contract | None = None) -> str:
         " Do not edit by hand: a test fails when this file and the contract differ. -->",
         "",
         "Every run exports the metrics and events below over OTLP/HTTP (protobuf), once per run.",
-        "Gauges report what *this* run saw: a relation, endpoint or error reason that is gone is no longer",
-        "exported (no stale last value).",
+        "Gauges report what *this* run saw: a node, relation, endpoint or error reason exported by the",
+        "previous run and absent now gets one final `0` (where the table says so), and is then no longer",
+        "exported, so a query at the next run's time sums no stale value. `exalate.endpoint.up` and",
+        "`exalate.relation.up` get no final value: there, 0 means *down* or *removed*, which would be false.",
+        "",
+        "Counters and the histogram continue across runs and processes (cron, Lambda cold starts): with",
+        "cumulative temporality (the default) each run exports the deployment's totals since the start time",
+        "kept in the state, so `rate()` and `increase()` work; with delta temporality each run exports its own",
+        "delta. Without state (`--no-state`, or a Lambda with no bucket) each process starts anew (a new start",
+        "time: a counter reset, which Prometheus-style backends handle). A counter series that has not changed",
+        "for a day is no longer carried.",
         "",
         "## Metrics",
         "",
-        "| name | instrument | unit | attributes | description |",
-        "|---|---|---|---|---|",
+        "The Prometheus-style name is what Prometheus, Mimir, Grafana Cloud and VictoriaMetrics",
+        "(`-opentelemetry.usePrometheusNaming`) call the metric; attributes become labels with `_` for `.`",
+        "(`exalate_node`, `exalate_relation`, `exalate_endpoint`, `exalate_error_reason`, `error_type`), and",
+        "so do resource attributes in VictoriaMetrics (`service_instance_id`, ...).",
+        "",
+        "| name | Prometheus-style name | instrument | unit | attributes | final 0 | description |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in contract.metrics.values():
         out.append(
-            f"| `{m.name}` | {m.instrument} | `{m.unit}` | {_attrs(m.attributes, m.optional_attributes)} "
-            f"| {m.description} |"
+            f"| `{m.name}` | {_prometheus(m)} | {m.instrument} | `{m.unit}` "
+            f"| {_attrs(m.attributes, m.optional_attributes)} | {_final_zero(m)} | {m.description} |"
         )
     histograms = [m for m in contract.metrics.values() if m.bucket_boundaries]
     for m in histograms:
@@ -44,7 +71,11 @@ def render(contract: Contract | None = None) -> str:
         "",
         "## Events",
         "",
-        "Events are OpenTelemetry log records with an event name.",
+        "Events are OpenTelemetry log records with an event name (`LogRecord.event_name`) and, for receivers",
+        "built on protos older than OTLP 1.5 that drop that field, the same name in an `event.name` attribute",
+        "(compatibility). Each record's time (`time_unix_nano`) is when the run observed what it reports: the",
+        "answer's arrival for poll failures and errors, the run's time for the rest. The 2.4 answers carry no",
+        "time of their own for an item.",
         "",
         "| event name | severity | body | attributes | when |",
         "|---|---|---|---|---|",
@@ -101,9 +132,15 @@ def render(contract: Contract | None = None) -> str:
         "## Resource",
         "",
         "`service.name` (default `exalate-collector`, or `OTEL_SERVICE_NAME`), `service.version`,",
-        "`service.instance.id` (unique per process), anything in `OTEL_RESOURCE_ATTRIBUTES`, and in AWS Lambda",
-        "`cloud.provider`, `cloud.platform`, `cloud.region`, `faas.name`, `faas.version`, `faas.instance`,",
-        "`faas.max_memory`.",
+        "`service.instance.id`, anything in `OTEL_RESOURCE_ATTRIBUTES`, and in AWS Lambda `cloud.provider`,",
+        "`cloud.platform`, `cloud.region`, `faas.name`, `faas.version`, `faas.max_memory`.",
+        "",
+        "`service.instance.id` is stable for a deployment, so every run writes the same series: the function's",
+        "ARN in Lambda; outside AWS the host name and the configuration path (`host:/etc/exalate.yaml`), or",
+        "`exalate-collector run --instance-id ID`; `OTEL_RESOURCE_ATTRIBUTES=service.instance.id=...` wins over",
+        "both. Runs of one deployment never overlap in Lambda (reserved concurrency 1); overlapping CLI runs",
+        "need distinct ids. No per-process attribute (such as `faas.instance`) is set: backends make resource",
+        "attributes labels, and it would start new series at every cold start.",
         "",
         "## What is never exported",
         "",

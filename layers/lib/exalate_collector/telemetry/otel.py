@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import re
-import uuid
+import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -25,14 +27,21 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+)
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from .. import __version__, redact
 from ..errors import ConfigError
 from .contract import Contract, load_contract
 from .points import RunTelemetry
+from .series import SeriesMemory, cumulate
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +64,7 @@ _COMPRESSION_VARS = (
     "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
     "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
 )
-#: One id per process: with cumulative temporality, concurrent environments must not share a series.
-INSTANCE_ID = str(uuid.uuid4())
+INSTANCE_ID = "service.instance.id"
 
 
 def otlp_configured(env: Mapping[str, str]) -> bool:
@@ -89,22 +97,40 @@ def _endpoint_problem(url: str | None) -> str | None:
     return None
 
 
-def build_resource(env: Mapping[str, str]) -> Resource:
-    """service.* always; cloud.* and faas.* when running in AWS Lambda. OTEL_* variables still apply."""
-    attributes: dict[str, Any] = {"service.version": __version__, "service.instance.id": INSTANCE_ID}
+def cli_instance_id(config_path: str | None) -> str:
+    """The default ``service.instance.id`` outside AWS: this host and the configuration it runs."""
+    where = config_path or os.environ.get("EXALATE_COLLECTOR_CONFIG") or "-"
+    if not where.startswith("ssm:") and where != "-":
+        where = str(Path(where).resolve())
+    return f"{socket.gethostname()}:{where}"
+
+
+def lambda_instance_id(invoked_function_arn: str) -> str:
+    """The default ``service.instance.id`` in AWS Lambda: the function's ARN, without version or alias."""
+    return ":".join(invoked_function_arn.split(":")[:7])
+
+
+def build_resource(env: Mapping[str, str], instance_id: str) -> Resource:
+    """service.* always; cloud.* and faas.* when running in AWS Lambda. OTEL_* variables win.
+
+    ``instance_id`` is the deployment's stable ``service.instance.id`` (one series per deployment, not
+    per process); ``OTEL_RESOURCE_ATTRIBUTES=service.instance.id=...`` overrides it.
+    """
+    attributes: dict[str, Any] = {"service.version": __version__}
     function = env.get("AWS_LAMBDA_FUNCTION_NAME")
     if function:
         attributes.update({"cloud.provider": "aws", "cloud.platform": "aws_lambda", "faas.name": function})
         optional = {
             "cloud.region": env.get("AWS_REGION"),
             "faas.version": env.get("AWS_LAMBDA_FUNCTION_VERSION"),
-            "faas.instance": env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
-        }
+        }  # not faas.instance: it changes with every execution environment, and backends make it a label
         attributes.update({k: v for k, v in optional.items() if v})
         memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
         if memory.isdigit():
             attributes["faas.max_memory"] = int(memory) * 1024 * 1024
-    resource = Resource.create(attributes)
+    # The SDK would otherwise put a random id per process (its own detector); the variable still wins.
+    attributes[INSTANCE_ID] = OTELResourceDetector().detect().attributes.get(INSTANCE_ID) or instance_id
+    resource = Resource.create(attributes)  # merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
     return resource
@@ -163,11 +189,14 @@ def otlp_headers(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
-def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExporter]:
+def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExporter | None]:
     """OTLP/HTTP protobuf exporters configured by the standard variables; gzip unless told otherwise.
 
     Headers are parsed here (JSON or name=value) and given to the exporters explicitly; the SDK's own
-    parsing of the same variables is kept quiet (logs.QUIET), as it would print a malformed one in full."""
+    parsing of the same variables is kept quiet (logs.QUIET), as it would print a malformed one in full.
+    No log exporter when only ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set: metrics-only backends
+    (Prometheus, VictoriaMetrics) take no logs, and the events are then not sent anywhere.
+    """
     check_protocol(env)
     headers = otlp_headers(env)
     from opentelemetry.exporter.otlp.proto.http import Compression
@@ -178,24 +207,39 @@ def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExp
 
     pin_library_loggers()
     compression = None if any(env.get(v) for v in _COMPRESSION_VARS) else Compression.Gzip
+    logs = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
     return (
         OTLPMetricExporter(compression=compression, headers=headers["metrics"] or None),
-        OTLPLogExporter(compression=compression, headers=headers["logs"] or None),
+        OTLPLogExporter(compression=compression, headers=headers["logs"] or None) if logs else None,
     )
 
 
 class OneShotMetricReader(MetricReader):
-    """Collects only when flushed and remembers whether the export succeeded."""
+    """Collects only when flushed and remembers whether the export succeeded.
+
+    The SDK aggregates counters and histograms as deltas (one run's worth); when the exporter prefers
+    cumulative temporality, ``cumulative`` is True and ``transform`` (set per run) continues the totals
+    of the deployment's previous runs, which a new process does not have in memory.
+    """
 
     def __init__(self, exporter: MetricExporter) -> None:
+        preferred = exporter._preferred_temporality or {}  # noqa: SLF001 - as PeriodicExportingMetricReader
         super().__init__(
-            preferred_temporality=exporter._preferred_temporality,  # noqa: SLF001 - as PeriodicExportingMetricReader
+            preferred_temporality={
+                **preferred,
+                Counter: AggregationTemporality.DELTA,
+                Histogram: AggregationTemporality.DELTA,
+            },
             preferred_aggregation=exporter._preferred_aggregation,  # noqa: SLF001
         )
+        self.cumulative = preferred.get(Counter) is not AggregationTemporality.DELTA
         self._exporter = exporter
         self.last_ok: bool | None = None
+        self.transform: Any = None
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        if self.transform is not None:
+            metrics_data = self.transform(metrics_data)
         try:
             result = self._exporter.export(metrics_data, timeout_millis=timeout_millis)
         except Exception:
@@ -247,6 +291,8 @@ class ExportReport:
     logs_ok: bool
     points: int
     events: int
+    #: The deployment's series after this export (cumulative totals exported, gauge series exported).
+    series: SeriesMemory | None = None
 
     @property
     def ok(self) -> bool:
@@ -260,14 +306,17 @@ class OtelPipeline:
         self,
         resource: Resource,
         metric_exporter: MetricExporter,
-        log_exporter: LogRecordExporter,
+        log_exporter: LogRecordExporter | None,
         contract: Contract | None = None,
     ) -> None:
         contract = contract or load_contract()
+        self.instance_id = str(resource.attributes.get(INSTANCE_ID, ""))
+        self._specs = {m.name: (m.unit, m.description) for m in contract.metrics.values()}
         self._reader = OneShotMetricReader(metric_exporter)
         self._meters = MeterProvider(resource=resource, metric_readers=[self._reader])
         self._logs = LoggerProvider(resource=resource)
-        self._logs.add_log_record_processor(BufferingLogProcessor(log_exporter))
+        if log_exporter is not None:
+            self._logs.add_log_record_processor(BufferingLogProcessor(log_exporter))
         self._logger = self._logs.get_logger(SCOPE, __version__)
         meter = self._meters.get_meter(SCOPE, __version__)
         self._gauge_values: dict[str, list[Observation]] = {}
@@ -291,10 +340,12 @@ class OtelPipeline:
         self._kinds = {spec.name: spec.instrument for spec in contract.metrics.values()}
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> OtelPipeline:
+    def from_environment(cls, instance_id: str | None = None, env: Mapping[str, str] | None = None) -> OtelPipeline:
+        """``instance_id``: the deployment's default ``service.instance.id`` (OTEL_RESOURCE_ATTRIBUTES wins);
+        by default this host and ``$EXALATE_COLLECTOR_CONFIG``."""
         env = os.environ if env is None else env
         metric_exporter, log_exporter = otlp_exporters(env)
-        return cls(build_resource(env), metric_exporter, log_exporter)
+        return cls(build_resource(env, instance_id or cli_instance_id(None)), metric_exporter, log_exporter)
 
     def _observer(self, name: str) -> Any:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
@@ -302,8 +353,21 @@ class OtelPipeline:
 
         return observe
 
-    def publish(self, telemetry: RunTelemetry, timeout_millis: int = 10_000) -> ExportReport:
-        """Record one run's points and events, export both signals, report whether the backend took them."""
+    def publish(
+        self, telemetry: RunTelemetry, series: SeriesMemory | None = None, timeout_millis: int = 10_000
+    ) -> ExportReport:
+        """Record one run's points and events, export both signals, report whether the backend took them.
+
+        ``series``: what the deployment's previous export left (cumulative totals and their start).
+        """
+        series = series or SeriesMemory()
+        kept: list[SeriesMemory] = [series]
+
+        def transform(data: MetricsData) -> MetricsData:
+            exported, kept[0] = cumulate(data, series, time.time_ns(), self._specs)
+            return exported
+
+        self._reader.transform = transform if self._reader.cumulative else None
         gauges: dict[str, list[Observation]] = {}
         for point in telemetry.points:
             kind = self._kinds[point.name]
@@ -315,6 +379,7 @@ class OtelPipeline:
                 self._instruments[point.name].record(point.value, dict(point.attributes))
         for event in telemetry.events:
             self._logger.emit(
+                timestamp=event.time_unix_nano or None,
                 event_name=event.name,
                 severity_number=_SEVERITY[event.severity],
                 severity_text=event.severity,
@@ -328,11 +393,13 @@ class OtelPipeline:
             logs_ok = self._logs.force_flush(timeout_millis=timeout_millis)
         finally:
             self._gauge_values = {}
+            self._reader.transform = None
         return ExportReport(
             metrics_ok=bool(self._reader.last_ok),
             logs_ok=bool(logs_ok),
             points=len(telemetry.points),
             events=len(telemetry.events),
+            series=kept[0],
         )
 
     def shutdown(self) -> None:

@@ -7,7 +7,8 @@ Nothing here touches the network, AWS or OpenTelemetry: the result is plain data
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from ..endpoints import Endpoint, row
 from ..errors import ArchiveFailure, ConnectionNotFound
@@ -16,6 +17,7 @@ from ..parse import ErrorItem
 from ..redact import redact, scrub
 from ..state.model import Memory, Resolved
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 AttributeValue = str | int | float
 Attributes = Mapping[str, AttributeValue]
 
@@ -35,6 +37,9 @@ POLL_FAILURE_EVENT = "exalate.poll.failure"
 ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
 STATE_FAILURE_EVENT = "exalate.state.failure"
 DISCOVERY_FAILURE_EVENT = "exalate.discovery.failure"
+#: Every event carries its name as an attribute too, for receivers built on protos older than OTLP 1.5
+#: (which drop ``LogRecord.event_name``).
+EVENT_NAME = "event.name"
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,11 @@ class Event:
     """One log record. Its body and attributes are redacted when it is made: nothing else can leak."""
 
     name: str
-    severity: str  # "ERROR" | "WARN"
+    severity: str  # "ERROR" | "WARN" | "INFO"
     body: str
     attributes: Attributes
+    #: When the run observed what the event says (the answer's arrival; the run's time for the rest).
+    time_unix_nano: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "body", redact(self.body))
@@ -101,16 +108,19 @@ def run_telemetry(
     archive_failures: Sequence[tuple[str, ArchiveFailure]] = (),
     memory: Memory | None = None,
     discoveries: Sequence[Discovery] = (),
+    observed_at: float | None = None,
 ) -> RunTelemetry:
     """Everything one run reports, in a stable order (configuration order of the exchanges).
 
-    Without ``memory`` (no state configured) every error item gives an event in every run.
+    Without ``memory`` (no state configured) every error item gives an event in every run. Events of an
+    answer carry the time it arrived; the others ``observed_at`` (the run's clock, epoch seconds).
     """
     points: list[Point] = []
     events: list[Event] = []
     for ex in exchanges:
         points.extend(exchange_points(ex))
-        events.extend(exchange_events(ex, memory))
+        at = answered_ns(ex)
+        events.extend(replace(e, time_unix_nano=at) for e in exchange_events(ex, memory))
     points.extend(relation_up_points(exchanges))
     for found in discoveries:
         if found.failure is not None:
@@ -126,7 +136,27 @@ def run_telemetry(
         body = f"the answers of node {node} could not be archived ({failure.error_type}): {failure.detail}"
         events.append(Event(ARCHIVE_FAILURE_EVENT, "ERROR", body, where))
     points.append(Point(RUN_DURATION, round(run_duration_s, 6), {}))
-    return RunTelemetry(points=tuple(points), events=tuple(events))
+    return RunTelemetry(points=tuple(points), events=stamped(events, observed_at))
+
+
+def stamped(events: Sequence[Event], observed_at: float | None) -> tuple[Event, ...]:
+    """Each event named in its ``event.name`` attribute too, and timed: its own observation time if it
+    has one, else ``observed_at`` (epoch seconds)."""
+    run_ns = 0 if observed_at is None else observed_ns(observed_at)
+    return tuple(
+        replace(e, attributes={**e.attributes, EVENT_NAME: e.name}, time_unix_nano=e.time_unix_nano or run_ns)
+        for e in events
+    )
+
+
+def observed_ns(epoch_s: float) -> int:
+    return round(epoch_s * 1e9)
+
+
+def answered_ns(ex: Exchange) -> int:
+    """When the answer (or the failure) of an exchange was observed, in nanoseconds since the epoch."""
+    started = (ex.started_at - _EPOCH) // timedelta(microseconds=1) * 1000
+    return started + round(ex.elapsed_s * 1e9)
 
 
 def exchange_points(ex: Exchange) -> list[Point]:

@@ -1,0 +1,249 @@
+"""Series that stay right where users query them, across processes: final zeros and continued counters.
+
+Each run is often a new process (cron, Lambda cold starts). What a time-series backend needs across them
+is kept per deployment (one ``service.instance.id``) in one small JSON document next to the node states:
+
+    {"schema": 1, "instance": "host:/etc/exalate.yaml", "start_unix_nano": 1795805100000000000,
+     "gauges": [["exalate.queue.size", {"exalate.node": "jira-prod", ...}], ...],
+     "sums": [{"m": "exalate.poll.errors", "a": {...}, "v": 12, "t": 1795805100.0}],
+     "histograms": [{"m": "exalate.poll.duration", "a": {...}, "count": 3, "sum": 0.3, "bounds": [...],
+                     "buckets": [...], "min": 0.1, "max": 0.2, "t": 1795805100.0}]}
+
+- ``gauges``: the gauge series the last run exported. One that is absent now gets one final 0
+  (for the gauges whose contract says ``final_zero``), so a query at the next run's time sums no stale value.
+- ``sums`` / ``histograms``: the cumulative totals exported last, and ``start_unix_nano`` the start of the
+  stream. The SDK aggregates each run as a delta; ``cumulate`` adds it to these totals, so a counter goes
+  on across processes and ``increase()`` works. Series without a change for ``CARRY_S`` are dropped.
+
+Pure: plain data and the SDK's metric data classes in, the same out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    Sum,
+)
+
+from ..errors import StateCorrupt
+from .points import Point
+
+SCHEMA = 1
+#: A counter or histogram series that has not changed for this long is no longer carried (a day).
+CARRY_S = 86_400.0
+
+SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]  # (metric name, sorted attributes)
+
+
+def series_key(name: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
+    return name, tuple(sorted((attributes or {}).items()))
+
+
+@dataclass
+class SumTotal:
+    value: int | float
+    changed_at: float
+
+
+@dataclass
+class HistogramTotal:
+    count: int
+    sum: float
+    bounds: tuple[float, ...]
+    buckets: list[int]
+    min: float
+    max: float
+    changed_at: float
+
+
+@dataclass
+class SeriesMemory:
+    """What one deployment's previous export left for the next one."""
+
+    start_unix_nano: int | None = None
+    gauges: set[SeriesKey] = field(default_factory=set)
+    sums: dict[SeriesKey, SumTotal] = field(default_factory=dict)
+    histograms: dict[SeriesKey, HistogramTotal] = field(default_factory=dict)
+
+
+def _attrs(key: SeriesKey) -> dict[str, Any]:
+    return dict(key[1])
+
+
+def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "instance": instance,
+        "start_unix_nano": memory.start_unix_nano,
+        "gauges": [[key[0], _attrs(key)] for key in sorted(memory.gauges, key=repr)],
+        "sums": [
+            {"m": key[0], "a": _attrs(key), "v": total.value, "t": total.changed_at}
+            for key, total in sorted(memory.sums.items(), key=repr)
+        ],
+        "histograms": [
+            {
+                "m": key[0],
+                "a": _attrs(key),
+                "count": h.count,
+                "sum": h.sum,
+                "bounds": list(h.bounds),
+                "buckets": h.buckets,
+                "min": h.min,
+                "max": h.max,
+                "t": h.changed_at,
+            }
+            for key, h in sorted(memory.histograms.items(), key=repr)
+        ],
+    }
+
+
+def from_document(raw: object, instance: str) -> SeriesMemory:
+    """The memory as stored, checked; raises StateCorrupt naming what is wrong."""
+    where = f"series state of {instance}"
+    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
+        raise StateCorrupt(f"{where}: not a schema {SCHEMA} object")
+    try:
+        start = raw.get("start_unix_nano")
+        if start is not None and not isinstance(start, int):
+            raise TypeError("start_unix_nano")
+        gauges = {series_key(str(name), dict(attrs)) for name, attrs in raw.get("gauges", [])}
+        sums = {
+            series_key(str(s["m"]), dict(s["a"])): SumTotal(_number(s["v"]), float(s["t"])) for s in raw.get("sums", [])
+        }
+        histograms = {
+            series_key(str(h["m"]), dict(h["a"])): HistogramTotal(
+                count=int(h["count"]),
+                sum=float(h["sum"]),
+                bounds=tuple(float(b) for b in h["bounds"]),
+                buckets=[int(c) for c in h["buckets"]],
+                min=float(h["min"]),
+                max=float(h["max"]),
+                changed_at=float(h["t"]),
+            )
+            for h in raw.get("histograms", [])
+        }
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise StateCorrupt(f"{where}: malformed entry ({type(exc).__name__})") from None
+    for key, h in histograms.items():
+        if len(h.buckets) != len(h.bounds) + 1:
+            raise StateCorrupt(f"{where}: {key[0]} has {len(h.buckets)} buckets for {len(h.bounds)} bounds")
+    return SeriesMemory(start, gauges, sums, histograms)
+
+
+def _number(value: object) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return value
+
+
+def gauge_series(points: Iterable[Point], gauge_names: Iterable[str]) -> set[SeriesKey]:
+    names = set(gauge_names)
+    return {series_key(p.name, p.attributes) for p in points if p.name in names}
+
+
+def final_zeros(previous: Iterable[SeriesKey], points: Sequence[Point], final_zero_names: Iterable[str]) -> list[Point]:
+    """A 0 for every gauge series the previous run exported that this run does not (only ``final_zero`` gauges)."""
+    names = set(final_zero_names)
+    now = gauge_series(points, names)
+    gone = [key for key in sorted(previous, key=repr) if key[0] in names and key not in now]
+    return [Point(name, 0, dict(attrs)) for name, attrs in gone]
+
+
+def cumulate(
+    data: MetricsData, memory: SeriesMemory, now_unix_nano: int, specs: Mapping[str, tuple[str, str]]
+) -> tuple[MetricsData, SeriesMemory]:
+    """Turn this run's delta sums and histograms into cumulative ones continuing ``memory``.
+
+    ``specs``: metric name -> (unit, description), for series carried from memory that had no
+    measurement in this run (their metric may be absent from ``data``). Returns the data to export and
+    the memory to keep (the totals just exported).
+    """
+    now_s = now_unix_nano / 1e9
+    start = memory.start_unix_nano or now_unix_nano
+    sums = dict(memory.sums)
+    histograms = dict(memory.histograms)
+    touched: set[SeriesKey] = set()
+    resources = []
+    for rm in data.resource_metrics:
+        scopes = []
+        for sm in rm.scope_metrics:
+            metrics = []
+            for metric in sm.metrics:
+                if isinstance(metric.data, Sum) and metric.data.is_monotonic:
+                    for dp in metric.data.data_points:
+                        key = series_key(metric.name, dp.attributes)
+                        before = sums.get(key)
+                        sums[key] = SumTotal((before.value if before else 0) + dp.value, now_s)
+                        touched.add(key)
+                elif isinstance(metric.data, Histogram):
+                    for hp in metric.data.data_points:
+                        key = series_key(metric.name, hp.attributes)
+                        histograms[key] = _add_histogram(histograms.get(key), hp, now_s)
+                        touched.add(key)
+                else:
+                    metrics.append(metric)
+            scopes.append(dataclasses.replace(sm, metrics=metrics))
+        resources.append(dataclasses.replace(rm, scope_metrics=scopes))
+    sums = {k: v for k, v in sums.items() if k in touched or now_s - v.changed_at < CARRY_S}
+    histograms = {k: v for k, v in histograms.items() if k in touched or now_s - v.changed_at < CARRY_S}
+    carried = _metrics(sums, histograms, start, now_unix_nano, specs)
+    if resources and resources[0].scope_metrics:
+        first = resources[0]
+        scope = first.scope_metrics[0]
+        scopes = [dataclasses.replace(scope, metrics=[*scope.metrics, *carried]), *first.scope_metrics[1:]]
+        resources[0] = dataclasses.replace(first, scope_metrics=scopes)
+    kept = SeriesMemory(start, set(memory.gauges), sums, histograms)
+    return MetricsData(resource_metrics=resources), kept
+
+
+def _add_histogram(before: HistogramTotal | None, hp: HistogramDataPoint, now_s: float) -> HistogramTotal:
+    bounds = tuple(float(b) for b in hp.explicit_bounds)
+    if before is None or before.bounds != bounds:  # new series, or the boundaries changed with an upgrade
+        return HistogramTotal(hp.count, hp.sum, bounds, list(hp.bucket_counts), hp.min, hp.max, now_s)
+    return HistogramTotal(
+        count=before.count + hp.count,
+        sum=before.sum + hp.sum,
+        bounds=bounds,
+        buckets=[a + b for a, b in zip(before.buckets, hp.bucket_counts, strict=True)],
+        min=min(before.min, hp.min),
+        max=max(before.max, hp.max),
+        changed_at=now_s,
+    )
+
+
+def _metrics(
+    sums: Mapping[SeriesKey, SumTotal],
+    histograms: Mapping[SeriesKey, HistogramTotal],
+    start: int,
+    now: int,
+    specs: Mapping[str, tuple[str, str]],
+) -> list[Metric]:
+    by_name: dict[str, list[Any]] = {}
+    for key, total in sorted(sums.items(), key=repr):
+        by_name.setdefault(key[0], []).append(NumberDataPoint(_attrs(key), start, now, total.value))
+    for key, h in sorted(histograms.items(), key=repr):
+        point = HistogramDataPoint(
+            _attrs(key), start, now, h.count, h.sum, list(h.buckets), list(h.bounds), h.min, h.max
+        )
+        by_name.setdefault(key[0], []).append(point)
+    metrics = []
+    for name, points in by_name.items():
+        unit, description = specs.get(name, ("", ""))
+        cumulative = AggregationTemporality.CUMULATIVE
+        data: Sum | Histogram = (
+            Histogram(points, cumulative)
+            if isinstance(points[0], HistogramDataPoint)
+            else Sum(points, cumulative, is_monotonic=True)
+        )
+        metrics.append(Metric(name, description, unit, data))
+    return metrics

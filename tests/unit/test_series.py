@@ -1,0 +1,130 @@
+"""The pure series memory: final zeros, delta -> cumulative continued from the state, the stored document."""
+
+from __future__ import annotations
+
+import pytest
+from exalate_collector.errors import StateCorrupt
+from exalate_collector.telemetry.points import Point
+from exalate_collector.telemetry.series import (
+    CARRY_S,
+    SeriesMemory,
+    cumulate,
+    final_zeros,
+    from_document,
+    series_key,
+    to_document,
+)
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+S = 1_000_000_000
+DELTA = AggregationTemporality.DELTA
+WHERE = {"exalate.node": "n", "exalate.relation": "R", "exalate.endpoint": "e", "error.type": "timeout"}
+SPECS = {"exalate.poll.errors": ("{error}", "Failed polls."), "exalate.poll.duration": ("s", "Time of each GET")}
+
+
+def data(*metrics: Metric) -> MetricsData:
+    scope = ScopeMetrics(InstrumentationScope("exalate_collector"), list(metrics), "")
+    return MetricsData([ResourceMetrics(Resource({"service.instance.id": "i"}), [scope], "")])
+
+
+def errors(value: int, at: int, **where: str) -> Metric:
+    point = NumberDataPoint({**WHERE, **where}, at - S, at, value)
+    return Metric("exalate.poll.errors", "Failed polls.", "{error}", Sum([point], DELTA, is_monotonic=True))
+
+
+def durations(*seconds: float, at: int) -> Metric:
+    bounds = [0.1, 1.0]
+    buckets = [sum(1 for s in seconds if s <= 0.1), sum(1 for s in seconds if 0.1 < s <= 1), 0]
+    point = HistogramDataPoint(
+        WHERE, at - S, at, len(seconds), sum(seconds), buckets, bounds, min(seconds), max(seconds)
+    )
+    return Metric("exalate.poll.duration", "", "s", Histogram([point], DELTA))
+
+
+def queue(value: int, at: int) -> Metric:
+    return Metric("exalate.queue.size", "", "{item}", Gauge([NumberDataPoint(WHERE, 0, at, value)]))
+
+
+def exported(result: MetricsData) -> dict[str, list]:
+    (rm,) = result.resource_metrics
+    (sm,) = rm.scope_metrics
+    return {m.name: list(m.data.data_points) for m in sm.metrics}
+
+
+def test_a_run_continues_the_totals_and_start_of_the_previous_process():
+    first, memory = cumulate(data(queue(3, 100 * S), errors(2, 100 * S)), SeriesMemory(), 100 * S, SPECS)
+    (point,) = exported(first)["exalate.poll.errors"]
+    assert (point.value, point.start_time_unix_nano) == (2, 100 * S)
+    # a new process: only the document survives
+    memory = from_document(to_document(memory, "i"), "i")
+    second, memory = cumulate(data(queue(1, 400 * S), errors(3, 400 * S)), memory, 400 * S, SPECS)
+    got = exported(second)
+    (point,) = got["exalate.poll.errors"]
+    assert (point.value, point.start_time_unix_nano, point.time_unix_nano) == (5, 100 * S, 400 * S)
+    assert [p.value for p in got["exalate.queue.size"]] == [1]  # gauges pass through untouched
+    (metric,) = [m for m in second.resource_metrics[0].scope_metrics[0].metrics if m.name == "exalate.poll.errors"]
+    assert metric.data.aggregation_temporality is AggregationTemporality.CUMULATIVE and metric.data.is_monotonic
+
+
+def test_a_series_without_failures_this_run_is_carried_with_its_total_then_dropped_after_a_day():
+    _, memory = cumulate(data(errors(2, 100 * S)), SeriesMemory(), 100 * S, SPECS)
+    later, memory = cumulate(data(queue(1, 400 * S)), memory, 400 * S, SPECS)
+    (point,) = exported(later)["exalate.poll.errors"]
+    assert (point.value, point.time_unix_nano) == (2, 400 * S)
+    day_later = int((100 + CARRY_S + 1) * S)
+    last, memory = cumulate(data(queue(1, day_later)), memory, day_later, SPECS)
+    assert "exalate.poll.errors" not in exported(last) and memory.sums == {}
+
+
+def test_histograms_add_up_bucket_by_bucket():
+    _, memory = cumulate(data(durations(0.05, 0.5, at=100 * S)), SeriesMemory(), 100 * S, SPECS)
+    memory = from_document(to_document(memory, "i"), "i")
+    second, _ = cumulate(data(durations(0.07, at=400 * S)), memory, 400 * S, SPECS)
+    (point,) = exported(second)["exalate.poll.duration"]
+    assert (point.count, point.bucket_counts, point.min, point.max) == (3, [2, 1, 0], 0.05, 0.5)
+    assert point.sum == pytest.approx(0.62) and point.start_time_unix_nano == 100 * S
+
+
+def test_final_zeros_only_for_gauges_that_are_gone_and_declared_so():
+    before = {
+        series_key("exalate.queue.size", {"exalate.relation": "A"}),
+        series_key("exalate.queue.size", {"exalate.relation": "B"}),
+        series_key("exalate.endpoint.up", {"exalate.relation": "B"}),
+    }
+    now = [Point("exalate.queue.size", 4, {"exalate.relation": "A"})]
+    assert final_zeros(before, now, ["exalate.queue.size"]) == [
+        Point("exalate.queue.size", 0, {"exalate.relation": "B"})
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        {"schema": 2},
+        {"schema": 1, "sums": [{"m": "x", "a": {}, "v": "three", "t": 1.0}]},
+        {"schema": 1, "start_unix_nano": "yesterday"},
+        {
+            "schema": 1,
+            "histograms": [
+                {"m": "h", "a": {}, "count": 1, "sum": 1, "bounds": [1], "buckets": [1], "min": 1, "max": 1, "t": 1}
+            ],
+        },
+    ],
+)
+def test_a_malformed_document_is_state_corrupt(raw):
+    with pytest.raises(StateCorrupt):
+        from_document(raw, "i")
