@@ -56,6 +56,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 #: What the runtime puts on sys.path before the standard library (Lambda's layout for Python).
 GUEST_PATH = ["/var/task", "/opt/python/lib/python3.13/site-packages", "/opt/python", "/var/runtime"]
 TARGET = ("python3.13", "arm64")
+DEPS_LAYER = "DepsLayer"  # the third-party layer, built by layers/deps/Makefile
+X86_64 = "manylinux2014_x86_64"
 
 
 @dataclass
@@ -105,18 +107,27 @@ class Check:
             self.problems.append(f"{f.name} is {f.runtime} on {f.architectures}; this check emulates {TARGET}")
 
     # -- invocations -----------------------------------------------------------------------------
-    def invoke(self, mode: str, platform: Platform, function: BuiltFunction, event: Any) -> Invocation:
-        """One invocation in a process of its own: a cold start, as each function's first on Lambda."""
-        name = f"{mode}-{function.name}"
+    def invoke(
+        self,
+        mode: str,
+        platform: Platform,
+        function: BuiltFunction,
+        event: Any,
+        layers: tuple[Path, ...] | None = None,
+        label: str = "",
+    ) -> Invocation:
+        """One invocation in a process of its own: a cold start, as each function's first on Lambda.
+
+        With no event the handler is only imported and the extension modules probed; ``layers`` replace
+        the function's own (the negative control)."""
+        name = f"{mode}-{function.name}{label}"
         report, log, job = (self.work / f"{name}{suffix}" for suffix in (".json", ".log", ".job.json"))
         report.unlink(missing_ok=True)
         env = self.lambda_environment(function)
         extensions: list[tuple[str, str]] = []
         checks: dict[str, Any] = {}
         if mode == "arm64":
-            self.check_target(function)
-            self.check_native_modules(function.layers)
-            extensions = self.lay_out(platform, function.layers)
+            extensions = self.lay_out(platform, layers or function.layers)
             task = platform.path("/var/task")
             shutil.rmtree(task, ignore_errors=True)
             shutil.copytree(function.code, task)
@@ -138,7 +149,8 @@ class Check:
             "arn": f"arn:aws:lambda:{REGION}:123456789012:function:{function.function_name}",
             "request_id": str(uuid.uuid4()),
         }
-        spec = {"handler": function.handler, "event": event, "context": context, "report": str(report), **checks}
+        handler = function.handler if event is not None else None
+        spec = {"handler": handler, "event": event, "context": context, "report": str(report), **checks}
         job.write_text(json.dumps(spec))
         with log.open("w") as out:  # the function's own log lines
             subprocess.run(
@@ -184,16 +196,52 @@ class Check:
             BuiltFunction.from_template(self.build, self.template, name, self.services.parameters, resources)
             for name in ("CollectorFunction", "ArchiverFunction")
         )
+        if mode == "arm64":
+            for function in (collector, archiver):
+                self.check_target(function)
+                self.check_native_modules(function.layers)
         self.services.receiver.clear()
         self.services.simulator.seen.clear()
         scheduled = json.loads((ROOT / "events" / "scheduler.json").read_text())
         first = self.invoke(mode, platform, collector, scheduled)
         messages = drain(sqs, queue)
         second = self.invoke(mode, platform, archiver, sqs_event(sqs, queue, messages))
+        summary = self.summary(first, second, len(messages), s3, bucket)
         if mode == "arm64":
             self.check_emulated(first)
             self.check_emulated(second)
-        return self.summary(first, second, len(messages), s3, bucket)
+            self.negative_control(platform, archiver)  # the archiver: its import sends no telemetry
+        return summary
+
+    def negative_control(self, platform: Platform, function: BuiltFunction) -> None:
+        """The deps layer built for x86_64 by its own Makefile must be refused, and fall back under emulation."""
+        (deps,) = (layer for layer in function.layers if layer.name == DEPS_LAYER)
+        source = ROOT / "layers" / "deps"
+        wrong = self.work / "x86_64" / DEPS_LAYER
+        stamp = wrong / ".inputs"
+        inputs = "".join((source / name).read_text() for name in ("Makefile", "requirements.txt"))
+        if not (stamp.exists() and stamp.read_text() == inputs):
+            shutil.rmtree(wrong, ignore_errors=True)
+            wrong.mkdir(parents=True)
+            make = ["make", "-C", str(source), "build-DepsLayer", f"ARTIFACTS_DIR={wrong}", f"WHEEL_PLATFORM={X86_64}"]
+            lambda_platform.run(make, self.work / "setup.log")
+            stamp.write_text(inputs)
+        refused = native_module_problems(wrong)
+        layers = tuple(wrong if layer == deps else layer for layer in function.layers)
+        probe = self.invoke("arm64", platform, function, None, layers=layers, label="-x86_64-deps")
+        fell_back = [name for name, path in probe.extensions if probe.report["extensions"].get(name) != path]
+        protobuf = probe.report.get("protobuf")
+        if not refused or protobuf == "upb" or not fell_back:
+            self.problems.append(
+                f"negative control: a deps layer built for x86_64 was not caught ({len(refused)} shared objects "
+                f"refused, protobuf {protobuf}, {len(fell_back)} extension modules not loaded; see {probe.log})"
+            )
+        else:
+            print(
+                f"negative control: the deps layer built for x86_64 is refused ({len(refused)} shared objects not "
+                f"AArch64); under emulation protobuf falls back to {protobuf} and {len(fell_back)} of "
+                f"{len(probe.extensions)} extension modules do not load"
+            )
 
     def summary(self, first: Invocation, second: Invocation, messages: int, s3: Any, bucket: str) -> dict[str, Any]:
         for invocation in (first, second):

@@ -3,9 +3,10 @@
     python -P lambda_guest.py JOB.json
 
 Run by check_lambda.py under the emulated arm64 python3.13 (standard library, layers and runtime boto3
-on PYTHONPATH) and natively in the project's virtualenv, with the same job. The job names the handler, the
-event, the context's values and, for the emulated run, the extension modules to import and the only places
-modules may come from. The report (JSON) goes to the job's ``report`` path; the function's logs to stdout.
+on PYTHONPATH) and natively in the project's virtualenv, with the same job. The job names the handler
+(none: only the probe), the event, the context's values and, for the emulated run, the extension modules
+to import and the only places modules may come from. The report (JSON) goes to the job's ``report``
+path; the function's logs to stdout.
 """
 
 from __future__ import annotations
@@ -39,17 +40,18 @@ class Context:
 
 def invoke(job: dict[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine()}
-    module_name, function = job["handler"].rsplit(".", 1)
     started = time.monotonic()
-    try:
-        handler = getattr(importlib.import_module(module_name), function)  # the init phase
-        report["init_s"] = round(time.monotonic() - started, 2)
-        report["answer"] = handler(job["event"], Context(job["context"]))
-        report["error"] = None
-    except Exception as error:  # noqa: BLE001 - reported to the check, which fails on it
-        report["error"] = f"{type(error).__name__}: {error}"
-        traceback.print_exc()
-    report["invoke_s"] = round(time.monotonic() - started, 2)
+    report["error"] = None
+    if job["handler"]:  # none: only the probe below
+        module_name, function = job["handler"].rsplit(".", 1)
+        try:
+            handler = getattr(importlib.import_module(module_name), function)  # the init phase
+            report["init_s"] = round(time.monotonic() - started, 2)
+            report["answer"] = handler(job["event"], Context(job["context"]))
+        except Exception as error:  # noqa: BLE001 - reported to the check, which fails on it
+            report["error"] = f"{type(error).__name__}: {error}"
+            traceback.print_exc()
+        report["invoke_s"] = round(time.monotonic() - started, 2)
     report["extensions"] = probe(job.get("extensions", []))
     report["protobuf"] = protobuf_implementation()
     roots = job.get("module_roots")
