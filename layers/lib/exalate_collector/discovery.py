@@ -1,0 +1,75 @@
+"""``relations: auto``: which relations a node has in this run, from its 4.0 connection list.
+
+The list is read first (one GET per node, before the other requests); the connections that pass the
+node's ``discover`` filters are its relations for the run. When the list cannot be read or understood,
+the run polls the relations of the last list kept in the node's state, and reports a
+``discovery_failed`` (metric, event, log line) saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from .config import NodeConfig
+from .endpoints import CONNECTIONS
+from .errors import DiscoveryFailed
+from .model import Discovery, Exchange
+from .poll import NodeTarget, poll_nodes
+from .state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+def discover(
+    targets: list[NodeTarget],
+    deadline: float,
+    state: StateStore | None,
+    max_in_flight: int,
+) -> tuple[list[Exchange], dict[str, Discovery]]:
+    """For the ``relations: auto`` nodes: GET the connection list first; each node's relations of this run."""
+    auto = [t for t in targets if t.node.discover is not None]
+    if not auto:
+        return [], {}
+    listing = [replace(t, jobs=(("", CONNECTIONS),)) for t in auto]
+    exchanges = poll_nodes(listing, deadline, max_in_flight=max_in_flight)
+    return exchanges, {t.node.name: discovered(t.node, ex, state) for t, ex in zip(auto, exchanges, strict=True)}
+
+
+def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) -> Discovery:
+    """The relations the connection list gives (filtered by ``discover``), or, when it could not be
+    read, those of the last list kept in the state (a ``discovery_failed``)."""
+    assert node.discover is not None
+    if listing.ok and listing.reading is not None:
+        names = tuple(
+            c.name
+            for c in listing.reading.connections
+            if c.name not in (".", "..") and node.discover.accepts(c.name, c.status)
+        )
+        return Discovery(node.name, names)
+    cause = f"{listing.failure.error_type}: {listing.failure.detail}" if listing.failure else "no answer"
+    kept = kept_relations(state, node.name)
+    if kept is None:
+        fallback = "no list is kept in the state, so no relation was polled"
+    else:
+        relations, at = kept
+        fallback = f"polled the {len(relations)} relation(s) of the list kept in the state from {at}"
+    failure = DiscoveryFailed(f"the connection list of node {node.name} could not be read ({cause}); {fallback}")
+    log.warning(
+        "discovery failed: node=%s error.type=%s: %s",
+        node.name,
+        failure.error_type,
+        failure.detail,
+        extra={"exalate.node": node.name, "error.type": failure.error_type},
+    )
+    return Discovery(node.name, kept[0] if kept else (), failure)
+
+
+def kept_relations(state: StateStore | None, node: str) -> tuple[tuple[str, ...], str] | None:
+    """The last discovered relation list in the node's state, and when it was made (ISO 8601)."""
+    loaded = state.load(node) if state is not None else None
+    kept = loaded.state.get("discovered") if loaded is not None and loaded.state else None
+    if not kept:
+        return None
+    return tuple(kept["relations"]), datetime.fromtimestamp(kept["at"], UTC).isoformat(timespec="seconds")
