@@ -58,6 +58,13 @@ def test_authenticators_register_what_they_send():
         assert secret not in cleaned
 
 
+@pytest.mark.parametrize("cut", [3, 10, len(TOKEN) - 1])
+def test_an_excerpt_never_ends_in_half_a_credential(cut):
+    redact.remember(TOKEN)
+    body = ("ok" + " " * (1022 - cut) + TOKEN + " tail" * 100).encode()  # the window ends inside the token
+    assert redact.excerpt(body) == "ok"  # whitespace folds: without care the excerpt would end in TOKEN[:cut]
+
+
 def test_short_values_are_not_searched_for():
     redact.remember("abc")
     assert redact.scrub("abc abcdef") == "abc abcdef"

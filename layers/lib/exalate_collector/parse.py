@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from . import errors
 from .endpoints import Answer, Endpoint, row
-from .redact import excerpt, redact
+from .redact import excerpt, redact, scrub
 
 UNKNOWN = "UNKNOWN"
 #: Free text from the node (error messages) is cut here before it becomes an event body.
@@ -321,8 +321,8 @@ def _text(value: object) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         return None
-    value = value.strip()
-    return value[:MAX_VALUE_CHARS] or None
+    value = scrub(value.strip()) if len(value) > MAX_VALUE_CHARS // 2 else value.strip()
+    return value[:MAX_VALUE_CHARS] or None  # scrubbed before the cut: no credential is cut in half
 
 
 #: Identifiers are exported as OTLP int64 attributes; larger integers travel as (cut) text.

@@ -165,6 +165,15 @@ def redact(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+def _without_cut_secret(text: str) -> str:
+    """``text`` without a trailing beginning of a known credential (a window cut it in half)."""
+    for value in _KNOWN.values | set(_KNOWN.tokens):
+        for size in range(len(value) - 1, 2, -1):
+            if text.endswith(value[:size]):
+                return text[:-size]
+    return text
+
+
 def excerpt(body: bytes, limit: int = 256) -> str | None:
     """At most ``limit`` characters of a text body, redacted; None when the body is not UTF-8 text."""
     if not body:
@@ -175,6 +184,8 @@ def excerpt(body: bytes, limit: int = 256) -> str | None:
         text = decoder.decode(body[: limit * 4], final=False)
     except UnicodeDecodeError:
         return None
+    if len(body) > limit * 4:
+        text = _without_cut_secret(text)
     cleaned = redact(text)
     return cleaned[:limit] or None
 

@@ -63,6 +63,9 @@ class Behaviour:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Send the body in pieces with this pause between them (a slow, trickling node).
     trickle_s: float = 0.0
+    #: Echo the request (line and headers, credentials included) as a careless node does: in place of
+    #: every ``{echo}`` in the body (JSON-escaped), or appended to it.
+    echo: bool = False
 
 
 @dataclass(frozen=True)
@@ -359,7 +362,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         body = seed_body(endpoint) if behaviour.body is None else behaviour.body
+        if behaviour.echo:
+            body = self._echo(body)
         self._send(behaviour.status, body, behaviour.content_type, behaviour.headers, behaviour.trickle_s)
+
+    def _echo(self, body: bytes) -> bytes:
+        request = f"{self.command} {self.path}\n" + "".join(f"{k}: {v}\n" for k, v in self.headers.items())
+        if b"{echo}" in body:
+            return body.replace(b"{echo}", json.dumps(request)[1:-1].encode("utf-8"))
+        return body + b"\n" + request.encode("utf-8")
 
     def _send(
         self,
