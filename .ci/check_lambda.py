@@ -76,6 +76,10 @@ class Invocation:
 
 
 class Check:
+    """One run of the check; every problem found is collected, and any fails it."""
+
+    services: Services  # set while the servers run
+
     def __init__(self, build: Path, work: Path) -> None:
         self.build, self.work = build, work
         self.template = yaml.safe_load((build / "template.yaml").read_text())
@@ -311,8 +315,6 @@ class Check:
         verdict = "FAILED" if self.problems else "OK"
         print(f"check-lambda {verdict} in {time.monotonic() - started:.0f} s (logs in {self.work})")
         return 1 if self.problems else 0
-
-    services: Services
 
 
 def drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
