@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from exalate_collector import logs
 from exalate_collector.archive.archiver import ArchiverSettings, archive_message
-from exalate_collector.archive.sinks import aws_client
+from exalate_collector.aws import client as aws_client
 
 logs.configure()
 # Built once per execution environment and reused by warm invocations.

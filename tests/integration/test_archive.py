@@ -15,7 +15,8 @@ import boto3
 import pytest
 from exalate_collector.archive.envelope import claim_message, parse_message
 from exalate_collector.archive.records import body_of, decode_jsonl_gz
-from exalate_collector.archive.sinks import LocalDirectorySink, QueueSink, aws_client
+from exalate_collector.archive.sinks import LocalDirectorySink, QueueSink
+from exalate_collector.aws import client as aws_client
 from exalate_collector.endpoints import ENDPOINTS, SYNC_REQUESTS, polls_per_relation
 from exalate_collector.errors import RunFailed
 from exalate_collector.lambda_entry import raise_if_incomplete

@@ -11,7 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 from exalate_collector.archive.records import decode_jsonl_gz
-from exalate_collector.archive.sinks import LocalDirectorySink, aws_client
+from exalate_collector.archive.sinks import LocalDirectorySink
+from exalate_collector.aws import client as aws_client
 from exalate_collector.endpoints import ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour

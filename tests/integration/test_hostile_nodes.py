@@ -101,14 +101,27 @@ def test_ten_warm_runs_leave_no_thread_and_no_socket_behind():
     assert not [t.name for t in threading.enumerate() if t.name.startswith("poll")]
 
 
-CHILD_UID = 47_913  # an otherwise unused uid: RLIMIT_NPROC counts only this uid's threads
 CAPS = "+dac_override,+dac_read_search"  # to read the interpreter wherever it lives (/root/.pyenv)
+
+
+def _unused_uid() -> int:
+    """A uid no process has now (other test runs on this machine may be doing the same)."""
+    taken = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            taken.update(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("Uid:"))
+        except (OSError, IndexError, ValueError):
+            continue
+    candidate = 50_000 + os.getpid() % 10_000
+    while candidate in taken:
+        candidate += 1
+    return candidate
 
 
 def _as_limited_user(nproc: int) -> list[str]:
     """prlimit + setpriv (util-linux): a uid of its own (root ignores RLIMIT_NPROC) that keeps only the
     right to read files; RLIMIT_NPROC then limits the threads of the child, and of it alone."""
-    uid = str(CHILD_UID)
+    uid = str(_unused_uid())
     return [
         *("prlimit", f"--nproc={nproc}", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"),
         *(f"--inh-caps={CAPS}", f"--ambient-caps={CAPS}", "--"),

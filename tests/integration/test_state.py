@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from exalate_collector.archive.sinks import aws_client
+from exalate_collector.aws import client as aws_client
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.runner import RunResult, commit_state, recall, run
 from exalate_collector.simulator import Behaviour

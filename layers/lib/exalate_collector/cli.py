@@ -43,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run_cmd = sub.add_parser("run", help="poll every configured node once and export")
     run_cmd.add_argument("--config", help="YAML/JSON file, or ssm:<name> (default: $EXALATE_COLLECTOR_CONFIG)")
-    run_cmd.add_argument("--deadline", type=float, default=60.0, help="seconds for polling (default 60)")
+    run_cmd.add_argument(
+        "--deadline",
+        type=float,
+        default=60.0,
+        help="seconds for the whole run: polling, archive, state and export (default 60)",
+    )
     run_cmd.add_argument("--summary", action="store_true", help="also print the summary table when exporting")
     run_cmd.add_argument(
         "--instance-id",

@@ -8,6 +8,7 @@ from typing import Any
 
 from . import redact, secret_refs
 from .archive.sinks import ArchiveSink
+from .budget import lambda_deadline_s
 from .config import load_config
 from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
@@ -15,11 +16,6 @@ from .state.store import StateStore
 from .telemetry.otel import HEADERS_VAR, canonical_headers, parse_headers
 
 log = logging.getLogger(__name__)
-
-#: Seconds kept back from the Lambda's remaining time for the export (the OTLP timeout is 10 s).
-DEFAULT_EXPORT_MARGIN_S = 12.0
-MIN_DEADLINE_S = 1.0
-
 
 HEADERS_SECRET_VAR = "OTEL_EXPORTER_OTLP_HEADERS_SECRET"
 
@@ -45,10 +41,8 @@ def load_otlp_headers(env: MutableMapping[str, str], resolve: Callable[[str], st
 
 
 def deadline_s(context: Any, env: Mapping[str, str]) -> float:
-    """Polling time: the invocation's remaining time minus the export margin."""
-    margin = float(env.get("EXALATE_EXPORT_MARGIN_S") or DEFAULT_EXPORT_MARGIN_S)
-    remaining = context.get_remaining_time_in_millis() / 1000.0
-    return max(MIN_DEADLINE_S, remaining - margin)
+    """The whole run's time: the invocation's remaining time less a margin (EXALATE_DEADLINE_MARGIN_S)."""
+    return lambda_deadline_s(context.get_remaining_time_in_millis(), env)
 
 
 def raise_if_incomplete(result: RunResult) -> None:

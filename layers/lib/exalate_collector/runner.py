@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from . import secret_refs
+from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import Authenticator, authenticator_for
+from .budget import RunBudget
 from .config import Config, NodeConfig
 from .discovery import discover
 from .endpoints import CONNECTIONS, plan
@@ -52,7 +53,11 @@ class Publisher(Protocol):
     #: The deployment's service.instance.id: the series state is kept per instance.
     instance_id: str
 
-    def publish(self, telemetry: RunTelemetry, series: SeriesMemory | None = None) -> ExportReport: ...
+    def publish(
+        self, telemetry: RunTelemetry, series: SeriesMemory | None = None, timeout_s: float = ...
+    ) -> ExportReport:
+        """Export within ``timeout_s`` seconds, retries included."""
+        ...
 
 
 @dataclass
@@ -172,8 +177,9 @@ def collect(
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
     deadline = start + deadline_s
-    targets = prepare_targets(config, resolve, deadline)
-    listed, discoveries = discover(targets, deadline, state, config.limits.max_in_flight)
+    with budget.within(deadline):  # secrets and kept relation lists from AWS count against polling's time
+        targets = prepare_targets(config, resolve, deadline)
+        listed, discoveries = discover(targets, deadline, state, config.limits.max_in_flight)
     result = RunResult(run_id=run_id, started_at=started_at, exchanges=[], duration_s=0.0, discoveries=discoveries)
     planned = [
         replace(t, jobs=plan(result.relations_of(t.node), t.node.collect, (CONNECTIONS,) if t.node.discover else ()))
@@ -192,6 +198,10 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
     """Hand each node's records to the sink, one node at a time; bodies are released as they go."""
     outcome = ArchiveOutcome()
     for node, exchanges in by_node(result.exchanges).items():
+        left = budget.remaining()
+        if left is not None and left <= 0:
+            outcome.failures.append((node, ArchiveWriteFailed("no time left in the run's budget: not handed off")))
+            continue
         writer = JsonlGzWriter()
         for ex in exchanges:
             writer.add(result.run_id, ex)
@@ -280,7 +290,13 @@ def _log_export(result: RunResult) -> None:
         )
 
 
-def _report_late(result: RunResult, failures: list[tuple[str, StateFailure]], publisher: Publisher | None) -> None:
+def _left(until: float) -> float:
+    return max(0.0, until - time.monotonic())
+
+
+def _report_late(
+    result: RunResult, failures: list[tuple[str, StateFailure]], publisher: Publisher | None, until: float
+) -> None:
     """State write failures happen after the run's export: they go out in a second, small one."""
     if result.memory is not None:
         result.memory.failures.extend(failures)
@@ -288,7 +304,8 @@ def _report_late(result: RunResult, failures: list[tuple[str, StateFailure]], pu
     extra = RunTelemetry((), stamped(memory_events(late), time.time()))
     result.telemetry = RunTelemetry(result.telemetry.points, result.telemetry.events + extra.events)
     if publisher is not None and result.export is not None:
-        followup = publisher.publish(extra)  # only events: a metric export of nothing says nothing
+        # only events: a metric export of nothing says nothing
+        followup = publisher.publish(extra, timeout_s=_left(until))
         events = result.export.events + followup.events
         result.export = replace(result.export, logs_ok=result.export.logs_ok and followup.logs_ok, events=events)
         _log_export(result)
@@ -298,20 +315,22 @@ def _report_late(result: RunResult, failures: list[tuple[str, StateFailure]], pu
 _PROCESS_SERIES: weakref.WeakKeyDictionary[Publisher, dict] = weakref.WeakKeyDictionary()
 
 
-def publish(result: RunResult, publisher: Publisher, state: StateStore | None) -> ExportReport:
+def publish(result: RunResult, publisher: Publisher, state: StateStore | None, plan: RunBudget) -> ExportReport:
     """Export the run, continuing the deployment's series: final zeros for gauge series gone since the
     previous export, cumulative totals carried on. The series state is saved after the export: the
     totals even when it failed (a cumulative total delivered late is still right), and a gauge series
-    whose final zero was not delivered is kept to be zeroed at the next run.
+    whose final zero was not delivered is kept to be zeroed at the next run. The series state is read
+    in the state-reading phase of ``plan``, written in the state-writing one.
     """
     instance = publisher.instance_id
-    previous, token = _load_series(state, publisher, result.run_id)
+    with budget.within(plan.until("state_read")):
+        previous, token = _load_series(state, publisher, result.run_id)
     gauges = [m.name for m in load_contract().metrics.values() if m.instrument == "gauge"]
     zero_names = [m.name for m in load_contract().metrics.values() if m.instrument == "gauge" and m.final_zero]
     zeros = final_zeros(previous.gauges, result.telemetry.points, zero_names)
     present = gauge_series(result.telemetry.points, gauges)
     result.telemetry = RunTelemetry(result.telemetry.points + tuple(zeros), result.telemetry.events)
-    report = publisher.publish(result.telemetry, previous)
+    report = publisher.publish(result.telemetry, previous, timeout_s=_left(plan.until("export")))
     kept = report.series or previous
     kept.gauges = present if report.metrics_ok else present | previous.gauges
     document = to_document(kept, instance)
@@ -319,7 +338,9 @@ def publish(result: RunResult, publisher: Publisher, state: StateStore | None) -
         _PROCESS_SERIES[publisher] = document
         return report
     try:
-        if not state.save_series(instance, document, token):
+        with budget.within(plan.until("state_write")):
+            saved = state.save_series(instance, document, token)
+        if not saved:
             log.warning(
                 "series state of %s changed during the run: another run uses the same service.instance.id",
                 instance,
@@ -368,12 +389,20 @@ def run(
     clock: Callable[[], float] = time.time,
     **kwargs: object,
 ) -> RunResult:
-    """Collect, archive, publish. Export and archive failures are logged and reported here and left
-    for the caller to raise (the Lambda handler) or to turn into an exit code (the CLI)."""
-    result = collect(config, deadline_s, state=state, **kwargs)  # type: ignore[arg-type]
+    """Collect, archive, publish, all within ``deadline_s`` (budget.py says how it is divided).
+    Export and archive failures are logged and reported here and left for the caller to raise (the
+    Lambda handler) or to turn into an exit code (the CLI)."""
+    phases = {"archive"} if archive is not None else set()
+    phases |= {"state_read", "state_write", "late_export"} if state is not None else set()
+    plan = RunBudget.plan(time.monotonic(), deadline_s, phases)
+    result = collect(config, _left(plan.until("poll")), state=state, **kwargs)  # type: ignore[arg-type]
     if archive is not None:
-        result.archive = archive_run(result, archive)
-    drafts = recall(result, config, state, clock()) if state is not None else {}
+        with budget.within(plan.until("archive")):
+            result.archive = archive_run(result, archive)
+    drafts: dict[str, Draft] = {}
+    if state is not None:
+        with budget.within(plan.until("state_read")):
+            drafts = recall(result, config, state, clock())
     archive_failures = result.archive.failures if result.archive else []
     result.telemetry = run_telemetry(
         result.exchanges,
@@ -384,12 +413,13 @@ def run(
         observed_at=clock(),
     )
     if publisher is not None:
-        result.export = publish(result, publisher, state)
+        result.export = publish(result, publisher, state, plan)
         _log_export(result)
     if state is not None:
-        late = commit_state(result, drafts, state)
+        with budget.within(plan.until("state_write")):
+            late = commit_state(result, drafts, state)
         if late:
-            _report_late(result, late, publisher)
+            _report_late(result, late, publisher, plan.end)
     log.info(
         "run %s: %d polls, %d failed, %d points, %d events",
         result.run_id,

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from . import aws
 from .errors import SecretUnavailable
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _cache: dict[str, str] = {}
 _lock = threading.Lock()
-_clients: dict[str, Any] = {}
 
 
 def describe(ref: str) -> str:
@@ -79,16 +79,11 @@ def clear_cache() -> None:
     """Forget cached secrets (tests; or after a rotation, a cold start does it too)."""
     with _lock:
         _cache.clear()
-        _clients.clear()
+    aws.forget_clients()
 
 
 def _client(service: str) -> Any:
-    with _lock:
-        if service not in _clients:
-            import boto3  # imported only when a secret or parameter actually lives in AWS
-
-            _clients[service] = boto3.client(service)
-        return _clients[service]
+    return aws.client(service)  # boto3 is imported only when a secret or parameter lives in AWS
 
 
 def _read_secretsmanager(secret_id: str) -> str:

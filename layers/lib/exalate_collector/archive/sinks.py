@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..aws import LazyClient
 from ..errors import HandoffFailed, StagingFailed
 from .envelope import claim_message, inline_fits, inline_message
 from .records import archive_key, object_metadata, staging_key
@@ -114,27 +115,6 @@ class QueueSink:
         except (ClientError, BotoCoreError) as exc:
             raise HandoffFailed(f"{self.queue_url}: {error_code(exc)}") from None
         return where
-
-
-def aws_client(service: str) -> Any:
-    """A boto3 client with standard retries (5 attempts); follows AWS_ENDPOINT_URL like every boto3 client."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(service, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
-
-
-class LazyClient:
-    """A boto3 client created on first use: importing the handler stays cheap (cold start)."""
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = aws_client(self.service)
-        return getattr(self._client, name)
 
 
 def sink_from_environment(

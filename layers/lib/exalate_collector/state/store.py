@@ -285,7 +285,7 @@ def store_from_environment(
     """S3 (STATE_BUCKET, else ARCHIVE_BUCKET; STATE_PREFIX, default state/), else outside AWS a local directory."""
     bucket = env.get("STATE_BUCKET") or env.get("ARCHIVE_BUCKET")
     if bucket:
-        from ..archive.sinks import LazyClient
+        from ..aws import LazyClient
 
         return S3StateStore(LazyClient("s3"), bucket, env.get("STATE_PREFIX") or DEFAULT_PREFIX)
     if in_lambda:

@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 SCOPE = "exalate_collector"
 DEFAULT_SERVICE_NAME = "exalate-collector"
 LOG_BATCH = 512
+#: An export's time when the caller gives none (a run gives what remains of its budget).
+DEFAULT_EXPORT_TIMEOUT_S = 10.0
 _SEVERITY = {"ERROR": SeverityNumber.ERROR, "WARN": SeverityNumber.WARN, "INFO": SeverityNumber.INFO}
 _ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -189,8 +191,16 @@ def otlp_headers(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
-def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExporter | None]:
+MetricExporterFor = Callable[[float], MetricExporter]
+LogExporterFor = Callable[[float], LogRecordExporter]
+
+
+def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporterFor, LogExporterFor | None, Callable[[], None]]:
     """OTLP/HTTP protobuf exporters configured by the standard variables; gzip unless told otherwise.
+
+    Returned as factories taking the seconds an export may last, retries included: each export gets
+    an exporter bounded by what remains of the run's budget. All share one HTTP session (keep-alive
+    across exports and warm runs), which the third value closes.
 
     Headers are parsed here (JSON or name=value) and given to the exporters explicitly; the SDK's own
     parsing of the same variables is kept quiet (logs.QUIET), as it would print a malformed one in full.
@@ -199,6 +209,7 @@ def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExp
     """
     check_protocol(env)
     headers = otlp_headers(env)
+    import requests
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -208,10 +219,19 @@ def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporter, LogRecordExp
     pin_library_loggers()
     compression = None if any(env.get(v) for v in _COMPRESSION_VARS) else Compression.Gzip
     logs = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-    return (
-        OTLPMetricExporter(compression=compression, headers=headers["metrics"] or None),
-        OTLPLogExporter(compression=compression, headers=headers["logs"] or None) if logs else None,
-    )
+    session = requests.Session()
+
+    def metric_exporter(timeout_s: float) -> MetricExporter:
+        return OTLPMetricExporter(
+            compression=compression, headers=headers["metrics"] or None, timeout=timeout_s, session=session
+        )
+
+    def log_exporter(timeout_s: float) -> LogRecordExporter:
+        return OTLPLogExporter(
+            compression=compression, headers=headers["logs"] or None, timeout=timeout_s, session=session
+        )
+
+    return metric_exporter, log_exporter if logs else None, session.close
 
 
 class OneShotMetricReader(MetricReader):
@@ -222,7 +242,8 @@ class OneShotMetricReader(MetricReader):
     of the deployment's previous runs, which a new process does not have in memory.
     """
 
-    def __init__(self, exporter: MetricExporter) -> None:
+    def __init__(self, exporter_for: MetricExporterFor) -> None:
+        exporter = exporter_for(DEFAULT_EXPORT_TIMEOUT_S)  # for its preferences; each export gets its own
         preferred = exporter._preferred_temporality or {}  # noqa: SLF001 - as PeriodicExportingMetricReader
         super().__init__(
             preferred_temporality={
@@ -233,7 +254,7 @@ class OneShotMetricReader(MetricReader):
             preferred_aggregation=exporter._preferred_aggregation,  # noqa: SLF001
         )
         self.cumulative = preferred.get(Counter) is not AggregationTemporality.DELTA
-        self._exporter = exporter
+        self._exporter_for = exporter_for
         self.last_ok: bool | None = None
         self.transform: Any = None
 
@@ -241,23 +262,28 @@ class OneShotMetricReader(MetricReader):
         if self.transform is not None:
             metrics_data = self.transform(metrics_data)
         try:
-            result = self._exporter.export(metrics_data, timeout_millis=timeout_millis)
+            exporter = self._exporter_for(timeout_millis / 1000)  # bounded by this flush's time, retries included
+            result = exporter.export(metrics_data, timeout_millis=timeout_millis)
         except Exception:
             log.exception("metric export raised")
             result = MetricExportResult.FAILURE
         self.last_ok = result is MetricExportResult.SUCCESS
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._exporter.shutdown(timeout_millis=timeout_millis)
+        return None  # exporters live for one export; the pipeline closes their shared session
 
 
 class BufferingLogProcessor(LogRecordProcessor):
-    """Keeps a run's events and exports them in as few requests as the batch limit allows."""
+    """Keeps a run's events and exports them in as few requests as the batch limit allows, all of them
+    within the flush's timeout: a batch no time is left for is not sent (and the flush fails)."""
 
-    def __init__(self, exporter: LogRecordExporter, batch: int = LOG_BATCH) -> None:
-        self._exporter = exporter
+    def __init__(
+        self, exporter_for: LogExporterFor, batch: int = LOG_BATCH, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._exporter_for = exporter_for
         self._batch = batch
         self._buffer: list[ReadableLogRecord] = []
+        self._monotonic = monotonic
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         self._buffer.append(
@@ -271,18 +297,23 @@ class BufferingLogProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         pending, self._buffer = self._buffer, []
-        ok = True
+        until = self._monotonic() + timeout_millis / 1000
         for start in range(0, len(pending), self._batch):
+            left = until - self._monotonic()
+            if left <= 0:
+                log.error("no time left in the run's budget to export %d events", len(pending) - start)
+                return False
             try:
-                result = self._exporter.export(pending[start : start + self._batch])
+                result = self._exporter_for(left).export(pending[start : start + self._batch])
             except Exception:
                 log.exception("log export raised")
                 result = LogRecordExportResult.FAILURE
-            ok = ok and result is LogRecordExportResult.SUCCESS
-        return ok
+            if result is not LogRecordExportResult.SUCCESS:
+                return False  # refused or unreachable: the next batches would fare no better
+        return True
 
     def shutdown(self) -> None:
-        self._exporter.shutdown()
+        return None
 
 
 @dataclass(frozen=True)
@@ -305,18 +336,21 @@ class OtelPipeline:
     def __init__(
         self,
         resource: Resource,
-        metric_exporter: MetricExporter,
-        log_exporter: LogRecordExporter | None,
+        metric_exporter: MetricExporterFor,
+        log_exporter: LogExporterFor | None,
         contract: Contract | None = None,
+        close: Callable[[], None] | None = None,
     ) -> None:
         contract = contract or load_contract()
+        self._close = close
         self.instance_id = str(resource.attributes.get(INSTANCE_ID, ""))
         self._specs = {m.name: (m.unit, m.description) for m in contract.metrics.values()}
         self._reader = OneShotMetricReader(metric_exporter)
         self._meters = MeterProvider(resource=resource, metric_readers=[self._reader])
         self._logs = LoggerProvider(resource=resource)
-        if log_exporter is not None:
-            self._logs.add_log_record_processor(BufferingLogProcessor(log_exporter))
+        self._events = BufferingLogProcessor(log_exporter) if log_exporter is not None else None
+        if self._events is not None:
+            self._logs.add_log_record_processor(self._events)
         self._logger = self._logs.get_logger(SCOPE, __version__)
         meter = self._meters.get_meter(SCOPE, __version__)
         self._gauge_values: dict[str, list[Observation]] = {}
@@ -344,8 +378,9 @@ class OtelPipeline:
         """``instance_id``: the deployment's default ``service.instance.id`` (OTEL_RESOURCE_ATTRIBUTES wins);
         by default this host and ``$EXALATE_COLLECTOR_CONFIG``."""
         env = os.environ if env is None else env
-        metric_exporter, log_exporter = otlp_exporters(env)
-        return cls(build_resource(env, instance_id or cli_instance_id(None)), metric_exporter, log_exporter)
+        metric_exporter, log_exporter, close = otlp_exporters(env)
+        resource = build_resource(env, instance_id or cli_instance_id(None))
+        return cls(resource, metric_exporter, log_exporter, close=close)
 
     def _observer(self, name: str) -> Any:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
@@ -354,12 +389,17 @@ class OtelPipeline:
         return observe
 
     def publish(
-        self, telemetry: RunTelemetry, series: SeriesMemory | None = None, timeout_millis: int = 10_000
+        self,
+        telemetry: RunTelemetry,
+        series: SeriesMemory | None = None,
+        timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S,
     ) -> ExportReport:
-        """Record one run's points and events, export both signals, report whether the backend took them.
+        """Record one run's points and events, export both signals within one shared ``timeout_s``
+        (retries included), report whether the backend took them.
 
         ``series``: what the deployment's previous export left (cumulative totals and their start).
         """
+        until = time.monotonic() + timeout_s
         series = series or SeriesMemory()
         kept: list[SeriesMemory] = [series]
 
@@ -389,8 +429,12 @@ class OtelPipeline:
         self._gauge_values = gauges
         try:
             self._reader.last_ok = None
-            self._meters.force_flush(timeout_millis=timeout_millis)
-            logs_ok = self._logs.force_flush(timeout_millis=timeout_millis)
+            if timeout_s > 0:
+                self._meters.force_flush(timeout_millis=int(timeout_s * 1000))
+            left_ms = max(0, int((until - time.monotonic()) * 1000))
+            # the processor itself, not the provider: once the time is up, the provider would skip it
+            # and this run's events would go out with the next run's
+            logs_ok = self._events is None or self._events.force_flush(timeout_millis=left_ms)
         finally:
             self._gauge_values = {}
             self._reader.transform = None
@@ -405,3 +449,5 @@ class OtelPipeline:
     def shutdown(self) -> None:
         self._meters.shutdown()
         self._logs.shutdown()
+        if self._close is not None:
+            self._close()

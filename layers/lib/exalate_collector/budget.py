@@ -1,0 +1,98 @@
+"""One time budget owns the run, divided explicitly between its phases.
+
+``--deadline`` (in Lambda: the invocation's remaining time less a margin) is the whole run: polling,
+the archive hand-off, reading the state, the export, writing the state. Polling gets the deadline
+less a reserve; the reserve is shared among the phases that follow, in their order, each one ending
+at a fixed instant; a phase that finishes early leaves its time to the next ones. Inside a phase,
+every I/O gets its timeout from what remains (``within``/``remaining``: the AWS client factory, the
+OTLP export, the archive hand-off), so a hanging backend costs at most its phase.
+
+The environment variables read for this (and for the memory budget) are read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+#: Order of the phases after polling and their weight in the reserve (absent phases weigh nothing).
+AFTER_POLLING: tuple[tuple[str, float], ...] = (
+    ("archive", 3.0),
+    ("state_read", 1.0),
+    ("export", 4.0),
+    ("state_write", 2.0),
+    ("late_export", 1.0),  # the events of state write failures, which happen after the export
+)
+#: The reserve after polling: this share of the deadline, within [RESERVE_MIN_S, RESERVE_MAX_S] and
+#: never more than half of the deadline.
+RESERVE_SHARE = 0.25
+RESERVE_MIN_S = 2.0
+RESERVE_MAX_S = 30.0
+
+#: Lambda: seconds kept between the run's deadline and the function's own timeout.
+DEADLINE_MARGIN_VAR = "EXALATE_DEADLINE_MARGIN_S"
+DEPRECATED_MARGIN_VAR = "EXALATE_EXPORT_MARGIN_S"  # its old name, when it covered the export only
+DEFAULT_DEADLINE_MARGIN_S = 5.0
+MIN_DEADLINE_S = 1.0
+
+
+@dataclass(frozen=True)
+class RunBudget:
+    """The instants (``time.monotonic()``) at which each phase of one run must be over."""
+
+    start: float
+    total_s: float
+    ends: Mapping[str, float]
+
+    @classmethod
+    def plan(cls, start: float, total_s: float, phases: set[str]) -> RunBudget:
+        """Divide ``total_s`` from ``start``: polling, then each of ``phases`` (names of AFTER_POLLING;
+        "export" is always planned: the run's own outcome is exported even without a publisher)."""
+        present = [(name, weight) for name, weight in AFTER_POLLING if name in phases or name == "export"]
+        reserve = min(max(RESERVE_SHARE * total_s, RESERVE_MIN_S), RESERVE_MAX_S, total_s / 2)
+        end = start + total_s
+        ends = {"poll": end - reserve}
+        at = ends["poll"]
+        weights = sum(weight for _, weight in present)
+        for name, weight in present:
+            at += reserve * weight / weights
+            ends[name] = at
+        ends[present[-1][0]] = end  # no rounding left over
+        return cls(start, total_s, ends)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.total_s
+
+    def until(self, phase: str) -> float:
+        """When ``phase`` must be over; a phase not planned gets the end of the run."""
+        return self.ends.get(phase, self.end)
+
+
+_until: ContextVar[float | None] = ContextVar("exalate_phase_until", default=None)
+
+
+@contextlib.contextmanager
+def within(until: float) -> Iterator[None]:
+    """I/O started inside (in this thread) ends by ``until``, a ``time.monotonic()`` instant."""
+    token = _until.set(until)
+    try:
+        yield
+    finally:
+        _until.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left in the current phase; None outside any (no deadline applies)."""
+    until = _until.get()
+    return None if until is None else until - time.monotonic()
+
+
+def lambda_deadline_s(remaining_ms: int, env: Mapping[str, str]) -> float:
+    """The run's deadline in Lambda: the invocation's remaining time less the margin."""
+    margin = env.get(DEADLINE_MARGIN_VAR) or env.get(DEPRECATED_MARGIN_VAR)
+    margin_s = float(margin) if margin else DEFAULT_DEADLINE_MARGIN_S
+    return max(MIN_DEADLINE_S, remaining_ms / 1000.0 - margin_s)
