@@ -89,12 +89,25 @@ def test_auto_discovers_polls_and_exports_the_whole_node(node, receiver, pipelin
     assert values(receiver, "exalate.connections") == [3]
     assert values(receiver, "exalate.endpoint.up", {"exalate.endpoint": CONNECTIONS}) == [1]
 
-    # between the runs a connection is created and one is deactivated; the configuration is the same
+    # between the runs a connection is created, one deactivated, one deleted; the configuration is the same
     node.add_connection("NewPartner")
     node.set_status("GROOVY", "DEACTIVATED")
+    node.remove_connection("Retired")
     receiver.clear()
     second = run(auto(node), 10, pipeline, state=store)
     assert polled_relations(second) == {"AllContent", "NewPartner"}
+    status = {
+        p.attributes["exalate.relation"]: p.attributes["exalate.connection.status"]
+        for p in receiver.points()
+        if p.name == "exalate.connection.status" and p.value == 1
+    }
+    assert status == {"AllContent": "ACTIVE", "GROOVY": "DEACTIVATED", "NewPartner": "ACTIVE"}
+    gone = {
+        (p.attributes["exalate.relation"], p.attributes["exalate.connection.status"])
+        for p in receiver.points()
+        if p.name == "exalate.connection.status" and p.value == 0
+    }
+    assert gone == {("GROOVY", "ACTIVE"), ("Retired", "DEACTIVATED")}  # a final 0 for the series that ended
     assert values(receiver, "exalate.queue.size", {"exalate.relation": "NewPartner"}) != []
     assert set(values(receiver, "exalate.queue.size", {"exalate.relation": "GROOVY"})) == {0}  # its final 0s
     assert json.loads((tmp_path / "jira-test.json").read_text())["discovered"]["relations"] == [

@@ -135,6 +135,12 @@ class NodeSimulator:
             self.relations.setdefault(name, {})
             self.statuses[name] = status
 
+    def remove_connection(self, name: str) -> None:
+        """A connection deleted on the node: no longer listed, and its 2.4 endpoints answer 400."""
+        with self.lock:
+            self.relations.pop(name, None)
+            self.statuses.pop(name, None)
+
     def set_status(self, name: str, status: str) -> None:
         with self.lock:
             self.statuses[name] = status
