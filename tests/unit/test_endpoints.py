@@ -32,7 +32,7 @@ def test_the_contract_and_the_docs_list_every_row():
     assert set(contract.attributes["exalate.endpoint"].values) == {e.name for e in TABLE}
     docs = render()
     for spec in TABLE:
-        assert f"| `{spec.name}` | `GET {spec.template}` |" in docs
+        assert f"| `{spec.name}` | `GET {spec.template}{spec.query_string}` |" in docs
         for metric in (spec.metric, spec.reason_metric):
             assert metric is None or metric in contract.metrics
         for event in (spec.error_event, spec.resolved_event):

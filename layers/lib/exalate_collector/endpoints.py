@@ -96,9 +96,14 @@ class Endpoint:
         """The request path below the Jira context path; the relation name is percent-encoded."""
         return self.template.format(relation=quote(relation, safe=""))
 
+    @property
+    def query_string(self) -> str:
+        """``?limit=0``, or '' without query parameters."""
+        return "?" + urlencode(self.query) if self.query else ""
+
     def url(self, base_url: str, relation: str = "") -> str:
         """The whole URL (as reported and archived): base URL, path and query; never a token."""
-        return base_url + self.url_path(relation) + ("?" + urlencode(self.query) if self.query else "")
+        return base_url + self.url_path(relation) + self.query_string
 
 
 _SEED: Final[Source] = "vendor API document"

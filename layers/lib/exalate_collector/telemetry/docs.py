@@ -102,7 +102,7 @@ def render(contract: Contract | None = None) -> str:
     for spec in TABLE:
         metrics = ", ".join(f"`{m}`" for m in (spec.metric, spec.reason_metric) if m)
         out.append(
-            f"| `{spec.name}` | `GET {spec.template}` "
+            f"| `{spec.name}` | `GET {spec.template}{spec.query_string}` "
             f"| {spec.answer} | {metrics} | {spec.source} | {spec.description} |"
         )
     out += ["", "## Attributes", "", "| attribute | type | description |", "|---|---|---|"]
