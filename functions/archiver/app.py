@@ -1,7 +1,8 @@
 """The archiver Lambda: a thin SQS handler reporting partial batch failures (Powertools' BatchProcessor).
 
-A message that fails (S3 refused, checksum mismatch, conflicting object) is reported in
-``batchItemFailures``: SQS delivers it again, and after maxReceiveCount it goes to the dead-letter queue.
+A message that fails (S3 refused, checksum mismatch, conflicting object) is logged with its reason,
+counted in the CloudWatch metric ArchiveFailures (by ErrorType) and reported in ``batchItemFailures``:
+SQS delivers it again, and after maxReceiveCount it goes to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from exalate_collector import logs
-from exalate_collector.archive.archiver import ArchiverSettings, archive_message
+from exalate_collector.archive.archiver import ArchiverSettings, process
 from exalate_collector.aws import client as aws_client
 
 logs.configure()
@@ -24,7 +25,7 @@ SETTINGS = ArchiverSettings.from_environment(os.environ)
 
 
 def record_handler(record: SQSRecord) -> str:
-    return archive_message(record.body, S3, SETTINGS)
+    return process(record.body, S3, SETTINGS, record.message_id)
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:  # {"batchItemFailures": [...]}

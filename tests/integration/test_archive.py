@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import uuid
 from datetime import UTC, datetime
@@ -292,3 +293,74 @@ def test_a_claim_check_outside_the_staging_prefix_is_refused_and_left_alone(stac
     failures = archiver().handler(event, Context())["batchItemFailures"]
     assert failures == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     assert archive_objects(stack) == [key]  # neither archived again nor deleted
+
+
+def emf_failures(out: str) -> list[str]:
+    """The ErrorType of every ArchiveFailures data point the archiver printed (CloudWatch EMF)."""
+    found = []
+    for line in out.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        if [m["Name"] for m in directive["Metrics"]] == ["ArchiveFailures"]:
+            assert directive["Namespace"] == "ExalateCollector" and blob["ArchiveFailures"] in (1, [1], 1.0, [1.0])
+            found.append(blob.get("ErrorType", "(total)"))
+    return found
+
+
+def claim_checked_run(stack: dict[str, Any], simulator) -> tuple[dict[str, Any], Any]:
+    simulator.set("AllContent", SYNC_REQUESTS, Behaviour(body=incompressible_items(2_000_000)))
+    run(config_for(node_config(simulator, ["AllContent"])), 30, None, queue_sink(stack))
+    (message,) = receive(stack)
+    return message, parse_message(message["Body"])
+
+
+def test_a_redelivered_claim_check_whose_archive_exists_succeeds(stack, simulator, capsys):
+    message, _ = claim_checked_run(stack, simulator)
+    app = archiver()
+    assert app.handler(lambda_event([message], stack), Context()) == {"batchItemFailures": []}
+    assert archive_objects(stack, "staging/") == []  # cleaned up after the first delivery
+    (key,) = archive_objects(stack)
+    first = stack["s3"].head_object(Bucket=stack["bucket"], Key=key)["ETag"]
+    # SQS delivers the same message again (at-least-once): the staging object is gone, the archive is there
+    assert app.handler(lambda_event([message], stack), Context()) == {"batchItemFailures": []}
+    assert archive_objects(stack) == [key]
+    assert stack["s3"].head_object(Bucket=stack["bucket"], Key=key)["ETag"] == first
+    assert emf_failures(capsys.readouterr().out) == []
+
+
+def test_every_failed_message_is_logged_and_counted_by_error_type(stack, simulator, capsys, caplog):
+    message, envelope = claim_checked_run(stack, simulator)
+    tampered = dict(message)
+    stack["s3"].put_object(Bucket=stack["bucket"], Key=envelope.key, Body=b"tampered")
+    inline = json.loads((ROOT / "events" / "sqs-inline.json").read_text())["Records"][0]
+    inline_head = json.loads(inline["body"])
+    malformed = {**inline, "messageId": "m-bad", "body": json.dumps({**inline_head, "run_id": "../x"})}
+    gone = claim_message(
+        envelope.run_id[:-8] + "ffffffff",  # another run of the same second
+        "jira-test",
+        envelope.started_at,
+        6,
+        stack["bucket"],
+        "staging/never-written.jsonl.gz",
+        b"xyz",
+    )
+    event = lambda_event([tampered], stack)
+    event["Records"] += [malformed, {**inline, "messageId": "m-gone", "body": gone}]
+    app = archiver()
+    logging.getLogger().addHandler(caplog.handler)  # the handler's cold start configured logging anew
+    with caplog.at_level("ERROR"):
+        failed = {f["itemIdentifier"] for f in app.handler(event, Context())["batchItemFailures"]}
+    assert failed == {message["MessageId"], "m-bad", "m-gone"}
+    counted = sorted(emf_failures(capsys.readouterr().out))
+    assert counted == ["(total)"] * 3 + ["archive_read_failed", "checksum_mismatch", "malformed_message"]
+    logged = {(getattr(r, "message_id", None), getattr(r, "error.type", None)) for r in caplog.records}
+    assert {
+        (message["MessageId"], "checksum_mismatch"),
+        ("m-bad", "malformed_message"),
+        ("m-gone", "archive_read_failed"),
+    } <= logged
+    reasons = " ".join(r.getMessage() for r in caplog.records)
+    assert "run_id is not of the form" in reasons and "NoSuchKey" in reasons
+    assert archive_objects(stack) == []  # nothing was archived from any of them

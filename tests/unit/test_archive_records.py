@@ -32,6 +32,7 @@ from exalate_collector.simulator import seed_body
 from ..conftest import ROOT, exchange_for
 
 STARTED = datetime(2026, 11, 27, 7, 5, tzinfo=UTC)
+RUN = "20261127T070500Z-0a1b2c3d"  # what runner.new_run_id makes at STARTED
 
 
 def test_a_record_keeps_the_body_byte_for_byte_and_has_every_field():
@@ -83,11 +84,11 @@ def test_staging_key():
 
 def test_inline_envelope_round_trip():
     payload = encode_jsonl_gz([{"a": 1}])
-    envelope = parse_message(inline_message("r1", "n", STARTED, 1, payload))
+    envelope = parse_message(inline_message(RUN, "n", STARTED, 1, payload))
     assert (envelope.kind, envelope.payload, envelope.run_id, envelope.node, envelope.started_at, envelope.records) == (
         "inline",
         payload,
-        "r1",
+        RUN,
         "n",
         STARTED,
         1,
@@ -95,7 +96,7 @@ def test_inline_envelope_round_trip():
 
 
 def test_claim_envelope_round_trip():
-    envelope = parse_message(claim_message("r1", "n", STARTED, 3, "b", "staging/k", b"xyz"))
+    envelope = parse_message(claim_message(RUN, "n", STARTED, 3, "b", "staging/k", b"xyz"))
     assert (envelope.kind, envelope.bucket, envelope.key, envelope.size) == ("claim_check", "b", "staging/k", 3)
     assert envelope.sha256 == hashlib.sha256(b"xyz").hexdigest()
 
@@ -122,6 +123,34 @@ def test_inline_fits_agrees_with_the_real_message_size():
 def test_malformed_messages_are_envelope_errors(body):
     with pytest.raises(EnvelopeError):
         parse_message(body)
+
+
+def head(**changes: object) -> str:
+    fields = {"run_id": RUN, "node": "jira-prod", "started_at": STARTED.isoformat(), "records": 1}
+    body = {"v": 1, **fields, **changes, "kind": "claim_check", "bucket": "b", "key": "staging/k"}
+    return json.dumps({"size": 3, "sha256": hashlib.sha256(b"xyz").hexdigest(), **body})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"run_id": "../../etc"}, "run_id is not of the form"),
+        ({"run_id": "20261127T070500Z-0a1b2c3d/../x"}, "run_id is not of the form"),
+        ({"run_id": "20261127T070501Z-0a1b2c3d"}, "run_id and started_at disagree"),
+        ({"started_at": "0001-01-01T00:00:00+00:00", "run_id": "00010101T000000Z-0a1b2c3d"}, "not a plausible time"),
+        ({"started_at": "2999-01-01T00:00:00+00:00", "run_id": "29990101T000000Z-0a1b2c3d"}, "not a plausible time"),
+        ({"started_at": "2026-11-27T07:05:00"}, "started_at has no time zone"),
+        ({"node": " "}, "node is empty"),
+        ({"records": -1}, "records is negative"),
+        ({"size": -3}, "size is not a byte count"),
+        ({"size": True}, "size is not a byte count"),
+        ({"sha256": "ABC"}, "sha256 is not 64 lower-case hex digits"),
+    ],
+)
+def test_the_fields_that_make_the_key_are_validated(changes, message):
+    assert parse_message(head()).run_id == RUN
+    with pytest.raises(EnvelopeError, match=message):
+        parse_message(head(**changes))
 
 
 def test_sample_events_are_what_the_generator_makes(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ so the names users see on dashboards and the names in the code cannot drift apar
         │   ├── HandoffFailed    the SQS message could not be sent (after retries)
         │   ├── StagingFailed    the claim-check object could not be written to the staging prefix
         │   ├── ArchiveWriteFailed  the archive object could not be written (local directory or S3)
+        │   ├── ArchiveReadFailed  the claim-checked staging object could not be read (archiver)
         │   ├── ChecksumMismatch the claim-checked object is not what the message says (archiver)
         │   └── ArchiveConflict  an archive object with other content already exists under that key
         ├── DiscoveryFailed      relations: auto could not read the connection list; the state's list was used
@@ -201,6 +202,11 @@ class StagingFailed(ArchiveFailure):
 
 class ArchiveWriteFailed(ArchiveFailure):
     """The archive object could not be written (local directory, or S3 in direct mode)."""
+
+
+class ArchiveReadFailed(ArchiveFailure):
+    """The claim-checked staging object could not be read (archiver only): refused, or gone while no
+    archive object was written from it."""
 
 
 class ChecksumMismatch(ArchiveFailure):
