@@ -15,10 +15,12 @@ import pytest
 from exalate_collector import errors, poll
 from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_REQUESTS, polls_per_relation
 from exalate_collector.runner import run
-from exalate_collector.simulator import Behaviour, NodeSimulator
+from exalate_collector.simulator import Behaviour, NodeSimulator, seed_body
 
 from .conftest import config_for, free_port, node_config
 from .helpers import values
+
+TOO_LARGE_LIMIT = 5000
 
 
 @dataclass
@@ -69,7 +71,7 @@ SCENARIOS: dict[str, Scenario] = {
     "deadline_exceeded": Scenario(behaviour=Behaviour(hang=True), deadline_s=3.0),
     "connection_failed": Scenario(behaviour=Behaviour(drop=True)),
     "tls_error": Scenario(node={"base_url": "https"}, whole_node=True),
-    "too_large": Scenario(node={"max_body_bytes": 5000}, status=200),  # syncrequests is 9170 bytes
+    "too_large": Scenario(node={"max_body_bytes": TOO_LARGE_LIMIT}, status=200),  # syncrequests is 9170 bytes
     "unexpected_content_type": Scenario(
         behaviour=Behaviour(content_type="text/html", body=b"<html>Log in</html>"), status=200
     ),
@@ -144,6 +146,8 @@ def test_error_type_end_to_end(error_type, receiver, pipeline, monkeypatch, capl
         expected |= {("broken", "Gone", e) for e in ENDPOINTS}
     else:
         expected |= {("broken", "AllContent", scenario.endpoint), ("broken", "AllContent", BLOB_ERRORS)}
+    if error_type == "too_large":  # every example answer over the limit, whichever rows the table has
+        expected |= {("broken", "AllContent", e) for e in ENDPOINTS if len(seed_body(e)) > TOO_LARGE_LIMIT}
     assert failed == expected
     assert sum(values(receiver, "exalate.endpoint.up", {"exalate.node": "healthy"})) == len(ENDPOINTS) - 1
 
