@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
-#   make demo   one collection against the bundled Exalate node simulator, and what it produced
-#   make test   ruff, then the whole test suite (unit and integration, real servers on loopback)
+#   make demo   two collections, five minutes apart, against the bundled Exalate node simulator, what
+#               they produced and a verdict for each (its state is temporary: every demo tells the same story)
+#   make test   ruff and mypy, then the whole test suite (unit and integration, real servers on loopback)
 # Also: make check-template (SAM lint/validate/build/size/security scan), make check-lambda (the built
 # artifact under arm64/Python 3.13 emulation), make bench, make docs.
 PYTHON ?= python3
@@ -71,4 +72,4 @@ docs: $(STAMP)
 	$(BIN)/exalate-collector docs > docs/telemetry.md
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state .aws-sam .check-lambda
+	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state exalate-demo.log .aws-sam .check-lambda

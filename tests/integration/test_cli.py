@@ -129,7 +129,11 @@ def test_grpc_protocol_is_refused_clearly(config_file):
         "run",
         "--config",
         str(config_file),
-        env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+        env={
+            "EXALATE_JWT_SECRET": "x" * 32,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        },
     )
     assert done.returncode == 2
     assert "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported" in done.stderr
@@ -145,20 +149,54 @@ def test_demo_shows_what_it_produced(tmp_path: Path):
     relations = ["AllContent", "GROOVY"] * 2  # jira-demo's, and those jira-auto discovered
     assert f"in 1 request(s) and {2 * len(relations) + len(ENDPOINTS)} events in 1 request(s)" in first
     assert "relations of jira-auto from the node's connection list: AllContent, GROOVY\n" in first
-    # run 2: ages grew, the fixed error is resolved, standing errors are not repeated
+    assert "that example misses a comma" in first  # the seed's broken example, explained where it shows
+    assert "verdict: 4 relations healthy, 1 removed on the other side; 4 sync errors, 0 blob errors;" in first
+    # run 2: ages grew, the fixed error is resolved, standing errors are not repeated, an empty queue has no age
     assert "jira-demo  AllContent      syncevents/syncrequests          1      5m00s   ok" in second
+    assert "jira-demo  GROOVY          syncrequests/errorresponses      0      -       ok" in second
     assert "exalate.sync.error.resolved" in second and "resolved after 5m00s" in second
     assert "exalate.sync.error " not in second
+    assert "verdict: 2 relations healthy, 1 removed on the other side; 1 sync error, 0 blob errors" in second
     assert "methods the node saw: GET" in second
     # the discovered connection is polled at the second run, without a configuration change
     assert "relations of jira-auto from the node's connection list: AllContent, GROOVY, NewPartner" in second
     assert "jira-auto  NewPartner      syncevents/syncrequests          1      0m00s   ok" in second
     assert "requests to jira-auto other than GET: 1 (/jira/rest/issuehub/4.0/authenticate: the login)" in second
+    # each failure once: a row of the table, not also an event line or a log line among them
+    assert done.stdout.count("GET syncevents/syncrequests of relation RemovedPartner") == 0
+    assert "poll failed" not in done.stdout + done.stderr
+    log = (tmp_path / "exalate-demo.log").read_text(encoding="utf-8")
+    assert log.count("relation=RemovedPartner endpoint=syncevents/syncrequests error.type=connection_not_found") == 2
     archived = sorted(tmp_path.glob("exalate-archive/exalate/dt=*/hour=*/node=jira-demo/*.jsonl.gz"))
     assert len(archived) == 2
     assert f"archived node jira-demo: {archived[0].relative_to(tmp_path)}" in done.stdout
     assert "read one record back: gzip -dc" in done.stdout
-    assert (tmp_path / "exalate-state" / "jira-demo.json").exists()
+    assert not (tmp_path / "exalate-state").exists()  # temporary state: the next demo tells the same story
+
+
+def _story(stdout: str) -> list[str]:
+    """The demo's output without what differs by nature between two demos: ports, run ids, dates, byte counts."""
+    import re
+
+    varying = re.compile(
+        r"127\.0\.0\.1:\d+|\d{8}T\d{6}Z-[0-9a-f]{8}|dt=[\d-]+/hour=\d+|\d+ bytes|/tmp/\S+|/\S+/exalate-demo.log"
+    )
+    return [varying.sub("*", line) for line in stdout.splitlines()]
+
+
+def test_two_demos_tell_the_same_story(tmp_path: Path):
+    first, second = cli("demo", cwd=tmp_path), cli("demo", cwd=tmp_path)
+    assert first.returncode == second.returncode == 0
+    assert _story(first.stdout) == _story(second.stdout)
+    assert first.stdout.count("verdict: ") == 2
+
+
+def test_demo_with_a_backend_runs_twice_too(tmp_path: Path, receiver):
+    done = cli("demo", env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"exporting to your backend: {receiver.endpoint}" in done.stdout
+    assert done.stdout.count("verdict: ") == 2 and "=== run 2" in done.stdout
+    assert len(receiver.received.metric_requests) == 2
 
 
 def test_docs_command_prints_the_committed_reference():

@@ -37,3 +37,18 @@ def test_authentication_failures_are_marked():
 def test_config_error_lists_every_problem():
     exc = errors.ConfigError(["nodes[0] (a): timeout_s: bad", "nodes[1] (b): auth.secret: required"])
     assert "nodes[0] (a): timeout_s" in str(exc) and "nodes[1] (b): auth.secret" in str(exc)
+
+
+def _tree(cls: type) -> list[type]:
+    return [sub for child in cls.__subclasses__() for sub in (child, *_tree(child))]
+
+
+def test_every_error_type_of_the_exception_tree_has_a_row_in_docs_telemetry_md():
+    from ..conftest import ROOT
+
+    docs = (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")
+    abstract = {errors.PollFailure, errors.AuthenticationFailure, errors.ArchiveFailure, errors.StateFailure}
+    concrete = [cls for cls in _tree(errors.ReportedFailure) if cls not in abstract]
+    assert {"state_read_failed", "state_corrupt", "state_write_failed"} <= {c.error_type for c in concrete}
+    missing = [cls.error_type for cls in concrete if f"| `{cls.error_type}` | `{cls.__name__}` |" not in docs]
+    assert missing == [], "run `make docs`"

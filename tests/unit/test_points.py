@@ -94,7 +94,6 @@ def failed(failure: errors.PollFailure, relation: str = "AllContent", sent: bool
     [
         (errors.Unauthorized("d", 401), "ERROR"),
         (errors.Forbidden("d", 403), "ERROR"),
-        (errors.SecretUnavailable("d"), "ERROR"),
         (errors.ServerError("d", 500, "boom"), "WARN"),
         (errors.Timeout("d"), "WARN"),
     ],
@@ -107,6 +106,17 @@ def test_poll_failure_event(failure, severity):
     assert ("http.response.status_code" in event.attributes) == (failure.status_code is not None)
     assert ("exalate.response.excerpt" in event.attributes) == (failure.excerpt is not None)
     assert failure.detail in event.body
+
+
+def test_a_node_wide_failure_is_one_event_per_node_but_counted_at_every_endpoint():
+    failure = errors.SecretUnavailable("environment variable S is not set or empty")
+    exchanges = [failed(failure, relation=r, sent=False) for r in ("A", "B", "C")]
+    telemetry = run_telemetry(exchanges, 0.1)
+    (event,) = telemetry.events
+    assert event.name == "exalate.poll.failure" and event.severity == "ERROR"
+    assert event.attributes == {"exalate.node": "n", "error.type": "secret_unavailable"}
+    assert event.body == "node n was not polled (secret_unavailable): environment variable S is not set or empty"
+    assert [p.attributes["exalate.relation"] for p in telemetry.named("exalate.poll.errors")] == ["A", "B", "C"]
 
 
 def test_duration_only_for_requests_that_went_out():

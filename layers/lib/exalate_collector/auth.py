@@ -10,6 +10,7 @@ import base64
 import hashlib
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,6 +23,14 @@ from .config import AuthConfig, SendAs
 
 #: A cached token is replaced this long (at most) before it expires.
 REFRESH_MARGIN_S = 30.0
+#: RFC 7518 section 3.2: an HS256 key must be at least as long as the hash output.
+MIN_HMAC_KEY_BYTES = 32
+
+# A short key is reported once per node as a configuration warning in our words (see
+# short_key_warning); PyJWT's own warning would otherwise reach stderr for every token minted.
+_insecure = getattr(getattr(jwt, "warnings", None), "InsecureKeyLengthWarning", None)
+if _insecure is not None:
+    warnings.filterwarnings("ignore", category=_insecure)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,10 @@ class JwtAuthenticator(_Fixed):
         self._token: str | None = None
         self._renew_at = 0.0
 
+    @property
+    def key_bytes(self) -> int:
+        return len(self._secret.encode("utf-8"))
+
     def claims(self, now: float, path: str, query: Mapping[str, str]) -> dict[str, object]:
         scale = 1000 if self._auth.exp_unit == "ms" else 1
         claims: dict[str, object] = dict(self._auth.claims)
@@ -156,3 +169,13 @@ def authenticator_for(auth: AuthConfig, resolve: Callable[[str], str]) -> Authen
     secret = resolve(auth.secret or "")
     redact.remember(secret)
     return JwtAuthenticator(auth, secret)
+
+
+def short_key_warning(node: str, authenticator: Authenticator) -> str | None:
+    """The configuration warning for an HS256 secret under 32 bytes; None when the key is long enough."""
+    if not isinstance(authenticator, JwtAuthenticator) or authenticator.key_bytes >= MIN_HMAC_KEY_BYTES:
+        return None
+    return (
+        f"node {node}: auth.secret is {authenticator.key_bytes} bytes, shorter than the {MIN_HMAC_KEY_BYTES} bytes"
+        " HS256 needs (RFC 7518 section 3.2); the node may reject the tokens (401): use the full shared secret"
+    )

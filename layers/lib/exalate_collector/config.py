@@ -424,7 +424,7 @@ def _url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
 
 
 def parse_text(text: str, source: str) -> object:
-    """JSON or YAML text to a Python value; a syntax error names the source and the position."""
+    """JSON or YAML text to a Python value; a syntax error names the source, the line and the column."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
@@ -436,7 +436,38 @@ def parse_text(text: str, source: str) -> object:
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders only
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
+        raise ConfigError([f"{source}: {_yaml_problem(exc)}"]) from None
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """``invalid YAML at line 3 column 5: expected ',' or ']' (while parsing a flow sequence)``: 1-based."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    context = getattr(exc, "context", None)
+    return f"invalid YAML{where}: {problem}" + (f" ({context})" if context else "")
+
+
+def unset_environment_secrets(config: Config, env: Mapping[str, str]) -> list[str]:
+    """Every ``${VAR}`` credential whose variable is unset or empty, naming the node and the key.
+
+    The CLI refuses to start with such a configuration (a typo in a variable name is a configuration
+    error). In Lambda the node is reported as ``secret_unavailable`` instead, and the others still run.
+    """
+    from .secret_refs import environment_variable
+
+    problems = []
+    for index, node in enumerate(config.nodes):
+        refs = {"auth.secret": node.auth.secret, "auth.token": node.auth.token}
+        refs |= {"auth.username": node.auth.username, "auth.password": node.auth.password}
+        for key, ref in refs.items():
+            var = environment_variable(ref or "")
+            if var is not None and not env.get(var):
+                problems.append(
+                    f"nodes[{index}] ({node.name}): {key}: environment variable {var} is not set or empty;"
+                    f" export it, or correct the name in ${{{var}}}"
+                )
+    return problems
 
 
 def load_config(
@@ -467,7 +498,10 @@ def load_config(
             text = Path(ref).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([f"{ref}: cannot read: {exc.strerror or exc}"]) from None
-    config = parse_config(parse_text(text, ref))
+    raw = parse_text(text, ref)
+    if raw is None:  # an empty file, or only comments
+        raise ConfigError([f"{ref}: the configuration file is empty; it needs at least a 'nodes' list"])
+    config = parse_config(raw)
     for index, node in enumerate(config.nodes):
         if isinstance(node.verify_tls, str) and not Path(node.verify_tls).is_file():
             raise ConfigError([f"nodes[{index}] ({node.name}): verify_tls: no CA bundle at {node.verify_tls}"])

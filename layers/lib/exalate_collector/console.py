@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
+from .endpoints import BLOB_ERRORS, SYNC_ERRORS
+from .errors import ConnectionNotFound
 from .model import Exchange
-from .telemetry.points import RunTelemetry
+from .telemetry.points import POLL_FAILURE_EVENT, RunTelemetry
 
 
 def _status(ex: Exchange) -> str:
@@ -30,8 +33,15 @@ def _age(seconds: float | int | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
+def _oldest(ex: Exchange, ages: Mapping[tuple[object, ...], float]) -> str:
+    if ex.reading is None or ex.reading.items == 0:
+        return "-"  # nothing waiting: no age
+    return _age(ages.get((ex.node, ex.relation, ex.endpoint)))
+
+
 def summary(exchanges: Sequence[Exchange], telemetry: RunTelemetry) -> str:
-    ages = {
+    """The table (each failed poll once, in its row), the other events, and the counts."""
+    ages: dict[tuple[object, ...], float] = {
         (p.attributes["exalate.node"], p.attributes["exalate.relation"], p.attributes["exalate.endpoint"]): p.value
         for p in telemetry.named("exalate.queue.oldest_age")
     }
@@ -41,15 +51,18 @@ def summary(exchanges: Sequence[Exchange], telemetry: RunTelemetry) -> str:
             ex.relation,
             ex.endpoint,
             str(ex.reading.items) if ex.reading else "-",
-            _age(ages.get((ex.node, ex.relation, ex.endpoint))),
+            _oldest(ex, ages),
             _status(ex),
         ]
         for ex in exchanges
     ]
     parts = [table(rows, ["node", "relation", "endpoint", "items", "oldest", "status"])]
+    others = [e for e in telemetry.events if e.name != POLL_FAILURE_EVENT]
+    failures = len(telemetry.events) - len(others)
     if telemetry.events:
-        parts.append(f"\nevents ({len(telemetry.events)}):")
-        for event in telemetry.events:
+        also = f", of which {failures} {POLL_FAILURE_EVENT}: the failed rows above" if failures else ""
+        parts.append(f"\nevents ({len(telemetry.events)}{also}):")
+        for event in others:
             where = f"{event.attributes.get('exalate.node')}/{event.attributes.get('exalate.relation')}"
             keys = (
                 "exalate.error.reason",
@@ -63,3 +76,44 @@ def summary(exchanges: Sequence[Exchange], telemetry: RunTelemetry) -> str:
     failed = sum(1 for ex in exchanges if ex.failure is not None)
     parts.append(f"\n{len(exchanges)} polls, {failed} failed, {len(telemetry.points)} metric points")
     return "\n".join(parts)
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def verdict(exchanges: Sequence[Exchange]) -> str:
+    """The run in plain words: ``2 relations healthy, 1 removed on the other side; 1 sync error; ...``.
+
+    A relation is *removed* when the node says the connection does not exist, *not reachable* when
+    no endpoint of it answered, *healthy* otherwise; errors are the items waiting in the error queues.
+    """
+    by_relation: dict[tuple[str, str], list[Exchange]] = {}
+    for ex in exchanges:
+        by_relation.setdefault((ex.node, ex.relation), []).append(ex)
+    kinds: Counter[str] = Counter()
+    for polls in by_relation.values():
+        if any(isinstance(ex.failure, ConnectionNotFound) for ex in polls):
+            kinds["removed on the other side"] += 1
+        elif all(ex.failure is not None for ex in polls):
+            kinds["not reachable"] += 1
+        else:
+            kinds["healthy"] += 1
+    present = [(kind, kinds[kind]) for kind in ("healthy", "removed on the other side", "not reachable") if kinds[kind]]
+    phrases = []
+    for index, (kind, count) in enumerate(present):  # "2 relations healthy, 1 removed on the other side"
+        noun = (" relation" if count == 1 else " relations") if index == 0 else ""
+        phrases.append(f"{count}{noun} {kind}")
+    relations = ", ".join(phrases)
+    sync = sum(ex.reading.items for ex in exchanges if ex.reading and ex.endpoint == SYNC_ERRORS)
+    blob = sum(ex.reading.items for ex in exchanges if ex.reading and ex.endpoint == BLOB_ERRORS)
+    parts = [relations or "no relation polled", f"{_count(sync, 'sync error')}, {_count(blob, 'blob error')}"]
+    other = Counter(
+        ex.failure.error_type
+        for ex in exchanges
+        if ex.failure is not None and not isinstance(ex.failure, ConnectionNotFound)
+    )
+    if other:
+        listed = ", ".join(f"{kind} x{count}" for kind, count in sorted(other.items()))
+        parts.append(f"{_count(sum(other.values()), 'other failed poll')} ({listed})")
+    return "verdict: " + "; ".join(parts)

@@ -102,6 +102,9 @@ class PollFailure(ReportedFailure):
 
     #: True when the failure is about credentials: such events are logged at ERROR, not WARN.
     authentication: bool = False
+    #: True when the failure prevents polling the whole node (no request is sent): it is reported in
+    #: one event and one log line for the node, while every endpoint still counts it in its metrics.
+    node_wide: bool = False
 
     def __init__(self, detail: str, status_code: int | None = None, excerpt: str | None = None) -> None:
         super().__init__(detail)
@@ -128,7 +131,9 @@ class Forbidden(AuthenticationFailure):
 
 
 class SecretUnavailable(AuthenticationFailure):
-    """The node's secret could not be read from the environment, Secrets Manager or SSM."""
+    """The node's secret could not be read from the environment, Secrets Manager or SSM; nothing is sent."""
+
+    node_wide = True
 
 
 class LoginFailed(AuthenticationFailure):

@@ -13,7 +13,7 @@ from .config import load_config
 from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
 from .state.store import StateStore
-from .telemetry.otel import HEADERS_VAR, canonical_headers, parse_headers
+from .telemetry.otel import HEADERS_VAR, canonical_headers, export_failure_message, parse_headers
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,8 @@ def raise_if_incomplete(result: RunResult) -> None:
     if result.archive_failed and result.archive is not None:
         nodes = ", ".join(f"{node} ({failure.error_type})" for node, failure in result.archive.failures)
         problems.append(f"the answers of {nodes} could not be archived")
-    if result.export_failed:
-        problems.append("the telemetry backend refused the export or was unreachable")
+    if result.export is not None and not result.export.ok:
+        problems.append(export_failure_message(result.export))
     if problems:
         error = ExportFailed if not result.archive_failed else RunFailed
         raise error(f"run {result.run_id}: " + "; ".join(problems))

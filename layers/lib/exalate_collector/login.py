@@ -149,7 +149,7 @@ class LoginAuthenticator:
         except (Expired, TimeoutError):
             raise errors.LoginFailed(f"the login got no complete answer within {budget:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise errors.LoginFailed(f"the login request failed: {_transport_failure(exc).detail}") from None
+            raise errors.LoginFailed(f"the login request failed: {_transport_failure(exc, node).detail}") from None
         finally:
             watchdog.stop()
             pool.close()

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from typing import TextIO
 
 from .redact import RedactingFilter
 
@@ -49,24 +50,30 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def configure(level: str | None = None, *, json_lines: bool | None = None) -> None:
-    """Set up the root logger once: JSON in Lambda (or when asked), text otherwise; to stderr."""
+#: The accepted log levels (case-insensitive on the command line and in EXALATE_LOG_LEVEL).
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def configure(level: str | None = None, *, json_lines: bool | None = None, stream: TextIO | None = None) -> None:
+    """Set up the root logger: JSON lines to stdout in Lambda (or when asked), text to stderr (or ``stream``)."""
     if json_lines is None:
         json_lines = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr if not json_lines else sys.stdout)
+    handler = logging.StreamHandler(stream or (sys.stdout if json_lines else sys.stderr))
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
-    root.setLevel(level or os.environ.get("EXALATE_LOG_LEVEL", "INFO"))
+    root.setLevel((level or os.environ.get("EXALATE_LOG_LEVEL") or "INFO").upper())
     pin_library_loggers()
 
 
 #: Libraries that print requests and answers (bodies, headers, URLs) at DEBUG, whatever the root level:
 #: botocore prints a Secrets Manager SecretString and a decrypted SSM value, urllib3 a URL's ?jwt=,
-#: the OpenTelemetry SDK a malformed OTLP header in full.
+#: the OpenTelemetry SDK a malformed OTLP header in full. At INFO, botocore's "Found credentials in
+#: environment variables" and endpoint discovery are noise in every run. The OTLP/HTTP exporters warn
+#: at every retry: the run reports an undelivered export once, naming the endpoint and the variable.
 QUIET = {
     "botocore": logging.WARNING,
     "boto3": logging.WARNING,
@@ -75,6 +82,7 @@ QUIET = {
     "requests": logging.WARNING,
     "opentelemetry.util.re": logging.ERROR,
     "opentelemetry.exporter": logging.WARNING,
+    "opentelemetry.exporter.otlp.proto.http": logging.ERROR,
 }
 
 

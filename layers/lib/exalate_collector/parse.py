@@ -111,6 +111,13 @@ def failure_for_status(
         return errors.Redirect(f"redirected ({status}) to {target}; redirects are never followed", status)
     if 500 <= status < 600:
         return errors.ServerError(f"the node failed with HTTP {status}", status, text)
+    if status == 404:
+        return errors.HttpError(
+            "HTTP 404: no such path on this server; is the Jira context path in base_url"
+            " (e.g. https://jira.example.com/jira)? is Exalate installed on this Jira?",
+            status,
+            text,
+        )
     return errors.HttpError(f"unexpected HTTP {status}", status, text)
 
 

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from . import __version__, errors
 from .auth import Authenticator
@@ -283,7 +284,7 @@ def fetch(
     except (Expired, TimeoutError):
         exchange.failure = _late(node, deadline_binds, exchange.status_code)
     except (OSError, http.client.HTTPException) as exc:
-        exchange.failure = _transport_failure(exc)
+        exchange.failure = _transport_failure(exc, node)
     exchange.elapsed_s = monotonic() - start
     if exchange.failure is not None and exchange.failure.status_code is None:
         exchange.failure.status_code = exchange.status_code
@@ -317,15 +318,28 @@ def _late(node: NodeConfig, deadline_binds: bool, status: int | None) -> errors.
     return errors.Timeout(f"{what} within timeout_s {node.timeout_s:g}", status)
 
 
-def _transport_failure(exc: BaseException) -> errors.PollFailure:
-    """Map a transport exception to a PollFailure. ``str(exc)`` is never used: it could hold a URL."""
+def _transport_failure(exc: BaseException, node: NodeConfig) -> errors.PollFailure:
+    """Map a transport exception to a PollFailure naming where it went (host:port) and what to check.
+
+    ``str(exc)`` is never used: it could hold a URL."""
+    where = address(node.base_url)
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return errors.TlsError(f"TLS failed: {_root_cause(exc)}")
+        return errors.TlsError(f"TLS with {where} failed: {_root_cause(exc)}; check verify_tls")
     if isinstance(exc, http.client.HTTPException | ConnectionResetError | BrokenPipeError):
-        return errors.ConnectionFailed("the connection broke before the answer was complete")
+        return errors.ConnectionFailed(f"the connection to {where} broke before the answer was complete")
     if isinstance(exc, socket.gaierror):
-        return errors.ConnectionFailed("connection failed: the host name could not be resolved")
-    return errors.ConnectionFailed(f"connection failed: {_root_cause(exc)}")
+        return errors.ConnectionFailed(f"connection to {where} failed: the host name could not be resolved")
+    return errors.ConnectionFailed(
+        f"connection to {where} failed: {_root_cause(exc)}; is the node up, and is base_url right?"
+    )
+
+
+def address(url: str) -> str:
+    """``https://jira.example.com/jira`` -> ``jira.example.com:443``: where a connection goes."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or "?"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _root_cause(exc: BaseException) -> str:

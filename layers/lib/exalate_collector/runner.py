@@ -21,7 +21,7 @@ from typing import Protocol
 from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
-from .auth import Authenticator, authenticator_for
+from .auth import Authenticator, authenticator_for, short_key_warning
 from .budget import RunBudget
 from .config import Config, NodeConfig
 from .discovery import discover
@@ -42,7 +42,7 @@ from .poll import NodeTarget, poll_nodes
 from .state.model import Advance, Memory, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
 from .telemetry.contract import load_contract
-from .telemetry.otel import ExportReport
+from .telemetry.otel import ExportReport, export_failure_message
 from .telemetry.points import RunTelemetry, memory_events, run_telemetry, stamped
 from .telemetry.series import SeriesMemory, final_zeros, from_document, gauge_series, to_document
 
@@ -108,9 +108,14 @@ def prepare_targets(config: Config, resolve: Callable[[str], str], deadline: flo
     targets = []
     for node in config.nodes:
         try:
-            targets.append(NodeTarget(node, _authenticator(node, resolve, deadline)))
+            authenticator = _authenticator(node, resolve, deadline)
         except SecretUnavailable as failure:
             targets.append(NodeTarget(node, None, failure))
+        else:
+            targets.append(NodeTarget(node, authenticator))
+            warning = short_key_warning(node.name, authenticator)
+            if warning:
+                log.warning("configuration: %s", warning, extra={"exalate.node": node.name})
         _warn_literal(node)
     return targets
 
@@ -133,26 +138,28 @@ def _warn_literal(node: NodeConfig) -> None:
 
 
 def log_failures(exchanges: list[Exchange]) -> None:
+    """One log line per failed poll; a node-wide failure (no request sent) once for its node."""
+    reported: set[tuple[str, str]] = set()
     for ex in exchanges:
-        if ex.failure is None:
+        failure = ex.failure
+        if failure is None:
             continue
-        level = logging.ERROR if ex.failure.authentication else logging.WARNING
-        log.log(
-            level,
-            "poll failed: node=%s relation=%s endpoint=%s error.type=%s: %s",
-            ex.node,
-            ex.relation,
-            ex.endpoint,
-            ex.failure.error_type,
-            ex.failure.detail,
-            extra={
-                "exalate.node": ex.node,
-                "exalate.relation": ex.relation,
-                "exalate.endpoint": ex.endpoint,
-                "error.type": ex.failure.error_type,
-                "http.response.status_code": ex.failure.status_code,
-            },
-        )
+        level = logging.ERROR if failure.authentication else logging.WARNING
+        fields: dict[str, object] = {"exalate.node": ex.node}
+        args: tuple[object, ...]
+        if failure.node_wide:
+            if (ex.node, failure.error_type) in reported:
+                continue
+            reported.add((ex.node, failure.error_type))
+            message, args = "node %s not polled: error.type=%s: %s", (ex.node, failure.error_type, failure.detail)
+        else:
+            fields |= {"exalate.relation": ex.relation, "exalate.endpoint": ex.endpoint}
+            message = "poll failed: node=%s relation=%s endpoint=%s error.type=%s: %s"
+            args = (ex.node, ex.relation, ex.endpoint, failure.error_type, failure.detail)
+        fields["error.type"] = failure.error_type
+        if failure.status_code is not None:
+            fields["http.response.status_code"] = failure.status_code
+        log.log(level, message, *args, extra=fields)
 
 
 def _forget_rejected_secrets(config: Config, exchanges: list[Exchange]) -> None:
@@ -281,13 +288,10 @@ def _log_state_failure(run_id: str, node: str, failure: StateFailure) -> None:
 
 
 def _log_export(result: RunResult) -> None:
-    if result.export is not None and not result.export.ok:
-        log.error(
-            "telemetry export failed: metrics_ok=%s logs_ok=%s",
-            result.export.metrics_ok,
-            result.export.logs_ok,
-            extra={"run_id": result.run_id},
-        )
+    report = result.export
+    if report is not None and not report.ok:
+        extra = {"run_id": result.run_id, "metrics_ok": report.metrics_ok, "logs_ok": report.logs_ok}
+        log.error("%s", export_failure_message(report), extra=extra)
 
 
 def _left(until: float) -> float:

@@ -30,6 +30,12 @@ def describe(ref: str) -> str:
     return "a literal value"
 
 
+def environment_variable(ref: str) -> str | None:
+    """``'${EXALATE_JWT_SECRET}'`` -> ``'EXALATE_JWT_SECRET'``; None for any other kind of reference."""
+    match = _ENV_REF.match(ref)
+    return match.group(1) if match else None
+
+
 def is_literal(ref: str) -> bool:
     return describe(ref) == "a literal value"
 
@@ -37,11 +43,11 @@ def is_literal(ref: str) -> bool:
 def resolve(ref: str, env: Mapping[str, str] | None = None) -> str:
     """The secret value behind ``ref``. Raises SecretUnavailable naming the reference."""
     env = os.environ if env is None else env
-    match = _ENV_REF.match(ref)
-    if match:
-        value = env.get(match.group(1))
+    var = environment_variable(ref)
+    if var is not None:
+        value = env.get(var)
         if not value:
-            raise SecretUnavailable(f"environment variable {match.group(1)} is not set or empty")
+            raise SecretUnavailable(f"environment variable {var} is not set or empty")
         return value
     if ref.startswith("secretsmanager:"):
         return _cached(ref, lambda: _read_secretsmanager(ref[len("secretsmanager:") :]))

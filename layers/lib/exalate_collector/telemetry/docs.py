@@ -122,6 +122,7 @@ def render(contract: Contract | None = None) -> str:
         ("poll", errors.poll_failure_types()),
         ("discovery", [errors.DiscoveryFailed]),
         ("archive", errors.archive_failure_types()),
+        ("state", errors.state_failure_types()),
     ]
     for kind, classes in kinds:
         for cls in classes:

@@ -18,7 +18,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -317,6 +317,27 @@ class BufferingLogProcessor(LogRecordProcessor):
 
 
 @dataclass(frozen=True)
+class ExportTarget:
+    """Where one signal goes and which variable says so: what a user checks when it is not delivered."""
+
+    url: str
+    variable: str
+
+
+def export_targets(env: Mapping[str, str]) -> dict[str, ExportTarget]:
+    """``{"metrics": ..., "events": ...}`` as the OTLP/HTTP exporters resolve them from the variables."""
+    base = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318").rstrip("/")
+    targets = {}
+    for signal, kind, path in (("metrics", "METRICS", "v1/metrics"), ("events", "LOGS", "v1/logs")):
+        specific = f"OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"
+        if env.get(specific):
+            targets[signal] = ExportTarget(env[specific], specific)
+        else:
+            targets[signal] = ExportTarget(f"{base}/{path}", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    return targets
+
+
+@dataclass(frozen=True)
 class ExportReport:
     metrics_ok: bool
     logs_ok: bool
@@ -324,10 +345,24 @@ class ExportReport:
     events: int
     #: The deployment's series after this export (cumulative totals exported, gauge series exported).
     series: SeriesMemory | None = None
+    #: signal -> where it was sent; names the endpoint and the variable in the failure message.
+    targets: Mapping[str, ExportTarget] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.metrics_ok and self.logs_ok
+
+
+def export_failure_message(report: ExportReport) -> str:
+    """The one message for an export that was not delivered: which signal, where, and what to check."""
+    failed = [signal for signal, ok in (("metrics", report.metrics_ok), ("events", report.logs_ok)) if not ok]
+    where = [f"{signal} to {report.targets[signal].url}" for signal in failed if signal in report.targets]
+    variables = sorted({report.targets[signal].variable for signal in failed if signal in report.targets})
+    check = f"check {' and '.join(variables)}, and " if variables else "check "
+    return (
+        f"the telemetry backend refused the export or was unreachable ({', '.join(where or failed)}); "
+        f"{check}OTEL_EXPORTER_OTLP_HEADERS if the backend needs an API key"
+    )
 
 
 class OtelPipeline:
@@ -340,11 +375,13 @@ class OtelPipeline:
         log_exporter: LogExporterFor | None,
         contract: Contract | None = None,
         close: Callable[[], None] | None = None,
+        targets: Mapping[str, ExportTarget] | None = None,
     ) -> None:
         contract = contract or load_contract()
         self._close = close
         self.instance_id = str(resource.attributes.get(INSTANCE_ID, ""))
         self._specs = {m.name: (m.unit, m.description) for m in contract.metrics.values()}
+        self._targets = dict(targets or {})
         self._reader = OneShotMetricReader(metric_exporter)
         self._meters = MeterProvider(resource=resource, metric_readers=[self._reader])
         self._logs = LoggerProvider(resource=resource)
@@ -380,7 +417,7 @@ class OtelPipeline:
         env = os.environ if env is None else env
         metric_exporter, log_exporter, close = otlp_exporters(env)
         resource = build_resource(env, instance_id or cli_instance_id(None))
-        return cls(resource, metric_exporter, log_exporter, close=close)
+        return cls(resource, metric_exporter, log_exporter, close=close, targets=export_targets(env))
 
     def _observer(self, name: str) -> Any:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
@@ -444,6 +481,7 @@ class OtelPipeline:
             points=len(telemetry.points),
             events=len(telemetry.events),
             series=kept[0],
+            targets=self._targets,
         )
 
     def shutdown(self) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from ..endpoints import Endpoint, row
-from ..errors import ArchiveFailure, ConnectionNotFound
+from ..errors import ArchiveFailure, ConnectionNotFound, PollFailure
 from ..model import Discovery, Exchange
 from ..parse import ErrorItem
 from ..redact import redact, scrub
@@ -117,8 +117,14 @@ def run_telemetry(
     """
     points: list[Point] = []
     events: list[Event] = []
+    node_wide: set[tuple[str, str]] = set()  # (node, error.type) already reported for the whole node
     for ex in exchanges:
         points.extend(exchange_points(ex))
+        if ex.failure is not None and ex.failure.node_wide:
+            if (ex.node, ex.failure.error_type) not in node_wide:
+                node_wide.add((ex.node, ex.failure.error_type))
+                events.append(node_failure_event(ex.node, ex.failure))
+            continue
         at = answered_ns(ex)
         events.extend(replace(e, time_unix_nano=at) for e in exchange_events(ex, memory))
     points.extend(relation_up_points(exchanges))
@@ -283,6 +289,13 @@ def exchange_events(ex: Exchange, memory: Memory | None = None) -> list[Event]:
         for item in ex.reading.errors
         if memory is None or memory.is_new(ex.node, ex.relation, ex.endpoint, item.identity)
     ]
+
+
+def node_failure_event(node: str, failure: PollFailure) -> Event:
+    """The one event of a failure that kept a whole node from being polled (no relation, no endpoint)."""
+    attributes: dict[str, AttributeValue] = {"exalate.node": node, "error.type": failure.error_type}
+    body = f"node {node} was not polled ({failure.error_type}): {failure.detail}"
+    return Event(POLL_FAILURE_EVENT, "ERROR" if failure.authentication else "WARN", body, attributes)
 
 
 def error_event(ex: Exchange, item: ErrorItem) -> Event:

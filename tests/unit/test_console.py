@@ -1,0 +1,51 @@
+"""The console summary and the verdict: pure, from exchanges of real seed answers."""
+
+from __future__ import annotations
+
+from exalate_collector.console import summary, verdict
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS
+from exalate_collector.simulator.server import NOT_FOUND_TEXT
+from exalate_collector.telemetry.points import run_telemetry
+
+from ..conftest import exchange_for, repaired_blob_errors, seed_exchanges
+
+
+def removed(relation: str) -> list:
+    body = NOT_FOUND_TEXT.format(relation=relation).encode()
+    return [exchange_for(e, body, status=400, content_type="text/plain", relation=relation) for e in ENDPOINTS]
+
+
+def test_verdict_in_plain_words():
+    healthy = [
+        exchange_for(BLOB_ERRORS, repaired_blob_errors()) if ex.endpoint == BLOB_ERRORS else ex
+        for ex in seed_exchanges()
+    ]
+    fixed = [
+        exchange_for(SYNC_ERRORS, b"[]", relation="GROOVY") if ex.endpoint == SYNC_ERRORS else ex
+        for ex in seed_exchanges("GROOVY")
+    ]
+    text = verdict(healthy + fixed + removed("Gone"))
+    assert text == (
+        "verdict: 2 relations healthy, 1 removed on the other side; 1 sync error, 1 blob error; 1 other failed poll"
+        " (invalid_json x1)"
+    )
+
+
+def test_verdict_of_a_node_that_does_not_answer():
+    down = [exchange_for(e, b"<html>", status=502, content_type="text/html") for e in ENDPOINTS]
+    assert (
+        verdict(down)
+        == "verdict: 1 relation not reachable; 0 sync errors, 0 blob errors; 6 other failed polls (server_error x6)"
+    )
+
+
+def test_summary_shows_each_failure_once_and_no_age_for_an_empty_queue():
+    exchanges = [exchange_for(SYNC_ERRORS, b"[]")] + removed("Gone")
+    text = summary(exchanges, run_telemetry(exchanges, 0.1))
+    (row,) = [
+        line.split() for line in text.splitlines() if "syncrequests/errorresponses" in line and "AllContent" in line
+    ]
+    assert row == ["jira-prod", "AllContent", "syncrequests/errorresponses", "0", "-", "ok"]
+    assert text.count("connection_not_found (HTTP 400)") == 6  # the rows
+    assert "events (6, of which 6 exalate.poll.failure: the failed rows above):" in text
+    assert "GET syncevents" not in text  # the event bodies are not printed again
