@@ -156,7 +156,7 @@ def test_demo_shows_what_it_produced(tmp_path: Path):
     assert "jira-demo  GROOVY          syncrequests/errorresponses      0      -       ok" in second
     assert "exalate.sync.error.resolved" in second and "resolved after 5m00s" in second
     assert "exalate.sync.error " not in second
-    assert "verdict: 2 relations healthy, 1 removed on the other side; 1 sync error, 0 blob errors" in second
+    assert "verdict: 5 relations healthy, 1 removed on the other side; 3 sync errors, 0 blob errors" in second
     assert "methods the node saw: GET" in second
     # the discovered connection is polled at the second run, without a configuration change
     assert "relations of jira-auto from the node's connection list: AllContent, GROOVY, NewPartner" in second

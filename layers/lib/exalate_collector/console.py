@@ -90,7 +90,8 @@ def verdict(exchanges: Sequence[Exchange]) -> str:
     """
     by_relation: dict[tuple[str, str], list[Exchange]] = {}
     for ex in exchanges:
-        by_relation.setdefault((ex.node, ex.relation), []).append(ex)
+        if ex.relation:  # the 4.0 API's once-per-node endpoints belong to no relation
+            by_relation.setdefault((ex.node, ex.relation), []).append(ex)
     kinds: Counter[str] = Counter()
     for polls in by_relation.values():
         if any(isinstance(ex.failure, ConnectionNotFound) for ex in polls):
