@@ -114,7 +114,7 @@ def test_a_node_wide_failure_is_one_event_per_node_but_counted_at_every_endpoint
     telemetry = run_telemetry(exchanges, 0.1)
     (event,) = telemetry.events
     assert event.name == "exalate.poll.failure" and event.severity == "ERROR"
-    assert event.attributes == {"exalate.node": "n", "error.type": "secret_unavailable"}
+    assert event.attributes == {"exalate.node": "n", "error.type": "secret_unavailable", "event.name": event.name}
     assert event.body == "node n was not polled (secret_unavailable): environment variable S is not set or empty"
     assert [p.attributes["exalate.relation"] for p in telemetry.named("exalate.poll.errors")] == ["A", "B", "C"]
 
