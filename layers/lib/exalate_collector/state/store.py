@@ -146,12 +146,26 @@ class S3StateStore:
             answer = self.s3.get_object(Bucket=self.bucket, Key=key)
             data = answer["Body"].read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
         except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404") or (
+                error_code(exc) in ("AccessDenied", "403") and self._absent(key)
+            ):
                 return Loaded(None, None), None
             return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{key}: {error_code(exc)}")), None
         except BotoCoreError as exc:
             return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{key}: {type(exc).__name__}")), None
         return Loaded(None, answer["ETag"]), data
+
+    def _absent(self, key: str) -> bool:
+        """After a 403: whether the object simply does not exist. S3 answers 403 for a missing key unless
+        the caller may list the bucket, and template.yaml grants that only under the state prefix, which
+        a GET does not name: a listing of exactly this key does."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except (ClientError, BotoCoreError):
+            return False
+        return not any(item.get("Key") == key for item in listing.get("Contents", []))
 
     def _put(self, key: str, state: dict[str, Any], token: str | None) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,0 +1,47 @@
+"""S3 answers 403, not 404, for a missing object when the caller may not list the bucket; template.yaml
+grants ListBucket only under the state prefix, which a GET does not name. The store tells the two apart
+with a listing of exactly the state key (an in-process S3 double: IAM is not what moto enforces)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from exalate_collector.state.store import S3StateStore
+
+
+class RefusingS3:
+    def __init__(self, listed: list[str] | None) -> None:
+        self.listed = listed  # None: the listing is refused too
+        self.prefixes: list[str] = []
+
+    def get_object(self, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    def list_objects_v2(self, **kwargs: Any) -> Any:
+        self.prefixes.append(kwargs["Prefix"])
+        if self.listed is None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2")
+        return {"Contents": [{"Key": key} for key in self.listed]}
+
+
+@pytest.mark.parametrize(
+    ("listed", "missing"),
+    [
+        ([], True),  # nothing there: a fresh start, not a failure
+        (["state/jira-prod.json.bak"], True),  # a longer key that shares the prefix is not the object
+        (["state/jira-prod.json"], False),  # it is there and GET was refused: a real failure
+        (None, False),  # cannot tell: a real failure
+    ],
+)
+def test_a_403_for_a_missing_state_is_a_fresh_start(listed, missing):
+    s3 = RefusingS3(listed)
+    loaded = S3StateStore(s3, "bucket", "state/").load("jira-prod")
+    assert s3.prefixes == ["state/jira-prod.json"]
+    assert loaded.state is None and loaded.token is None
+    if missing:
+        assert loaded.failure is None
+    else:
+        assert loaded.failure is not None and loaded.failure.error_type == "state_read_failed"
+        assert "AccessDenied" in loaded.failure.detail
