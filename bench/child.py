@@ -26,7 +26,7 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    from exalate_collector.archive.sinks import LocalDirectorySink, sink_from_environment
+    from exalate_collector.archive.sinks import LocalDirectorySink, sink_for
     from exalate_collector.config import parse_config
     from exalate_collector.runner import run
     from exalate_collector.state.store import LocalStateStore
@@ -41,7 +41,9 @@ def main() -> None:
         return
     pipeline = OtelPipeline.from_environment()
     if spec["archive"] == "queue":
-        sink = sink_from_environment(os.environ, in_lambda=True)
+        from exalate_collector.settings import Settings
+
+        sink = sink_for(Settings.from_environment(os.environ), in_lambda=True)
     else:
         sink = LocalDirectorySink(Path(spec["archive"]))
     before_run = peak_rss_mb()

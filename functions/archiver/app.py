@@ -15,13 +15,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from exalate_collector import logs
 from exalate_collector.archive.archiver import ArchiverSettings, process
 from exalate_collector.aws import client as aws_client
+from exalate_collector.settings import Settings
 
-logs.configure()
+# Every environment variable read and validated once; a bad one fails the init, naming the variable.
+ENVIRONMENT = Settings.from_environment(os.environ)
+logs.configure(ENVIRONMENT.log_level, json_lines=True)
 # Built once per execution environment and reused by warm invocations.
 # Every failed message is reported in batchItemFailures, even when all fail (no exception: same contract).
 PROCESSOR = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 S3 = aws_client("s3")
-SETTINGS = ArchiverSettings.from_environment(os.environ)
+SETTINGS = ArchiverSettings.from_settings(ENVIRONMENT)
 
 
 def record_handler(record: SQSRecord) -> str:

@@ -6,20 +6,23 @@ import os
 from typing import Any
 
 from exalate_collector import lambda_entry, logs
-from exalate_collector.archive.sinks import sink_from_environment
-from exalate_collector.state.store import store_from_environment
+from exalate_collector.archive.sinks import sink_for
+from exalate_collector.settings import Settings
+from exalate_collector.state.store import store_for
 from exalate_collector.telemetry.otel import OtelPipeline, lambda_instance_id
 
-logs.configure()
-lambda_entry.load_otlp_headers(os.environ)  # API keys come from Secrets Manager, not plain variables
+# Every environment variable read and validated once; a bad one fails the init, naming the variable.
+SETTINGS = Settings.from_environment(os.environ)
+logs.configure(SETTINGS.log_level, json_lines=True)
+lambda_entry.load_otlp_headers(SETTINGS, os.environ)  # API keys come from Secrets Manager, not plain variables
 # Built once per execution environment and reused by warm invocations; the telemetry pipeline at the
 # first invocation, whose context names the function (its ARN is the default service.instance.id).
 PIPELINE: list[OtelPipeline] = []
-ARCHIVE = sink_from_environment(os.environ, in_lambda=True)
-STATE = store_from_environment(os.environ, in_lambda=True)
+ARCHIVE = sink_for(SETTINGS, in_lambda=True)
+STATE = store_for(SETTINGS, in_lambda=True)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not PIPELINE:
         PIPELINE.append(OtelPipeline.from_environment(lambda_instance_id(context.invoked_function_arn)))
-    return lambda_entry.collect(event, context, PIPELINE[0], os.environ, ARCHIVE, STATE)
+    return lambda_entry.collect(event, context, PIPELINE[0], SETTINGS, ARCHIVE, STATE)

@@ -274,9 +274,10 @@ def test_local_directory_mode(tmp_path, simulator):
 
 
 def test_direct_s3_mode_outside_aws(stack, simulator, tmp_path):
-    from exalate_collector.archive.sinks import sink_from_environment
+    from exalate_collector.archive.sinks import sink_for
+    from exalate_collector.settings import Settings
 
-    sink = sink_from_environment(os.environ, in_lambda=False)
+    sink = sink_for(Settings.from_environment(os.environ), in_lambda=False)
     result = run(config_for(node_config(simulator, ["AllContent"])), 10, None, sink)
     assert result.archive.delivered["jira-test"].startswith(f"s3://{stack['bucket']}/exalate/dt=")
     assert len(archive_objects(stack)) == 1

@@ -101,9 +101,10 @@ def test_refused_export_fails_the_invocation_after_the_run(lambda_env, receiver,
 
 def test_deadline_comes_from_the_remaining_time(lambda_env, monkeypatch, simulator):
     from exalate_collector.lambda_entry import deadline_s
+    from exalate_collector.settings import Settings
 
-    assert deadline_s(Context(30_000), {}) == 25.0  # the whole run: polling, archive, state and export
-    assert deadline_s(Context(2_000), {}) == 1.0
+    assert deadline_s(Context(30_000), Settings()) == 25.0  # the whole run: polling, archive, state and export
+    assert deadline_s(Context(2_000), Settings()) == 1.0
 
 
 def test_otlp_headers_come_from_secrets_manager(lambda_env, receiver, monkeypatch, simulator):
@@ -147,3 +148,12 @@ def test_a_rotated_secret_is_read_again_after_a_401(lambda_env, receiver, simula
     assert app.handler(EVENT, Context())["failed"] == POLLS  # the old secret: 401 everywhere, reported
     assert {e.attributes["error.type"] for e in receiver.events()} == {"unauthorized"}
     assert app.handler(EVENT, Context())["failed"] == 2  # read again after the 401: back to normal
+
+
+def test_a_bad_environment_variable_fails_the_init_naming_it(lambda_env, monkeypatch, simulator):
+    from exalate_collector.errors import ConfigError
+
+    monkeypatch.setenv("EXALATE_EXPORT_MARGIN_S", "12s")  # a typo: every invocation used to crash with a traceback
+    with pytest.raises(ConfigError, match="EXALATE_EXPORT_MARGIN_S: '12s' is not a number of seconds from 0 to 900"):
+        load_handler()
+    assert simulator.seen == []

@@ -162,3 +162,14 @@ def test_simulate_says_which_relations_and_credentials_it_serves():
     assert "relations: [Alpha, Beta]" in text and "secret: ${EXALATE_JWT_SECRET}" in text
     (url_line,) = [line for line in banner if line.startswith("simulated Exalate node at http://127.0.0.1:")]
     assert url_line.rstrip().endswith("/jira")
+
+
+def test_a_typo_in_an_environment_variable_is_a_configuration_error(tmp_path, simulator):
+    config = write(tmp_path, node_config(simulator, auth={"secret": "${EXALATE_JWT_SECRET}"}))
+    env = {"EXALATE_JWT_SECRET": SECRET, "EXALATE_EXPORT_MARGIN_S": "12s", "EXALATE_LOG_LEVEL": "loud"}
+    done = cli("run", "--config", str(config), env=env)
+    assert done.returncode == 2
+    assert "EXALATE_EXPORT_MARGIN_S: '12s' is not a number of seconds from 0 to 900" in done.stderr
+    assert "EXALATE_LOG_LEVEL: 'loud' is not one of DEBUG, INFO, WARNING, ERROR (any case)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert simulator.seen == []

@@ -198,6 +198,6 @@ def test_streaming_writer_makes_exactly_the_simple_encoding(body, monkeypatch):
 def test_encryption_arguments():
     from exalate_collector.archive.store import Encryption
 
-    assert Encryption.from_environment({}).put_arguments() == {"ServerSideEncryption": "AES256"}
-    kms = Encryption.from_environment({"ARCHIVE_KMS_KEY_ID": "arn:aws:kms:eu-west-1:1:key/k"}).put_arguments()
+    assert Encryption().put_arguments() == {"ServerSideEncryption": "AES256"}
+    kms = Encryption("arn:aws:kms:eu-west-1:1:key/k").put_arguments()
     assert kms == {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:aws:kms:eu-west-1:1:key/k"}

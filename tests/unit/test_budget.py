@@ -57,7 +57,9 @@ def test_an_aws_call_with_no_time_left_fails_as_a_botocore_error():
     [({}, 25.0), ({"EXALATE_DEADLINE_MARGIN_S": "2"}, 28.0), ({"EXALATE_EXPORT_MARGIN_S": "12"}, 18.0)],
 )
 def test_the_lambda_deadline_is_the_remaining_time_less_the_margin(env, deadline):
-    assert budget.lambda_deadline_s(30_000, env) == deadline
+    from exalate_collector.settings import Settings
+
+    assert budget.lambda_deadline_s(30_000, Settings.from_environment(env).deadline_margin_s) == deadline
 
 
 class RecordingExporter:

@@ -7,7 +7,7 @@ at a fixed instant; a phase that finishes early leaves its time to the next ones
 every I/O gets its timeout from what remains (``within``/``remaining``: the AWS client factory, the
 OTLP export, the archive hand-off), so a hanging backend costs at most its phase.
 
-The environment variables read for this (and for the memory budget) are read here and nowhere else.
+The Lambda margin comes from settings.py (EXALATE_DEADLINE_MARGIN_S), read and validated there at start.
 """
 
 from __future__ import annotations
@@ -91,8 +91,6 @@ def remaining() -> float | None:
     return None if until is None else until - time.monotonic()
 
 
-def lambda_deadline_s(remaining_ms: int, env: Mapping[str, str]) -> float:
-    """The run's deadline in Lambda: the invocation's remaining time less the margin."""
-    margin = env.get(DEADLINE_MARGIN_VAR) or env.get(DEPRECATED_MARGIN_VAR)
-    margin_s = float(margin) if margin else DEFAULT_DEADLINE_MARGIN_S
+def lambda_deadline_s(remaining_ms: int, margin_s: float = DEFAULT_DEADLINE_MARGIN_S) -> float:
+    """The run's deadline in Lambda: the invocation's remaining time less the margin (Settings)."""
     return max(MIN_DEADLINE_S, remaining_ms / 1000.0 - margin_s)

@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, logs
-from .archive.sinks import ArchiveSink, sink_from_environment
+from .archive.sinks import ArchiveSink, sink_for
 from .config import Config, load_config, parse_config, unset_environment_secrets
 from .console import summary, verdict
 from .endpoints import BLOB_ERRORS
 from .errors import ConfigError, InvalidJson
 from .runner import RunResult, run
-from .state.store import StateStore, store_from_environment
+from .settings import Settings
+from .state.store import StateStore, store_for
 from .telemetry.otel import OtelPipeline, cli_instance_id, export_failure_message, otlp_configured
 
 if TYPE_CHECKING:
@@ -152,13 +153,13 @@ def _output_arguments(parser: argparse.ArgumentParser, *, demo: bool = False) ->
 def _sink(args: argparse.Namespace) -> ArchiveSink | None:
     if args.no_archive:
         return None
-    return sink_from_environment(os.environ, in_lambda=False, local_dir=args.archive_dir)
+    return sink_for(args.settings, in_lambda=False, local_dir=args.archive_dir)
 
 
 def _state(args: argparse.Namespace) -> StateStore | None:
     if args.no_state:
         return None
-    return store_from_environment(os.environ, in_lambda=False, local_dir=args.state_dir)
+    return store_for(args.settings, in_lambda=False, local_dir=args.state_dir)
 
 
 class CommandFailed(Exception):
@@ -172,7 +173,8 @@ EXIT_BUG = 70
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        logs.configure(args.log_level)
+        args.settings = Settings.from_environment(os.environ)  # every variable read and checked once
+        logs.configure(args.log_level or args.settings.log_level)
         return _dispatch(args)
     except ConfigError as exc:
         print(f"exalate-collector: {exc}", file=sys.stderr)
@@ -194,17 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        config = load_config(args.config)
+        config = load_config(args.config or args.settings.config_ref)
         unset = unset_environment_secrets(config, os.environ)
         if unset:
             raise ConfigError(unset)
-        instance = args.instance_id or cli_instance_id(args.config)
+        instance = args.instance_id or cli_instance_id(args.config or args.settings.config_ref)
         return _run(config, args.deadline, _sink(args), _state(args), instance, print_summary=args.summary)
     if args.command == "demo":
         if args.no_state or args.state_dir:
             return demo(args.deadline, _sink(args), _state(args))
         with tempfile.TemporaryDirectory(prefix="exalate-demo-state-") as directory:
-            state = store_from_environment({}, in_lambda=False, local_dir=directory)
+            state = store_for(Settings(), in_lambda=False, local_dir=directory)
             return demo(args.deadline, _sink(args), state, state_note=_TEMPORARY_STATE)
     if args.command == "simulate":
         return simulate(args.port, [r.strip() for r in args.relations.split(",") if r.strip()], args.latency)

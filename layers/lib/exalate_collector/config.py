@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,11 @@ SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
 SEND_AS: tuple[SendAs, ...] = ("bearer", "jwt", "x-exalate-jwt", "query")
 AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic", "login")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+# Each default is written here once; the dataclasses and the parser take it from here.
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_CONCURRENCY = 8
+DEFAULT_STUCK_AFTER_S = 1800.0
+DEFAULT_LIFETIME_S = 180
 #: Requests in flight at once in a whole run, all nodes together (one worker thread each).
 DEFAULT_MAX_IN_FLIGHT = 64
 
@@ -62,7 +66,7 @@ class AuthConfig:
     subject: str | None = None
     audience: str | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
-    lifetime_s: int = 180
+    lifetime_s: int = DEFAULT_LIFETIME_S
     exp_unit: Literal["s", "ms"] = "s"
     qsh: bool = False
     send_as: SendAs = "bearer"
@@ -100,11 +104,11 @@ class NodeConfig:
     base_url: str
     relations: tuple[str, ...]
     auth: AuthConfig
-    timeout_s: float = 10.0
-    concurrency: int = 8
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    concurrency: int = DEFAULT_CONCURRENCY
     verify_tls: bool | str = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    stuck_after_s: float = 1800.0
+    stuck_after_s: float = DEFAULT_STUCK_AFTER_S
     allow_insecure_http: bool = False
     #: What to poll: ``relations`` (the 2.4 endpoints of each relation), ``queues``, ``errors`` and
     #: ``connections`` (the node's 4.0 totals, error count and connection list).
@@ -231,16 +235,16 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
     elif len(set(relations)) != len(relations):
         problems.add(where, "relations", "duplicate relation names")
 
-    timeout_s = raw.get("timeout_s", 10)
+    timeout_s = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
     if not _is_number(timeout_s) or not 0 < timeout_s <= 900:
         problems.add(where, "timeout_s", f"must be a number of seconds in (0, 900], got {timeout_s!r}")
-    concurrency = raw.get("concurrency", 8)
+    concurrency = raw.get("concurrency", DEFAULT_CONCURRENCY)
     if not _is_int(concurrency) or not 1 <= concurrency <= 256:
         problems.add(where, "concurrency", f"must be an integer from 1 to 256, got {concurrency!r}")
     verify_tls = raw.get("verify_tls", True)
     if not isinstance(verify_tls, bool | str) or verify_tls == "":
         problems.add(where, "verify_tls", "must be true, false or the path of a CA bundle")
-    stuck_after = raw.get("stuck_after_s", 1800)
+    stuck_after = raw.get("stuck_after_s", DEFAULT_STUCK_AFTER_S)
     if not _is_number(stuck_after) or stuck_after <= 0:
         problems.add(where, "stuck_after_s", f"must be a positive number of seconds, got {stuck_after!r}")
     max_body = raw.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
@@ -262,11 +266,11 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         base_url=str(base_url).rstrip("/") if isinstance(base_url, str) else "",
         relations=tuple(str(r) for r in relations),
         auth=auth,
-        timeout_s=float(timeout_s) if _is_number(timeout_s) else 10.0,
-        concurrency=int(concurrency) if _is_int(concurrency) else 8,
+        timeout_s=float(timeout_s) if _is_number(timeout_s) else DEFAULT_TIMEOUT_S,
+        concurrency=int(concurrency) if _is_int(concurrency) else DEFAULT_CONCURRENCY,
         verify_tls=verify_tls if isinstance(verify_tls, bool | str) else True,
         max_body_bytes=int(max_body) if _is_int(max_body) else DEFAULT_MAX_BODY_BYTES,
-        stuck_after_s=float(stuck_after) if _is_number(stuck_after) else 1800.0,
+        stuck_after_s=float(stuck_after) if _is_number(stuck_after) else DEFAULT_STUCK_AFTER_S,
         allow_insecure_http=allow_insecure,
         collect=tuple(g for g in GROUPS if g in collect),
         discover=discover,
@@ -344,10 +348,10 @@ def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | No
         problems.add(where, "auth.claims", "numbers must be finite (no .nan or .inf)")
     for reserved in sorted(_RESERVED_CLAIMS & set(claims)):
         problems.add(where, f"auth.claims.{reserved}", "is set by the collector; remove it")
-    lifetime = raw.get("lifetime_s", 180)
+    lifetime = raw.get("lifetime_s", DEFAULT_LIFETIME_S)
     if not _is_int(lifetime) or not 10 <= lifetime <= 86400:
         problems.add(where, "auth.lifetime_s", f"must be an integer from 10 to 86400, got {lifetime!r}")
-        lifetime = 180
+        lifetime = DEFAULT_LIFETIME_S
     exp_unit = raw.get("exp_unit", "s")
     if exp_unit not in ("s", "ms"):
         problems.add(where, "auth.exp_unit", f"{exp_unit!r} is not one of s, ms")
@@ -470,18 +474,11 @@ def unset_environment_secrets(config: Config, env: Mapping[str, str]) -> list[st
     return problems
 
 
-def load_config(
-    ref: str | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    read_parameter: Callable[[str], str] | None = None,
-) -> Config:
-    """Read and validate the configuration from ``ref``, else ``$EXALATE_COLLECTOR_CONFIG``.
+def load_config(ref: str | None, *, read_parameter: Callable[[str], str] | None = None) -> Config:
+    """Read and validate the configuration from ``ref`` (``--config``, else Settings.config_ref).
 
     ``ref`` is a file path, or ``ssm:<parameter name>`` (read through ``read_parameter``).
     """
-    env = os.environ if env is None else env
-    ref = ref or env.get("EXALATE_COLLECTOR_CONFIG")
     if not ref:
         raise ConfigError(["configuration: no --config given and EXALATE_COLLECTOR_CONFIG is not set"])
     if ref.startswith("ssm:"):

@@ -12,6 +12,7 @@ from .budget import lambda_deadline_s
 from .config import load_config
 from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
+from .settings import Settings
 from .state.store import StateStore
 from .telemetry.otel import HEADERS_VAR, canonical_headers, export_failure_message, parse_headers
 
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 HEADERS_SECRET_VAR = "OTEL_EXPORTER_OTLP_HEADERS_SECRET"
 
 
-def load_otlp_headers(env: MutableMapping[str, str], resolve: Callable[[str], str] | None = None) -> None:
+def load_otlp_headers(
+    settings: Settings, env: MutableMapping[str, str], resolve: Callable[[str], str] | None = None
+) -> None:
     """Set OTEL_EXPORTER_OTLP_HEADERS from the secret named by OTEL_EXPORTER_OTLP_HEADERS_SECRET.
 
     API keys for Datadog or Honeycomb then never sit in plain environment variables of the function.
@@ -28,7 +31,7 @@ def load_otlp_headers(env: MutableMapping[str, str], resolve: Callable[[str], st
     variable in the ``name=value`` form and never echoed. Called once at cold start, before the
     exporters are built.
     """
-    ref = env.get(HEADERS_SECRET_VAR)
+    ref = settings.otlp_headers_secret
     if not ref:
         return
     resolve = resolve or secret_refs.resolve
@@ -40,9 +43,9 @@ def load_otlp_headers(env: MutableMapping[str, str], resolve: Callable[[str], st
     env[HEADERS_VAR] = canonical_headers(parse_headers(value, f"{HEADERS_SECRET_VAR} ({ref})"))
 
 
-def deadline_s(context: Any, env: Mapping[str, str]) -> float:
+def deadline_s(context: Any, settings: Settings) -> float:
     """The whole run's time: the invocation's remaining time less a margin (EXALATE_DEADLINE_MARGIN_S)."""
-    return lambda_deadline_s(context.get_remaining_time_in_millis(), env)
+    return lambda_deadline_s(context.get_remaining_time_in_millis(), settings.deadline_margin_s)
 
 
 def raise_if_incomplete(result: RunResult) -> None:
@@ -62,15 +65,15 @@ def collect(
     event: Mapping[str, Any],
     context: Any,
     publisher: Publisher,
-    env: Mapping[str, str],
+    settings: Settings,
     archive: ArchiveSink | None = None,
     state: StateStore | None = None,
 ) -> dict[str, Any]:
     """One scheduled run. Raises ConfigError before any request, RunFailed after everything else."""
-    config = load_config(env=env)
+    config = load_config(settings.config_ref)
     if event.get("execution_id"):
         log.info("scheduled execution %s", event["execution_id"], extra={"execution_id": event["execution_id"]})
-    result = run(config, deadline_s(context, env), publisher, archive, state)
+    result = run(config, deadline_s(context, settings), publisher, archive, state)
     raise_if_incomplete(result)
     return {
         "run_id": result.run_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from typing import TextIO
 
@@ -54,10 +53,10 @@ class TextFormatter(logging.Formatter):
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def configure(level: str | None = None, *, json_lines: bool | None = None, stream: TextIO | None = None) -> None:
-    """Set up the root logger: JSON lines to stdout in Lambda (or when asked), text to stderr (or ``stream``)."""
-    if json_lines is None:
-        json_lines = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+def configure(level: str | None = None, *, json_lines: bool = False, stream: TextIO | None = None) -> None:
+    """Set up the root logger: JSON lines to stdout (Lambda), else text to stderr (or ``stream``).
+
+    ``level``: one of LEVELS in any case, default INFO (EXALATE_LOG_LEVEL reaches here through Settings)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -65,7 +64,7 @@ def configure(level: str | None = None, *, json_lines: bool | None = None, strea
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
-    root.setLevel((level or os.environ.get("EXALATE_LOG_LEVEL") or "INFO").upper())
+    root.setLevel((level or "INFO").upper())
     pin_library_loggers()
 
 

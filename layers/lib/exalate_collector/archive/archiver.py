@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ArchiveConflict, ArchiveReadFailed, ChecksumMismatch, ReportedFailure
+from ..errors import ArchiveConflict, ArchiveReadFailed, ChecksumMismatch, ConfigError, ReportedFailure
+from ..settings import Settings
 from .envelope import Envelope, EnvelopeError, parse_message
 from .records import archive_key, key_prefix, object_metadata
 from .sinks import DEFAULT_PREFIX, DEFAULT_STAGING_PREFIX
@@ -26,12 +26,14 @@ class ArchiverSettings:
     encryption: Encryption = field(default_factory=Encryption)
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> ArchiverSettings:
+    def from_settings(cls, settings: Settings) -> ArchiverSettings:
+        if not settings.archive_bucket:
+            raise ConfigError(["ARCHIVE_BUCKET: required by the archiver: the bucket it archives to"])
         return cls(
-            bucket=env["ARCHIVE_BUCKET"],
-            prefix=env.get("ARCHIVE_PREFIX") or DEFAULT_PREFIX,
-            staging_prefix=env.get("ARCHIVE_STAGING_PREFIX") or DEFAULT_STAGING_PREFIX,
-            encryption=Encryption.from_environment(env),
+            bucket=settings.archive_bucket,
+            prefix=settings.archive_prefix or DEFAULT_PREFIX,
+            staging_prefix=settings.archive_staging_prefix or DEFAULT_STAGING_PREFIX,
+            encryption=Encryption(settings.archive_kms_key_id),
         )
 
 

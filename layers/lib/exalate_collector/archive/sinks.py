@@ -7,7 +7,6 @@ cannot take them; the runner reports that (metric, event, log) and the caller fa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 
 from ..aws import LazyClient
 from ..errors import HandoffFailed, StagingFailed
+from ..settings import Settings
 from .envelope import claim_message, inline_fits, inline_message
 from .records import archive_key, object_metadata, staging_key
 from .store import Encryption, error_code, put_once, write_local_once
@@ -117,23 +117,24 @@ class QueueSink:
         return where
 
 
-def sink_from_environment(
-    env: Mapping[str, str], *, in_lambda: bool, local_dir: str | None = None
-) -> ArchiveSink | None:
+def sink_for(settings: Settings, *, in_lambda: bool, local_dir: str | None = None) -> ArchiveSink | None:
     """Lambda: the queue (ARCHIVE_QUEUE_URL). Elsewhere: S3 when ARCHIVE_BUCKET is set, else a local directory."""
-    prefix = env.get("ARCHIVE_PREFIX") or DEFAULT_PREFIX
-    encryption = Encryption.from_environment(env)
+    prefix = settings.archive_prefix or DEFAULT_PREFIX
+    encryption = Encryption(settings.archive_kms_key_id)
+    bucket = settings.archive_bucket
     if in_lambda:
-        queue_url = env.get("ARCHIVE_QUEUE_URL")
-        if not queue_url:
+        if not settings.archive_queue_url:
             log.warning("ARCHIVE_QUEUE_URL is not set: this run's answers are not archived")
             return None
-        bucket = env.get("ARCHIVE_BUCKET")
-        staging = env.get("ARCHIVE_STAGING_PREFIX") or DEFAULT_STAGING_PREFIX
+        staging = settings.archive_staging_prefix or DEFAULT_STAGING_PREFIX
         return QueueSink(
-            LazyClient("sqs"), queue_url, LazyClient("s3") if bucket else None, bucket, staging, encryption
+            LazyClient("sqs"),
+            settings.archive_queue_url,
+            LazyClient("s3") if bucket else None,
+            bucket,
+            staging,
+            encryption,
         )
-    bucket = env.get("ARCHIVE_BUCKET")
     if bucket:
         return S3DirectSink(LazyClient("s3"), bucket, prefix, encryption)
-    return LocalDirectorySink(Path(local_dir or env.get("ARCHIVE_DIR") or DEFAULT_LOCAL_DIR), prefix)
+    return LocalDirectorySink(Path(local_dir or settings.archive_dir or DEFAULT_LOCAL_DIR), prefix)

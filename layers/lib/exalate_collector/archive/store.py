@@ -28,10 +28,6 @@ class Encryption:
             return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
         return {"ServerSideEncryption": "AES256"}
 
-    @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> Encryption:
-        return cls(env.get("ARCHIVE_KMS_KEY_ID") or None)
-
 
 def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ..archive.records import key_prefix, node_segment
 from ..archive.store import error_code
 from ..errors import StateCorrupt, StateFailure, StateReadFailed, StateWriteFailed
+from ..settings import Settings
 from .model import validate
 
 log = logging.getLogger(__name__)
@@ -293,16 +294,14 @@ DEFAULT_PREFIX = "state/"
 DEFAULT_LOCAL_DIR = "exalate-state"
 
 
-def store_from_environment(
-    env: Mapping[str, str], *, in_lambda: bool, local_dir: str | None = None
-) -> StateStore | None:
+def store_for(settings: Settings, *, in_lambda: bool, local_dir: str | None = None) -> StateStore | None:
     """S3 (STATE_BUCKET, else ARCHIVE_BUCKET; STATE_PREFIX, default state/), else outside AWS a local directory."""
-    bucket = env.get("STATE_BUCKET") or env.get("ARCHIVE_BUCKET")
+    bucket = settings.state_bucket or settings.archive_bucket
     if bucket:
         from ..aws import LazyClient
 
-        return S3StateStore(LazyClient("s3"), bucket, env.get("STATE_PREFIX") or DEFAULT_PREFIX)
+        return S3StateStore(LazyClient("s3"), bucket, settings.state_prefix or DEFAULT_PREFIX)
     if in_lambda:
         log.warning("no STATE_BUCKET or ARCHIVE_BUCKET: errors are reported in every run and queues have no age")
         return None
-    return LocalStateStore(Path(local_dir or env.get("STATE_DIR") or DEFAULT_LOCAL_DIR))
+    return LocalStateStore(Path(local_dir or settings.state_dir or DEFAULT_LOCAL_DIR))

@@ -101,7 +101,7 @@ def _endpoint_problem(url: str | None) -> str | None:
 
 def cli_instance_id(config_path: str | None) -> str:
     """The default ``service.instance.id`` outside AWS: this host and the configuration it runs."""
-    where = config_path or os.environ.get("EXALATE_COLLECTOR_CONFIG") or "-"
+    where = config_path or "-"
     if not where.startswith("ssm:") and where != "-":
         where = str(Path(where).resolve())
     return f"{socket.gethostname()}:{where}"
