@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import functools
 import logging
 import re
 import threading
@@ -47,6 +48,7 @@ class _Known:
         self.tokens: deque[str] = deque(maxlen=MAX_TOKENS)
         self.pattern: re.Pattern[str] | None = None
         self.as_bytes: tuple[bytes, ...] = ()
+        self.version = 0  # changes whenever the set does (the key of scrub_value's cache)
 
     def add(self, forms: set[str], *, token: bool = False) -> None:
         with self.lock:
@@ -69,6 +71,7 @@ class _Known:
         ordered = sorted(self.values | set(self.tokens), key=len, reverse=True)  # longest first
         self.pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
         self.as_bytes = tuple(v.encode("utf-8") for v in ordered)
+        self.version += 1
 
 
 _KNOWN = _Known()
@@ -153,6 +156,17 @@ def scrub(text: str) -> str:
     for pattern, replacement in _CREDENTIAL_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def scrub_value(text: str) -> str:
+    """``scrub`` for attribute values, which repeat across thousands of points (node, relation,
+    endpoint names): each distinct value is scrubbed once per state of the known credentials."""
+    return _scrub_cached(text, _KNOWN.version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scrub_cached(text: str, version: int) -> str:
+    return scrub(text)
 
 
 def redact(text: str) -> str:

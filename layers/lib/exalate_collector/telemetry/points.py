@@ -14,7 +14,7 @@ from ..endpoints import Endpoint, row
 from ..errors import ArchiveFailure, ConnectionNotFound, PollFailure
 from ..model import Discovery, Exchange
 from ..parse import ErrorItem
-from ..redact import redact, scrub
+from ..redact import redact, scrub_value
 from ..state.model import Memory, Resolved
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,7 +74,7 @@ def _scrubbed(attributes: Attributes) -> Attributes:
     """Text attribute values without any credential (values from the node: reasons, keys, URLs)."""
     if not any(isinstance(v, str) for v in attributes.values()):
         return attributes
-    return {k: scrub(v) if isinstance(v, str) else v for k, v in attributes.items()}
+    return {k: scrub_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
 
 
 @dataclass(frozen=True)
