@@ -34,20 +34,22 @@ MAX_TOKENS = 256
 
 
 def _forms(value: str) -> set[str]:
-    """The value and the encodings in which it travels (URL query, base64)."""
+    """The value and its URL-encoded forms (as it travels in a query string)."""
     forms = {value, quote(value, safe=""), quote_plus(value, safe=""), quote(value, safe="-_.~")}
     return {f for f in forms if len(f) >= MIN_KNOWN_CHARS}
 
 
 class _Known:
-    """The credentials of this process, and one compiled search for all of them."""
+    """The credentials of this process, and one compiled search for all of them (compiled when next
+    used, not at every registration: with ``qsh`` a token is minted for every request)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.values: set[str] = set()
         self.tokens: deque[str] = deque(maxlen=MAX_TOKENS)
-        self.pattern: re.Pattern[str] | None = None
-        self.as_bytes: tuple[bytes, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
+        self._as_bytes: dict[bytes, tuple[bytes, ...]] = {}
+        self._dirty = False
         self.version = 0  # changes whenever the set does (the key of scrub_value's cache)
 
     def add(self, forms: set[str], *, token: bool = False) -> None:
@@ -59,18 +61,35 @@ class _Known:
                 self.tokens.extend(new)
             else:
                 self.values.update(new)
-            self._rebuild()
+            self._changed()
 
     def clear(self) -> None:
         with self.lock:
             self.values.clear()
             self.tokens.clear()
-            self._rebuild()
+            self._changed()
 
-    def _rebuild(self) -> None:
-        ordered = sorted(self.values | set(self.tokens), key=len, reverse=True)  # longest first
-        self.pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
-        self.as_bytes = tuple(v.encode("utf-8") for v in ordered)
+    def all(self) -> set[str]:
+        with self.lock:
+            return self.values | set(self.tokens)
+
+    def compiled(self) -> tuple[re.Pattern[str] | None, dict[bytes, tuple[bytes, ...]]]:
+        """One search for all credentials in text, and for bytes the credentials grouped by their
+        first characters (minted JWTs all begin alike: a large body is scanned once for them all)."""
+        with self.lock:
+            if self._dirty:
+                ordered = sorted(self.values | set(self.tokens), key=len, reverse=True)  # longest first
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+                groups: dict[bytes, list[bytes]] = {}
+                for value in ordered:
+                    encoded = value.encode("utf-8")
+                    groups.setdefault(encoded[:MIN_KNOWN_CHARS], []).append(encoded)
+                self._as_bytes = {start: tuple(members) for start, members in groups.items()}
+                self._dirty = False
+            return self._pattern, self._as_bytes
+
+    def _changed(self) -> None:
+        self._dirty = True
         self.version += 1
 
 
@@ -103,15 +122,19 @@ def forget_all() -> None:
 
 
 def _without_known(text: str) -> str:
-    pattern = _KNOWN.pattern
+    pattern, _ = _KNOWN.compiled()
     return pattern.sub(SECRET, text) if pattern is not None else text
 
 
 def scrub_bytes(data: bytes) -> bytes:
     """Known credentials removed from raw bytes (an archived body); everything else is untouched."""
-    for value in _KNOWN.as_bytes:
-        if value in data:
-            data = data.replace(value, SECRET.encode("ascii"))
+    _, groups = _KNOWN.compiled()
+    for start, members in groups.items():
+        if start not in data:
+            continue
+        for value in members:  # longest first
+            if value in data:
+                data = data.replace(value, SECRET.encode("ascii"))
     return data
 
 
@@ -181,7 +204,7 @@ def redact(text: str) -> str:
 
 def _without_cut_secret(text: str) -> str:
     """``text`` without a trailing beginning of a known credential (a window cut it in half)."""
-    for value in _KNOWN.values | set(_KNOWN.tokens):
+    for value in _KNOWN.all():
         for size in range(len(value) - 1, 2, -1):
             if text.endswith(value[:size]):
                 return text[:-size]
