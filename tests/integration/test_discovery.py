@@ -170,6 +170,22 @@ def test_an_expired_login_token_is_obtained_again_once_after_a_401(node, receive
     assert len(posts) == 2  # the first login, and one more after the 401s
 
 
+def test_a_token_that_looks_expired_to_us_is_one_login_per_run_not_one_per_request(node, receiver, pipeline):
+    node.clock_offset_s, node.login_lifetime_s = -900.0, 300.0  # the node's clock is 15 min behind ours
+    config = auto(node)
+    for runs in (1, 2):
+        result = run(config, 10, pipeline)
+        assert result.failures == 2  # the seed's invalid bloberrorresponses: the node took the token
+        assert len([r for r in node.seen if r.method == "POST"]) == runs  # its exp has passed by our clock
+
+
+def test_a_node_that_refuses_every_fresh_token_gets_at_most_two_logins_a_run(node, receiver, pipeline):
+    node.login_lifetime_s = -60.0  # every token it issues has expired by its own clock: every GET is a 401
+    result = run(auto(node), 10, pipeline)
+    assert {ex.failure.error_type for ex in result.exchanges if ex.failure} == {"unauthorized"}
+    assert len([r for r in node.seen if r.method == "POST"]) == 2  # the login, and one more after the 401
+
+
 def test_a_refused_login_is_reported_on_every_poll_with_one_post(node, receiver, pipeline):
     config = config_for(
         node_config(

@@ -90,6 +90,9 @@ class LoginAuthenticator:
         self._lock = threading.Lock()
         self._renewed = False
         self._refused: tuple[str, int | None] | None = None
+        #: The token this run obtained itself: used for the rest of the run even once its exp has passed
+        #: by our clock (a node whose clock is behind ours); only a 401 (renew) replaces it.
+        self._obtained: str | None = None
 
     def __repr__(self) -> str:  # never the password or the token
         return f"LoginAuthenticator(node={self._node.name!r})"
@@ -98,7 +101,8 @@ class LoginAuthenticator:
         return Signed(headers={"X-exalate-jwt": self.token()})
 
     def renew(self) -> bool:
-        """After a 401: forget the token, once per run; every GET that saw the 401 is retried once."""
+        """After a 401: forget the token, once per run; every GET that saw the 401 is retried once.
+        So a run logs in at most twice, whatever the tokens' exp says."""
         with self._lock:
             if not self._renewed:
                 self._renewed = True
@@ -113,7 +117,7 @@ class LoginAuthenticator:
             now = self._clock()
             with _TOKENS_LOCK:
                 cached = _TOKENS.get(self._key)
-            if cached is not None and now < cached[1]:
+            if cached is not None and (now < cached[1] or cached[0] == self._obtained):
                 return cached[0]
             try:
                 token = self._login()
@@ -121,6 +125,7 @@ class LoginAuthenticator:
                 self._refused = (failure.detail, failure.status_code)
                 raise errors.LoginFailed(*self._refused) from None
             redact.remember_token(token)
+            self._obtained = token
             exp = expires_at(token)
             with _TOKENS_LOCK:
                 _TOKENS[self._key] = (token, exp - min(MARGIN_S, max(0.0, exp - now) / 2))

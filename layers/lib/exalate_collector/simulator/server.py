@@ -101,6 +101,8 @@ class NodeSimulator:
         #: (user, password) the login accepts ('' user: a personal access token); None: no login endpoint.
         self.login = login
         self.login_lifetime_s = 3600.0
+        #: The node's clock minus the real one: it mints and checks tokens by its own clock.
+        self.clock_offset_s = 0.0
         #: The login answer carries the JWT in the body instead of the X-Exalate-Jwt header.
         self.token_in_body = False
         #: The connection list as ``{"results": [...]}`` instead of a bare list.
@@ -180,7 +182,7 @@ class NodeSimulator:
             return 401, b'{"message":"incorrect credentials"}', {}
         if not hmac.compare_digest(str(sent.get("password")), password):
             return 401, b'{"message":"incorrect credentials"}', {}
-        exp_ms = int((time.time() + self.login_lifetime_s) * 1000)
+        exp_ms = int((time.time() + self.clock_offset_s + self.login_lifetime_s) * 1000)
         token = jwt.encode({"user": user, "iss": "EXALATE", "exp": exp_ms}, secret, algorithm="HS256")
         if self.token_in_body:
             return 200, json.dumps({"token": token}).encode(), {}
@@ -251,7 +253,7 @@ class NodeSimulator:
         if not isinstance(exp, int | float):
             return 401
         seconds = exp / 1000 if exp > 10**11 else exp  # Exalate's own tokens carry exp in milliseconds
-        if seconds < time.time():
+        if seconds < time.time() + self.clock_offset_s:
             return 401
         if "qsh" in claims and claims["qsh"] != query_string_hash("GET", path, query):
             return 401
