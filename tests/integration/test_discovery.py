@@ -170,6 +170,17 @@ def test_an_expired_login_token_is_obtained_again_once_after_a_401(node, receive
     assert len(posts) == 2  # the first login, and one more after the 401s
 
 
+def test_a_total_beyond_int64_is_a_failure_of_its_endpoint_and_the_export_still_delivers(node, receiver, pipeline):
+    node.set("", "4.0/syncevents", Behaviour(body=b'{"limit":0,"total":9223372036854775808,"results":[]}'))
+    node.set("", "4.0/cmonitor", Behaviour(body=b'{"numErrors":1e300}'))
+    result = run(auto(node), 10, pipeline)
+    failed = {ex.endpoint: ex.failure.error_type for ex in result.exchanges if ex.failure and not ex.relation}
+    assert failed == {"4.0/syncevents": "unexpected_shape", "4.0/cmonitor": "unexpected_shape"}
+    assert result.export is not None and result.export.ok
+    assert received_points(receiver) == expected_points(result.telemetry)
+    assert values(receiver, "exalate.queue.total", {"exalate.queue.direction": "incoming"}) != []
+
+
 def test_a_token_that_looks_expired_to_us_is_one_login_per_run_not_one_per_request(node, receiver, pipeline):
     node.clock_offset_s, node.login_lifetime_s = -900.0, 300.0  # the node's clock is 15 min behind ours
     config = auto(node)

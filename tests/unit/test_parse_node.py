@@ -33,6 +33,9 @@ def test_totals_as_the_monitoring_guide_prints_them(endpoint):
         ({"total": "20"}, "$.total: expected a non-negative integer, got a JSON string"),
         ({"total": -1}, "$.total: expected a non-negative integer, got a JSON number"),
         ({"total": True}, "$.total: expected a non-negative integer, got a JSON boolean"),
+        # OTLP carries an int64: a larger number would make the whole metrics export fail
+        ({"total": 2**63}, "$.total: expected a non-negative integer below 2^63, got a JSON number"),
+        ({"total": 1e300}, "$.total: expected a non-negative integer below 2^63, got a JSON number"),
     ],
 )
 def test_a_total_of_another_shape_names_the_path(value, message):
@@ -44,6 +47,7 @@ def test_a_total_of_another_shape_names_the_path(value, message):
 def test_cmonitor():
     assert read(CMONITOR, {"numErrors": 0}).items == 0
     assert read(CMONITOR, {"numErrors": 7, "since": "yesterday"}).items == 7
+    assert read(CMONITOR, {"numErrors": 2**63 - 1}).items == 2**63 - 1
     with pytest.raises(UnexpectedShape, match=r"^\$\.numErrors: expected a non-negative integer, got nothing$"):
         read(CMONITOR, {"errors": 7})
 

@@ -264,7 +264,8 @@ def parse_connections(spec: Endpoint, text: str) -> Reading:
 
 
 def count_at(value: object, key: str) -> int:
-    """The non-negative integer ``value[key]``; UnexpectedShape naming the path otherwise."""
+    """The non-negative integer ``value[key]``, below 2^63 (an OTLP gauge is an int64: a larger value
+    would fail the whole metrics export); UnexpectedShape naming the path otherwise."""
     if not isinstance(value, dict):
         raise _shape("$", f"an object with {key!r}", value)
     count = value.get(key)
@@ -272,6 +273,8 @@ def count_at(value: object, key: str) -> int:
         count = int(count)
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise _shape(f"$.{key}", "a non-negative integer", count, missing=key not in value)
+    if count >= _INT64:
+        raise _shape(f"$.{key}", "a non-negative integer below 2^63", count)
     return count
 
 
