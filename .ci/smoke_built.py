@@ -1,7 +1,8 @@
 """Import the built collector and archiver handlers with the built library layer (not the checkout).
 
 Run with PYTHONPATH pointing at .aws-sam/build/LibLayer/python: proves the layer carries everything
-the handlers load at init (the package, the telemetry contract, the fixtures are not needed there).
+the handlers load at init (the package, the telemetry contract), and nothing of the test doubles
+(the simulator, the OTLP receiver).
 The third-party layer is built for arm64/3.13, so its place is taken here by this virtualenv.
 """
 
@@ -38,6 +39,10 @@ def main() -> int:
     origin = Path(exalate_collector.__file__).resolve()
     if BUILD.resolve() not in origin.parents:
         print(f"the library came from {origin}, not from the built layer", file=sys.stderr)
+        return 1
+    doubles = [name for name in ("simulator", "devtools") if (origin.parent / name).exists()]
+    if doubles:
+        print(f"the built library layer carries test doubles: {', '.join(doubles)}", file=sys.stderr)
         return 1
     collector, archiver = load("CollectorFunction"), load("ArchiverFunction")
     assert callable(collector.handler) and callable(archiver.handler)  # type: ignore[attr-defined]

@@ -75,3 +75,8 @@ def test_only_the_settings_module_reads_our_variables():
     source = (LIBRARY / "settings.py").read_text(encoding="utf-8")
     for name in VARIABLES:
         assert name in source or name in ("EXALATE_DEADLINE_MARGIN_S", "EXALATE_EXPORT_MARGIN_S")
+
+
+def test_the_readme_lists_every_variable():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [name for name in VARIABLES if f"| `{name}` |" not in readme] == []

@@ -94,6 +94,14 @@ def client(service: str) -> Any:
         return found
 
 
+def error_code(exc: Exception) -> str:
+    """An AWS error's code (``NoSuchKey``, ``AccessDenied``), else the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
 def forget_clients() -> None:
     """Drop cached sessions and clients (tests that change the AWS environment)."""
     with _lock:

@@ -8,12 +8,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws import error_code
 from ..errors import ArchiveConflict, ArchiveReadFailed, ChecksumMismatch, ConfigError, ReportedFailure
+from ..keys import key_prefix
 from ..settings import Settings
 from .envelope import Envelope, EnvelopeError, parse_message
-from .records import archive_key, key_prefix, object_metadata
+from .records import archive_key, object_metadata
 from .sinks import DEFAULT_PREFIX, DEFAULT_STAGING_PREFIX
-from .store import SHA_METADATA, Encryption, error_code, put_once
+from .store import SHA_METADATA, Encryption, put_once
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
-from urllib.parse import quote
 
 from .. import __version__
+from ..keys import key_prefix, node_segment
 from ..model import Exchange
 from ..redact import scrub, scrub_bytes
 
@@ -158,11 +158,6 @@ def decode_jsonl_gz(payload: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in gzip.decompress(payload).splitlines() if line]
 
 
-def node_segment(node: str) -> str:
-    """A node name made safe for an S3 key and a Hive partition value (percent-encoded)."""
-    return quote(node, safe="-_.")
-
-
 def archive_key(prefix: str, started_at: datetime, node: str, run_id: str) -> str:
     """``PREFIX/dt=YYYY-MM-DD/hour=HH/node=NAME/<run id>.jsonl.gz`` (UTC)."""
     return (
@@ -172,12 +167,6 @@ def archive_key(prefix: str, started_at: datetime, node: str, run_id: str) -> st
 
 def staging_key(prefix: str, run_id: str, node: str) -> str:
     return f"{key_prefix(prefix)}{run_id}/{node_segment(node)}.jsonl.gz"
-
-
-def key_prefix(prefix: str) -> str:
-    """A key prefix as used everywhere: no leading slash, one trailing slash, '' for the bucket root."""
-    prefix = prefix.strip("/")
-    return f"{prefix}/" if prefix else ""
 
 
 def object_metadata(run_id: str, records: int) -> dict[str, str]:

@@ -12,12 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..aws import LazyClient
+from ..aws import LazyClient, error_code
 from ..errors import HandoffFailed, StagingFailed
 from ..settings import Settings
 from .envelope import claim_message, inline_fits, inline_message
 from .records import archive_key, object_metadata, staging_key
-from .store import Encryption, error_code, put_once, write_local_once
+from .store import Encryption, put_once, write_local_once
 
 log = logging.getLogger(__name__)
 

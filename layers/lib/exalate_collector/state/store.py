@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..archive.records import key_prefix, node_segment
-from ..archive.store import error_code
+from ..aws import error_code
 from ..errors import StateCorrupt, StateFailure, StateReadFailed, StateWriteFailed
+from ..keys import key_prefix, node_segment
 from ..settings import Settings
 from .model import validate
 
