@@ -35,6 +35,7 @@ JWT_SECRET = "jwt-shared-SEKRIT-0001-of-at-least-32-bytes"
 TOKEN = "static-token-SEKRIT-0002"
 USER, PASSWORD = "monitoring", "password-SEKRIT-0003"
 OTLP_KEY = "otlp-api-key-SEKRIT-0004"
+LOGIN_PASSWORD, LOGIN_SIGNER = "login-password-SEKRIT-0005", "login-node-signing-SEKRIT-0006-of-32-bytes"
 LOCATION = "https://admin:hunter2LOC@sso.example/login/alice@example.com/SESSIONTOKEN123"
 SEND_AS = ("bearer", "jwt", "x-exalate-jwt", "query")
 MINTED_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
@@ -42,7 +43,8 @@ MINTED_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 
 def credential_forms() -> set[str]:
     pair = f"{USER}:{PASSWORD}"
-    forms = {JWT_SECRET, TOKEN, PASSWORD, OTLP_KEY, pair, base64.b64encode(pair.encode()).decode()}
+    forms = {JWT_SECRET, TOKEN, PASSWORD, OTLP_KEY, LOGIN_PASSWORD, LOGIN_SIGNER, pair}
+    forms.add(base64.b64encode(pair.encode()).decode())
     forms |= {quote(f, safe="") for f in forms}
     return forms | {"hunter2LOC", "SESSIONTOKEN123", "SEKRIT"}
 
@@ -68,8 +70,10 @@ def nodes() -> Iterator[dict[str, NodeSimulator]]:
         NodeSimulator(["AllContent"], secret=JWT_SECRET) as jwt_sim,
         NodeSimulator(["AllContent"], static_token=TOKEN) as token_sim,
         NodeSimulator(["AllContent"], basic=(USER, PASSWORD)) as basic_sim,
+        NodeSimulator(["AllContent"], secret=LOGIN_SIGNER, login=(USER, LOGIN_PASSWORD)) as login_sim,
     ):
-        yield {"jwt": echoing(jwt_sim), "token": echoing(token_sim), "basic": echoing(basic_sim)}
+        sims = {"jwt": jwt_sim, "token": token_sim, "basic": basic_sim, "login": login_sim}
+        yield {kind: echoing(sim) for kind, sim in sims.items()}
 
 
 @pytest.fixture
@@ -101,7 +105,12 @@ def every_node(nodes: dict[str, NodeSimulator], refs: dict[str, str]) -> list[di
     found.append(
         node("basic", nodes["basic"], {"type": "basic", "username": "${EXALATE_USER}", "password": refs["password"]})
     )
+    login = {"type": "login", "username": "${EXALATE_USER}", "password": "${EXALATE_LOGIN_PASSWORD}"}
+    found.append(node("login", nodes["login"], login))
     return found
+
+
+NODES = 2 * len(SEND_AS) + 2  # jwt and token with every send_as, basic, login
 
 
 def node(name: str, sim: NodeSimulator, auth: dict[str, str]) -> dict[str, object]:
@@ -138,6 +147,7 @@ def test_the_cli_at_debug_writes_no_credential_anywhere(nodes, in_aws, aws, rece
     config.write_text(json.dumps({"nodes": every_node(nodes, in_aws)}))
     env = {
         "EXALATE_USER": USER,
+        "EXALATE_LOGIN_PASSWORD": LOGIN_PASSWORD,
         "EXALATE_LOG_LEVEL": "DEBUG",
         "ARCHIVE_BUCKET": in_aws["bucket"],
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
@@ -160,21 +170,23 @@ def test_the_cli_at_debug_writes_no_credential_anywhere(nodes, in_aws, aws, rece
         assert_no_credential(where, text)
 
     # and it was tried for real: every node authenticated, every echo was received and reported
-    assert all((r.method, r.authenticated) == ("GET", True) for sim in nodes.values() for r in sim.seen)
-    assert sum(len(sim.seen) for sim in nodes.values()) == 9 * 6
+    requests = [r for sim in nodes.values() for r in sim.seen]
+    assert {(r.method, r.authenticated) for r in requests if r.method != "POST"} == {("GET", True)}
+    assert {r.path for r in requests if r.method == "POST"} == {"/jira/rest/issuehub/4.0/authenticate"}
+    assert sum(1 for kind, sim in nodes.items() if kind != "login" for _ in sim.seen) == (NODES - 1) * 6
     assert receiver.received.headers_seen[-1].get("dd-api-key") == OTLP_KEY  # the JSON headers were used
     events = receiver.events()
     kinds = {(e.attributes.get("exalate.endpoint"), e.attributes.get("error.type")) for e in events}
     assert {(SYNC_RESPONSES, "server_error"), (BLOB_RESPONSES, "unauthorized"), (SYNC_REQUESTS, "redirect")} <= kinds
     excerpts = [e.attributes["exalate.response.excerpt"] for e in events if "exalate.response.excerpt" in e.attributes]
-    assert len(excerpts) == 2 * 9 and all("<secret>" in x or "<token>" in x for x in excerpts)
+    assert len(excerpts) == 2 * NODES and all("<secret>" in x or "<token>" in x for x in excerpts)
     redirects = [e.body for e in events if e.attributes.get("error.type") == "redirect"]
-    assert len(redirects) == 9 and all("to https://sso.example;" in body for body in redirects)
+    assert len(redirects) == NODES and all("to https://sso.example;" in body for body in redirects)
     sync_errors = [e for e in events if e.event_name == "exalate.sync.error"]
-    assert len(sync_errors) == 9 and all("GET /jira/rest/" in e.body for e in sync_errors)
+    assert len(sync_errors) == NODES and all("GET /jira/rest/" in e.body for e in sync_errors)
     archives = [text for key, text in written.items() if key.endswith(".jsonl.gz")]
-    assert len(archives) == 9 and all("<secret>" in text or "<token>" in text for text in archives)
-    assert len([key for key in written if re.search(r"/state/[^/]+\.json$", key)]) == 9  # one per node
+    assert len(archives) == NODES and all("<secret>" in text or "<token>" in text for text in archives)
+    assert len([key for key in written if re.search(r"/state/[^/]+\.json$", key)]) == NODES
     assert "poll failed" in done.stderr  # the log lines were written, and scrubbed
 
 
@@ -196,6 +208,7 @@ def lambda_app(nodes, in_aws, receiver, monkeypatch) -> Iterator[tuple[ModuleTyp
     for name, value in {
         "EXALATE_COLLECTOR_CONFIG": f"ssm:{parameter}",
         "EXALATE_USER": USER,
+        "EXALATE_LOGIN_PASSWORD": LOGIN_PASSWORD,
         "EXALATE_LOG_LEVEL": "DEBUG",
         "AWS_LAMBDA_FUNCTION_NAME": "exalate-collector",
         "STATE_BUCKET": in_aws["bucket"],
@@ -225,8 +238,8 @@ def test_the_lambda_at_debug_writes_no_credential_anywhere(lambda_app, in_aws, r
     }
     for where, text in written.items():
         assert_no_credential(where, text)
-    assert answer["polls"] == 9 * 6
+    assert answer["polls"] == NODES * 6
     assert receiver.received.headers_seen[-1].get("dd-api-key") == OTLP_KEY  # the JSON secret was used
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(line.get("error.type") == "server_error" for line in lines)  # JSON log lines were written
-    assert len([e for e in receiver.events() if e.event_name == "exalate.sync.error"]) == 9
+    assert len([e for e in receiver.events() if e.event_name == "exalate.sync.error"]) == NODES
