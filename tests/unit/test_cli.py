@@ -53,3 +53,18 @@ def test_a_bug_prints_its_traceback_and_says_it_is_a_bug(monkeypatch, capsys):
     assert "Traceback" in err and "RuntimeError: something nobody expected" in err
     assert err.rstrip().endswith("please report it with the traceback above")
     assert "this is a bug in exalate-collector" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--latency", "-1"], "argument --latency: must be a number of seconds, 0 or more, got -1"),
+        (["simulate", "--port", "70000"], "argument --port: must be a TCP port from 0 to 65535"),
+        (["demo", "--deadline", "inf"], "argument --deadline: 'inf' is not a number of seconds"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli._parser().parse_args(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import socket
 import sys
@@ -43,13 +44,27 @@ DEMO_SECRET = "demo-shared-secret-of-32-bytes-at-least"
 DEMO_INSTANCE = f"{socket.gethostname()}:demo"
 
 
-def _positive_seconds(text: str) -> float:
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
+    if math.isnan(value) or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds greater than 0, got {text}")
+    return value
+
+
+def _non_negative_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text}")
     return value
 
 
@@ -123,7 +138,11 @@ def _parser() -> argparse.ArgumentParser:
         "--relations", default="AllContent,GROOVY", help="comma-separated relations it serves (default %(default)s)"
     )
     sim.add_argument(
-        "--latency", type=float, default=0.0, help="seconds added to every answer (default 0)", metavar="SECONDS"
+        "--latency",
+        type=_non_negative_seconds,
+        default=0.0,
+        help="seconds added to every answer (default 0)",
+        metavar="SECONDS",
     )
 
     sub.add_parser("docs", help="print docs/telemetry.md, generated from the telemetry contract")
@@ -313,7 +332,12 @@ def demo(
     login = ("monitor", os.environ[DEMO_PASSWORD_VAR])
     log_path = Path(DEMO_LOG).resolve()
     level = logging.getLevelName(logging.getLogger().level)
-    with log_path.open("w", encoding="utf-8") as log_file, contextlib.ExitStack() as stack:
+    try:
+        log_file = log_path.open("w", encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CommandFailed(f"cannot write {log_path}: {reason}; run the demo in a writable directory") from None
+    with log_file, contextlib.ExitStack() as stack:
         logs.configure(level, stream=log_file)
         stack.callback(logs.configure, level)  # back to stderr before the file closes
         node = stack.enter_context(NodeSimulator(["AllContent", "GROOVY"], secret=secret))
