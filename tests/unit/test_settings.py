@@ -57,6 +57,12 @@ def test_every_bad_value_is_named_at_once():
     ]
 
 
+@pytest.mark.parametrize("url", ["my-queue", "http://[::1", "ftp://sqs.example/q"])
+def test_a_malformed_queue_url_is_named_never_a_traceback(url):
+    with pytest.raises(ConfigError, match="ARCHIVE_QUEUE_URL: must be the queue's URL"):
+        Settings.from_environment({"ARCHIVE_QUEUE_URL": url})
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "901", "twelve"])
 def test_the_margin_must_be_a_finite_number_of_seconds(value):
     with pytest.raises(ConfigError, match=f"EXALATE_DEADLINE_MARGIN_S: '{value}' is not a number of seconds"):

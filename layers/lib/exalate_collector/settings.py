@@ -102,8 +102,12 @@ class Settings:
 
         queue_url = text("ARCHIVE_QUEUE_URL")
         if queue_url is not None:
-            parts = urlsplit(queue_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts = urlsplit(queue_url)
+                valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:  # "http://[::1": a malformed URL names its key, never a traceback
+                valid = False
+            if not valid:
                 problems.append("ARCHIVE_QUEUE_URL: must be the queue's URL, https://sqs.<region>.amazonaws.com/...")
 
         settings = cls(
