@@ -13,7 +13,7 @@ SAMVENV := .venv-sam
 SAMSTAMP := $(SAMVENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=eu-west-1
 
-.PHONY: demo test lint unit integration docs bench check-template check-lambda clean
+.PHONY: demo test lint unit integration docs bench check-template check-lambda clean tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/exalate-collector demo
 
-test: lint $(STAMP)
+test: lint $(STAMP) tools
 	$(BIN)/pytest
+
+# promtool and VictoriaMetrics from Debian packages, into .cache/tools (once: stamp files; no install,
+# system apt sources untouched). Tests that need one skip loudly if it cannot be fetched.
+tools:
+	bash integrations/fetch-tools.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -70,6 +75,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/exalate-collector docs > docs/telemetry.md
+	$(BIN)/python integrations/grafana/build.py > integrations/grafana/exalate-collector.json
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state exalate-demo.log .aws-sam .check-lambda
+	rm -rf $(VENV) $(SAMVENV) .cache .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state exalate-demo.log .aws-sam .check-lambda

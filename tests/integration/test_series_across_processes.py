@@ -156,3 +156,32 @@ def test_a_metrics_only_endpoint_sends_no_events_and_succeeds(config_file, simul
     assert done.returncode == 0, done.stderr
     assert values(receiver, "exalate.relation.up", {"exalate.relation": "Gone"}) == [0]
     assert receiver.received.log_requests == []
+
+
+def test_after_a_refused_export_the_next_run_still_ends_what_vanished(config_file, simulator, receiver, tmp_path):
+    """The series state is saved after the export: a final 0 that was refused is sent again, and the
+    counter total of the refused run arrives with the next one (cumulative: nothing lost)."""
+    simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=TWO_REASONS))
+    collector_run(config_file, receiver, tmp_path)
+    simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=ONE_REASON))
+    receiver.clear()
+    receiver.status = 403
+    refused = cli(
+        "run",
+        "--config",
+        str(config_file),
+        "--no-archive",
+        "--state-dir",
+        str(tmp_path / "state"),
+        env={"EXALATE_JWT_SECRET": SECRET, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+    )
+    assert refused.returncode == 1
+    receiver.status = 200
+    collector_run(config_file, receiver, tmp_path)
+    reasons = {
+        p.attributes["exalate.error.reason"]: p.value
+        for p in receiver.points()
+        if p.name == "exalate.sync.errors" and p.attributes["exalate.relation"] == "GROOVY"
+    }
+    assert reasons == {"NO_ISSUE_TO_CONNECT_TO": 0, "SCRIPT_ERROR": 1}
+    assert [value for value, _, _ in gone_errors(receiver)] == [3]

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Fetch the third-party binaries the integration tests use, once, into a cache directory (ignored by git):
+#   promtool          from Debian bookworm's `prometheus` package (checks and unit-tests the alert rules)
+#   victoria-metrics  from Debian 13 (trixie)'s `victoria-metrics` package (bookworm's 1.79 has no OTLP)
+# Nothing is installed and the system's apt sources are untouched: `apt-get download` (trixie through a private
+# apt directory) and `dpkg-deb -x` into the cache. A stamp file per tool makes later calls free.
+# Exit status is 0 even when a tool cannot be fetched: the tests that need it then skip with a loud message.
+set -uo pipefail
+CACHE="${EXALATE_TOOLS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.cache/tools}"
+mkdir -p "$CACHE"
+log() { echo "fetch-tools: $*" >&2; }
+
+extract() {  # extract DEB_GLOB DEST
+    local deb
+    deb=$(ls $1 2>/dev/null | head -n1)
+    [ -n "$deb" ] || return 1
+    rm -rf "$2" && mkdir -p "$2" && dpkg-deb -x "$deb" "$2"
+}
+
+fetch_promtool() {
+    [ -f "$CACHE/promtool.stamp" ] && return 0
+    local work="$CACHE/prometheus-deb"
+    mkdir -p "$work"
+    (cd "$work" && apt-get download prometheus >/dev/null 2>&1) \
+        || { apt-get -o DPkg::Lock::Timeout=900 update >/dev/null 2>&1 && (cd "$work" && apt-get download prometheus >/dev/null 2>&1); } \
+        || { log "could not download Debian's prometheus package (promtool)"; return 1; }
+    extract "$work/prometheus_*.deb" "$CACHE/prometheus" || { log "could not unpack prometheus"; return 1; }
+    "$CACHE/prometheus/usr/bin/promtool" --version >/dev/null 2>&1 || { log "promtool does not run"; return 1; }
+    rm -f "$work"/*.deb
+    touch "$CACHE/promtool.stamp"
+}
+
+fetch_victoria_metrics() {
+    [ -f "$CACHE/victoria-metrics.stamp" ] && return 0
+    local apt="$CACHE/apt-trixie" keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    [ -f /usr/share/keyrings/debian-archive-trixie-stable.gpg ] && keyring=/usr/share/keyrings/debian-archive-trixie-stable.gpg
+    mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/etc/preferences.d" "$apt/work"
+    echo "deb [signed-by=$keyring] http://deb.debian.org/debian trixie main" > "$apt/etc/sources.list"
+    : > "$apt/status"
+    local opts=(-o "Dir::Etc::SourceList=$apt/etc/sources.list" -o "Dir::Etc::SourceParts=-"
+                -o "Dir::Etc::Preferences=$apt/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt/etc/preferences.d"
+                -o "Dir::State::Lists=$apt/lists" -o "Dir::State::Status=$apt/status"
+                -o "Dir::Cache=$apt" -o "Dir::Cache::archives=$apt/archives" -o "APT::Get::List-Cleanup=0")
+    apt-get "${opts[@]}" update >/dev/null 2>&1 || { log "could not read the Debian 13 (trixie) package lists"; return 1; }
+    (cd "$apt/work" && apt-get "${opts[@]}" download victoria-metrics >/dev/null 2>&1) \
+        || { log "could not download Debian 13's victoria-metrics package"; return 1; }
+    extract "$apt/work/victoria-metrics_*.deb" "$CACHE/victoria-metrics" || { log "could not unpack victoria-metrics"; return 1; }
+    "$CACHE/victoria-metrics/usr/bin/victoria-metrics" -version >/dev/null 2>&1 || { log "victoria-metrics does not run"; return 1; }
+    rm -rf "$apt/work"/*.deb "$apt/lists"
+    touch "$CACHE/victoria-metrics.stamp"
+}
+
+fetch_promtool
+fetch_victoria_metrics
+exit 0
