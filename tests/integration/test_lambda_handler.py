@@ -157,3 +157,18 @@ def test_a_bad_environment_variable_fails_the_init_naming_it(lambda_env, monkeyp
     with pytest.raises(ConfigError, match="EXALATE_EXPORT_MARGIN_S: '12s' is not a number of seconds from 0 to 900"):
         load_handler()
     assert simulator.seen == []
+
+
+def test_cold_starts_continue_the_counters_of_the_function(lambda_env, receiver, simulator, monkeypatch):
+    """Each load of the handler is a cold start (a new execution environment): one series for the function
+    (its ARN), and the counter continues from the state in S3 instead of starting at 1 again."""
+    bucket = f"state-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    monkeypatch.setenv("STATE_BUCKET", bucket)
+    where = {"exalate.relation": "GROOVY", "error.type": "invalid_json"}  # the seed's broken bloberrorresponses
+    for expected in (1, 2, 3):
+        load_handler().handler(EVENT, Context())
+        assert values(receiver, "exalate.poll.errors", where) == [expected]
+        receiver.clear()
+    key = "state/series/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Aexalate-collector.json"
+    assert json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["sums"]

@@ -329,10 +329,9 @@ def publish(result: RunResult, publisher: Publisher, state: StateStore | None, p
     instance = publisher.instance_id
     with budget.within(plan.until("state_read")):
         previous, token = _load_series(state, publisher, result.run_id)
-    gauges = [m.name for m in load_contract().metrics.values() if m.instrument == "gauge"]
-    zero_names = [m.name for m in load_contract().metrics.values() if m.instrument == "gauge" and m.final_zero]
-    zeros = final_zeros(previous.gauges, result.telemetry.points, zero_names)
-    present = gauge_series(result.telemetry.points, gauges)
+    gauges = [m for m in load_contract().metrics.values() if m.instrument == "gauge"]
+    zeros = final_zeros(previous.gauges, result.telemetry.points, [m.name for m in gauges if m.final_zero])
+    present = gauge_series(result.telemetry.points, [m.name for m in gauges])
     result.telemetry = RunTelemetry(result.telemetry.points + tuple(zeros), result.telemetry.events)
     report = publisher.publish(result.telemetry, previous, timeout_s=_left(plan.until("export")))
     kept = report.series or previous

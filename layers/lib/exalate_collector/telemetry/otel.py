@@ -7,6 +7,10 @@ Gauges are *observable* gauges fed from the current run's points. The SDK keeps 
 synchronous gauge for every attribute set it ever saw (with cumulative temporality) and would keep
 exporting a relation, endpoint or error reason that is gone; observable gauges report exactly what
 the callback returns at that collection, so each run reports what that run saw.
+
+Counters and the histogram are aggregated by the SDK as one run's delta; with cumulative temporality the
+reader adds them to the deployment's totals from the state (``series.cumulate``), so the stream goes on
+across processes. ``service.instance.id`` is the deployment's, not the process's (see build_resource).
 """
 
 from __future__ import annotations
