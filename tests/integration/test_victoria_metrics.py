@@ -16,6 +16,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,8 @@ class VictoriaMetrics:
         pytest.fail(f"VictoriaMetrics never answered {value} to {expr}: {self.query(expr)}")
 
 
-@pytest.fixture(scope="module")
-def victoria_metrics() -> Iterator[VictoriaMetrics]:
+@contextmanager
+def running_victoria_metrics() -> Iterator[VictoriaMetrics]:
     binary = tool("victoria-metrics")
     data = Path(tempfile.mkdtemp(prefix="exalate-vm-"))
     port = free_port()
@@ -106,6 +107,12 @@ def victoria_metrics() -> Iterator[VictoriaMetrics]:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def victoria_metrics() -> Iterator[VictoriaMetrics]:
+    with running_victoria_metrics() as vm:
+        yield vm
 
 
 @dataclass
@@ -319,3 +326,23 @@ def test_one_set_of_series_for_all_three_processes(three_runs):
         time=f"{story.ends[-1]:.3f}",
     )["data"]["result"]
     assert [[float(v) for _, v in r["values"]] for r in samples] == [[1, 2, 3]]
+
+
+def test_delta_temporality_is_dropped_silently(tmp_path):
+    """Why the README says "cumulative only" for VictoriaMetrics: it answers 200 to delta sums and histograms
+    and stores none of them (only gauges arrive), so the collector cannot notice."""
+    with running_victoria_metrics() as vm, NodeSimulator(["AllContent"], secret=SECRET) as simulator:
+        config = tmp_path / "exalate.yaml"
+        node = node_config(simulator, ["AllContent", "Gone"], auth={"secret": "${EXALATE_JWT_SECRET}"})
+        config.write_text(json.dumps({"nodes": [node]}))
+        env = {
+            "EXALATE_JWT_SECRET": SECRET,
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{vm.url}/opentelemetry/v1/metrics",
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+        }
+        done = cli("run", "--config", str(config), "--no-archive", "--no-state", env=env)
+        assert done.returncode == 0, done.stderr  # the backend said yes
+        vm.flush()
+        vm.wait_for("count(exalate_endpoint_up_ratio)", 2 * len(ENDPOINTS))  # the gauges arrived
+        assert vm.query("exalate_poll_errors_total") == []  # 6 failures of Gone: dropped
+        assert vm.query("exalate_poll_duration_seconds_count") == []
