@@ -18,7 +18,8 @@ from exalate_collector.archive.envelope import claim_message, parse_message
 from exalate_collector.archive.records import body_of, decode_jsonl_gz
 from exalate_collector.archive.sinks import LocalDirectorySink, QueueSink
 from exalate_collector.aws import client as aws_client
-from exalate_collector.endpoints import ENDPOINTS, SYNC_REQUESTS, polls_per_relation
+from exalate_collector.config import parse_config
+from exalate_collector.endpoints import ENDPOINTS, SYNC_REQUESTS, SYNC_RESPONSES, polls_per_relation
 from exalate_collector.errors import RunFailed
 from exalate_collector.lambda_entry import raise_if_incomplete
 from exalate_collector.runner import run
@@ -365,3 +366,28 @@ def test_every_failed_message_is_logged_and_counted_by_error_type(stack, simulat
     reasons = " ".join(r.getMessage() for r in caplog.records)
     assert "run_id is not of the form" in reasons and "NoSuchKey" in reasons
     assert archive_objects(stack) == []  # nothing was archived from any of them
+
+
+def test_answers_over_the_memory_budget_are_parsed_and_archived_from_files(stack, simulator, receiver, pipeline):
+    """A 1 MB budget and four 3 MB answers: all go to temporary files, and come out the same."""
+    bodies = {rel: incompressible_items(3_000_000) for rel in ("AllContent", "GROOVY")}
+    for relation, body in bodies.items():
+        simulator.set(relation, SYNC_REQUESTS, Behaviour(body=body))
+        simulator.set(relation, SYNC_RESPONSES, Behaviour(body=body))
+    node = node_config(simulator, ["AllContent", "GROOVY"], timeout_s=60)
+    config = parse_config({"nodes": [node], "limits": {"memory_budget_mb": 1}})
+    result = run(config, 60, pipeline, queue_sink(stack))
+    assert result.spilled == 4
+    assert all(ex.body == b"" and ex.body_file is None for ex in result.exchanges)  # released, files closed
+    count = len(json.loads(bodies["AllContent"]))
+    assert values(receiver, "exalate.queue.size", {"exalate.endpoint": SYNC_REQUESTS}) == [count, count]
+    assert result.archive is not None and result.archive.delivered["jira-test"].startswith("claim check s3://")
+    (message,) = receive(stack)
+    assert deliver(stack, archiver(), [message]) == []
+    (key,) = archive_objects(stack)
+    records = decode_jsonl_gz(stack["s3"].get_object(Bucket=stack["bucket"], Key=key)["Body"].read())
+    for record in records:
+        if record["endpoint"] in (SYNC_REQUESTS, SYNC_RESPONSES):
+            assert body_of(record) == bodies[record["relation"]]
+        else:
+            assert body_of(record) == seed_body(record["endpoint"])

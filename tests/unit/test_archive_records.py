@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import tempfile
 from datetime import UTC, datetime
 
 import pytest
@@ -180,7 +181,8 @@ def test_sample_events_are_what_the_generator_makes(tmp_path, monkeypatch):
         ("é" * 2_000_000).encode(),
     ],  # multi-byte characters across slice boundaries
 )
-def test_streaming_writer_makes_exactly_the_simple_encoding(body, monkeypatch):
+@pytest.mark.parametrize("in_file", [False, True], ids=["in memory", "spilled to a file"])
+def test_streaming_writer_makes_exactly_the_simple_encoding(body, in_file, monkeypatch):
     from exalate_collector.archive import records
 
     monkeypatch.setattr(records, "SLICE", 3 * 5)  # tiny slices: every boundary case gets exercised
@@ -188,11 +190,20 @@ def test_streaming_writer_makes_exactly_the_simple_encoding(body, monkeypatch):
         exchange_for(SYNC_REQUESTS, body, status=500, content_type="text/plain"),
         exchange_for(SYNC_REQUESTS, b"[]"),
     ]
-    writer = records.JsonlGzWriter()
+    expected = encode_jsonl_gz([record_of("r1", ex) for ex in exchanges])
+    if in_file:  # an answer over the memory budget: its body is read back from its temporary file
+        exchanges[0].body_file = tempfile.TemporaryFile()  # noqa: SIM115 - release_body closes it
+        exchanges[0].body_file.write(body)
+        exchanges[0].body = b""
+    writer = records.JsonlGzWriter(spool_bytes=1024)  # the payload itself goes to a file past 1 KB
     for ex in exchanges:
         writer.add("r1", ex)
     assert writer.records == 2
-    assert writer.finish() == encode_jsonl_gz([record_of("r1", ex) for ex in exchanges])
+    payload = writer.finish()
+    assert payload.read() == expected
+    assert (payload.size, payload.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
+    payload.close()
+    exchanges[0].release_body()
 
 
 def test_encryption_arguments():

@@ -83,3 +83,23 @@ def test_the_log_flush_gives_each_batch_what_is_left_and_sends_nothing_when_noth
     monkeypatch.setattr(processor, "_buffer", ["c"])
     assert processor.force_flush(timeout_millis=0) is False
     assert len(timeouts) == 2 and processor._buffer == []  # not sent, and not left for the next run
+
+
+@pytest.mark.parametrize(
+    ("configured", "env", "expected_mb"),
+    [
+        (None, {}, 256),  # outside Lambda: the documented default
+        (None, {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}, 64),  # a quarter of the function's memory
+        (None, {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}, 256),
+        (32, {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}, 32),  # the setting wins
+    ],
+)
+def test_the_memory_budget_comes_from_the_setting_or_the_lambdas_size(configured, env, expected_mb):
+    assert budget.memory_budget_bytes(configured, env) == expected_mb * 1024 * 1024
+
+
+def test_the_memory_budget_holds_what_fits_and_no_more():
+    memory = budget.MemoryBudget(100)
+    assert memory.reserve(60) and not memory.reserve(41) and memory.reserve(40)
+    memory.release(50)
+    assert memory.held == 50

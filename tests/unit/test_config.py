@@ -280,6 +280,7 @@ def test_limits_default_and_documented():
     assert parse_config(minimal()).limits.max_in_flight == 64
     example = parse_config(yaml.safe_load(EXAMPLE.read_text()))
     assert example.limits.max_in_flight == 64
+    assert parse_config(minimal()).limits.memory_budget_mb is None  # derived: see test_budget
 
 
 @pytest.mark.parametrize(
@@ -288,6 +289,7 @@ def test_limits_default_and_documented():
         ({"max_in_flight": 0}, "configuration: limits.max_in_flight: must be an integer from 1 to 1024"),
         ({"max_in_flight": True}, "configuration: limits.max_in_flight:"),
         ({"threads": 3}, "configuration: limits.threads: unknown key"),
+        ({"memory_budget_mb": 0}, "configuration: limits.memory_budget_mb: must be an integer from 1 to 65536"),
         ([1], "configuration: limits: must be a mapping"),
     ],
 )

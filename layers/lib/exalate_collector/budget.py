@@ -7,12 +7,18 @@ at a fixed instant; a phase that finishes early leaves its time to the next ones
 every I/O gets its timeout from what remains (``within``/``remaining``: the AWS client factory, the
 OTLP export, the archive hand-off), so a hanging backend costs at most its phase.
 
+Memory has a budget too: ``MemoryBudget``, the bytes of answers a run may hold in memory at once;
+answers beyond it go to temporary files (see poll.py). Its default in Lambda comes from the runtime's
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE (a resource fact, read here like otel.py reads it, not a setting).
+
 The Lambda margin comes from settings.py (EXALATE_DEADLINE_MARGIN_S), read and validated there at start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -94,3 +100,49 @@ def remaining() -> float | None:
 def lambda_deadline_s(remaining_ms: int, margin_s: float = DEFAULT_DEADLINE_MARGIN_S) -> float:
     """The run's deadline in Lambda: the invocation's remaining time less the margin (Settings)."""
     return max(MIN_DEADLINE_S, remaining_ms / 1000.0 - margin_s)
+
+
+#: Lambda: the share of the function's memory that answers held in memory may take. The rest is the
+#: interpreter and its libraries (about 90 MB), parsing, and the archive payload being compressed.
+LAMBDA_MEMORY_SHARE = 0.25
+MEMORY_SIZE_VAR = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+
+
+def memory_budget_bytes(configured_mb: int | None, env: Mapping[str, str] | None = None) -> int:
+    """``limits.memory_budget_mb`` when set; else in Lambda a share of the function's memory; else the
+    default of ``limits.memory_budget_mb``."""
+    from .config import DEFAULT_MEMORY_BUDGET_MB
+
+    env = os.environ if env is None else env
+    if configured_mb is not None:
+        return configured_mb * 1024 * 1024
+    size = env.get(MEMORY_SIZE_VAR, "")
+    if size.isdigit():
+        return int(int(size) * 1024 * 1024 * LAMBDA_MEMORY_SHARE)
+    return DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024
+
+
+class MemoryBudget:
+    """The bytes of answers one run holds in memory, all requests together. ``reserve`` says whether
+    ``n`` more fit; what is reserved stays so for the run (its answers are kept until archived)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.held = 0
+        self.spilled = 0  # answers that went to a temporary file
+        self._lock = threading.Lock()
+
+    def reserve(self, n: int) -> bool:
+        with self._lock:
+            if self.held + n > self.limit:
+                return False
+            self.held += n
+            return True
+
+    def release(self, n: int) -> None:
+        with self._lock:
+            self.held -= n
+
+    def count_spill(self) -> None:
+        with self._lock:
+            self.spilled += 1

@@ -31,6 +31,8 @@ DEFAULT_STUCK_AFTER_S = 1800.0
 DEFAULT_LIFETIME_S = 180
 #: Requests in flight at once in a whole run, all nodes together (one worker thread each).
 DEFAULT_MAX_IN_FLIGHT = 64
+#: Bytes of answers held in memory at once in a run, outside Lambda (in Lambda: a share of its memory).
+DEFAULT_MEMORY_BUDGET_MB = 256
 
 _NODE_KEYS = {
     "name",
@@ -53,7 +55,7 @@ _AUTH_KEYS: dict[str, set[str]] = {
     "login": {"type", "username", "password"},
 }
 _TOP_KEYS = {"nodes", "events", "limits"}
-_LIMIT_KEYS = {"max_in_flight"}
+_LIMIT_KEYS = {"max_in_flight", "memory_budget_mb"}
 _RESERVED_CLAIMS = {"iat", "exp", "qsh"}
 
 
@@ -128,6 +130,9 @@ class Limits:
 
     #: Requests in flight at once over all nodes; the number of polling threads never exceeds it.
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    #: Answers held in memory at once, all requests together; beyond, answers go to temporary files.
+    #: None: a quarter of the Lambda's memory, or DEFAULT_MEMORY_BUDGET_MB outside Lambda.
+    memory_budget_mb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,11 @@ def _parse_limits(raw: object, problems: _Problems) -> Limits:
     if not _is_int(in_flight) or not 1 <= in_flight <= 1024:
         problems.add("configuration", "limits.max_in_flight", f"must be an integer from 1 to 1024, got {in_flight!r}")
         in_flight = DEFAULT_MAX_IN_FLIGHT
-    return Limits(max_in_flight=int(in_flight))
+    memory = raw.get("memory_budget_mb")
+    if memory is not None and (not _is_int(memory) or not 1 <= memory <= 65536):
+        problems.add("configuration", "limits.memory_budget_mb", f"must be an integer from 1 to 65536, got {memory!r}")
+        memory = None
+    return Limits(max_in_flight=int(in_flight), memory_budget_mb=memory)
 
 
 def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | None:

@@ -6,12 +6,13 @@ No network, no AWS, no OpenTelemetry here: every function takes bytes and return
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import errors
@@ -92,6 +93,120 @@ def interpret(
     raise failure_for_status(status, content_type, body, location)
 
 
+def interpret_file(
+    endpoint: str,
+    status: int,
+    content_type: str | None,
+    file: BinaryIO,
+    location: str | None = None,
+) -> Reading:
+    """``interpret`` for a body in a (temporary) file: arrays are read item by item as the text is
+    decoded slice by slice, so a large answer is never in memory as a whole."""
+    file.seek(0)
+    if status != 200:
+        raise failure_for_status(status, content_type, file.read(EXCERPT_BYTES), location)
+    spec = row(endpoint)
+    if PARSERS[spec.answer] is not parse_array:
+        return read_items(endpoint, content_type, file.read())  # small answers: counts and lists of connections
+    _check_json_type(content_type)
+    head = file.read(4)
+    file.seek(0)
+    decoder = codecs.getincrementaldecoder(json.detect_encoding(head))("surrogatepass")
+
+    def text() -> Iterator[str]:
+        while chunk := file.read(STREAM_BYTES):
+            yield decoder.decode(chunk)
+        yield decoder.decode(b"", final=True)
+
+    stream = TextStream(text())
+    try:
+        return reading_of(spec, stream.array_items())
+    except UnicodeDecodeError:
+        raise errors.InvalidJson("body is not UTF-8 (or UTF-16/32) text", 200) from None
+    except json.JSONDecodeError as exc:
+        at = stream.offset + exc.pos
+        raise errors.InvalidJson(f"invalid JSON at character {at}: {exc.msg}", 200) from None
+    except ValueError:
+        raise errors.InvalidJson("a number too long to read (thousands of digits)", 200) from None
+    except RecursionError:
+        raise errors.InvalidJson("JSON nested too deeply to read", 200) from None
+
+
+#: Bytes read from a body file at a time; and enough of an error body for its excerpt.
+STREAM_BYTES = 1024 * 1024
+EXCERPT_BYTES = 4096
+
+
+class TextStream:
+    """A JSON array read from text that arrives in pieces: only the current item and the unread rest of
+    the current piece are held. ``offset`` is the position of ``buffer[0]`` in the whole text."""
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+        self.buffer = ""
+        self.pos = 0
+        self.offset = 0
+        self.eof = False
+
+    def _more(self) -> bool:
+        """Append the next piece (dropping what was read). False at the end of the text."""
+        for piece in self._pieces:
+            if piece:
+                self.offset += self.pos
+                self.buffer = self.buffer[self.pos :] + piece
+                self.pos = 0
+                return True
+        self.eof = True
+        return False
+
+    def _skip_space(self) -> str:
+        """The next character after whitespace ('' at the end of the text)."""
+        while True:
+            self.pos = _WHITESPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._more():
+                return ""
+
+    def array_items(self) -> Iterator[Any]:
+        first = self._skip_space()
+        if first != "[":
+            while self._more():
+                pass
+            value = json.loads(self.buffer[self.pos :])  # raises JSONDecodeError for invalid JSON
+            raise _shape("$", "a JSON array", value)
+        self.pos += 1
+        if self._skip_space() == "]":
+            self.pos += 1
+        else:
+            while True:
+                yield self._item()
+                following = self._skip_space()
+                if following == ",":
+                    self.pos += 1
+                    continue
+                if following == "]":
+                    self.pos += 1
+                    break
+                raise json.JSONDecodeError("Expecting ',' delimiter", self.buffer, self.pos)
+        if self._skip_space() != "":
+            raise json.JSONDecodeError("Extra data", self.buffer, self.pos)
+
+    def _item(self) -> Any:
+        self._skip_space()
+        while True:
+            try:
+                item, end = _DECODER.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError:
+                if self._more():
+                    continue  # the item goes on in the next piece
+                raise
+            if not self.eof and not _FOLLOWS_ITEM.match(self.buffer, end) and self._more():
+                continue  # "3." of "3.25": a number may go on in the next piece; read it again whole
+            self.pos = end
+            return item
+
+
 def failure_for_status(
     status: int, content_type: str | None, body: bytes, location: str | None = None
 ) -> errors.PollFailure:
@@ -140,9 +255,7 @@ def _safe_location(location: str | None) -> str:
 def read_items(name: str, content_type: str | None, body: bytes) -> Reading:
     """Parse a 200 body into a Reading. The body is never quoted in a failure: it may hold replicas."""
     spec = row(name)
-    mtype = media_type(content_type)
-    if mtype and not is_json_media_type(mtype):
-        raise errors.UnexpectedContentType(f"expected JSON, got {mtype!r}", 200)
+    _check_json_type(content_type)
     try:
         text = body.decode(json.detect_encoding(body), "surrogatepass")
     except UnicodeDecodeError:
@@ -157,7 +270,14 @@ def read_items(name: str, content_type: str | None, body: bytes) -> Reading:
         raise errors.InvalidJson("JSON nested too deeply to read", 200) from None
 
 
+def _check_json_type(content_type: str | None) -> None:
+    mtype = media_type(content_type)
+    if mtype and not is_json_media_type(mtype):
+        raise errors.UnexpectedContentType(f"expected JSON, got {mtype!r}", 200)
+
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_FOLLOWS_ITEM = re.compile(r"[ \t\n\r,\]]")
 _DECODER = json.JSONDecoder()
 
 

@@ -17,20 +17,23 @@ import logging
 import os
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from . import __version__, errors
 from .auth import Authenticator
+from .budget import MemoryBudget
 from .config import DEFAULT_MAX_IN_FLIGHT, NodeConfig
 from .endpoints import row
 from .model import Exchange
-from .parse import interpret
+from .parse import interpret, interpret_file
 from .transport import Answer, Expired, NodePool, Watchdog, get
 
 log = logging.getLogger(__name__)
@@ -109,11 +112,13 @@ def poll_nodes(
     deadline: float,
     *,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    memory: MemoryBudget | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> list[Exchange]:
     """Poll everything; return one Exchange per (node, relation, endpoint), in configuration order.
 
-    ``deadline`` is a ``monotonic()`` instant.
+    ``deadline`` is a ``monotonic()`` instant. ``memory``: the bytes of answers held in memory at once
+    (None: no bound); answers beyond it are kept in temporary files (``Exchange.body_file``).
     """
     jobs = [(t, relation, endpoint) for t in targets for relation, endpoint in t.jobs]
     results: list[Exchange | None] = [None] * len(jobs)
@@ -143,11 +148,11 @@ def poll_nodes(
     watchdog.start()
     workers = _start_workers(
         min(max_in_flight, sum(len(q.pending) for q in queues)),
-        lambda: _worker(scheduler, jobs, watchdog, deadline, finish, monotonic),
+        lambda: _worker(scheduler, jobs, watchdog, deadline, finish, monotonic, memory),
     )
     try:
         if not workers and any(q.pending for q in queues):
-            _worker(scheduler, jobs, watchdog, deadline, finish, monotonic)  # no thread at all: poll here
+            _worker(scheduler, jobs, watchdog, deadline, finish, monotonic, memory)  # no thread at all: poll here
         for thread in workers:
             thread.join(max(0.0, deadline - monotonic()) + JOIN_GRACE_S)
         stuck = sum(1 for thread in workers if thread.is_alive())
@@ -192,6 +197,7 @@ def _worker(
     deadline: float,
     finish: Callable[[int, Exchange], None],
     monotonic: Callable[[], float],
+    memory: MemoryBudget | None,
 ) -> None:
     thread = threading.current_thread()
     name = thread.name
@@ -201,13 +207,21 @@ def _worker(
         assert target.authenticator is not None
         thread.name = f"poll-{target.node.name}"
         try:
-            exchange = fetch(
-                queue.pool, target.node, target.authenticator, relation, endpoint, deadline, watchdog, monotonic
-            )
+            node, authenticator = target.node, target.authenticator
+            exchange = fetch(queue.pool, node, authenticator, relation, endpoint, deadline, watchdog, monotonic, memory)
             if isinstance(exchange.failure, errors.Unauthorized) and target.authenticator.renew():
+                exchange.release_body()
                 # a login token the node no longer takes: obtained again (once per run), this GET retried once
                 exchange = fetch(
-                    queue.pool, target.node, target.authenticator, relation, endpoint, deadline, watchdog, monotonic
+                    queue.pool,
+                    target.node,
+                    target.authenticator,
+                    relation,
+                    endpoint,
+                    deadline,
+                    watchdog,
+                    monotonic,
+                    memory,
                 )
         except Exception:
             log.exception(
@@ -245,6 +259,7 @@ def fetch(
     deadline: float,
     watchdog: Watchdog,
     monotonic: Callable[[], float] = time.monotonic,
+    memory: MemoryBudget | None = None,
 ) -> Exchange:
     """One GET, read and interpreted. Never raises a PollFailure: it is recorded on the Exchange."""
     spec = row(endpoint)
@@ -267,18 +282,23 @@ def fetch(
         exchange.sent = True
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **signed.headers}
 
-        def read(answer: Answer) -> bytes:
+        def read(answer: Answer) -> tuple[bytes, BinaryIO | None]:
             exchange.status_code = answer.status
             exchange.content_type = answer.headers.get("Content-Type")
             exchange.content_length = answer.headers.get("Content-Length")
             exchange.date = answer.headers.get("Date")
-            return _read_body(answer, node, start + budget, monotonic)
+            return _read_body(answer, node, start + budget, monotonic, memory)
 
-        answer, exchange.body = get(
+        answer, (exchange.body, exchange.body_file) = get(
             pool, (node.context_path + path, {**query, **signed.query}), headers, budget, watchdog, read, monotonic
         )
         location = answer.headers.get("Location")
-        exchange.reading = interpret(endpoint, answer.status, exchange.content_type, exchange.body, location)
+        if exchange.body_file is not None:
+            exchange.reading = interpret_file(
+                endpoint, answer.status, exchange.content_type, exchange.body_file, location
+            )
+        else:
+            exchange.reading = interpret(endpoint, answer.status, exchange.content_type, exchange.body, location)
     except errors.PollFailure as failure:
         exchange.failure = failure
     except (Expired, TimeoutError):
@@ -291,23 +311,61 @@ def fetch(
     return exchange
 
 
-def _read_body(answer: Answer, node: NodeConfig, until: float, monotonic: Callable[[], float]) -> bytes:
-    """The whole body, bounded in size (max_body_bytes). Time is bounded by the watchdog (and,
-    should it be missing, by this loop's own check between reads)."""
+def _read_body(
+    answer: Answer, node: NodeConfig, until: float, monotonic: Callable[[], float], memory: MemoryBudget | None
+) -> tuple[bytes, BinaryIO | None]:
+    """The whole body, bounded in size (max_body_bytes): in memory while the run's memory budget has
+    room for it, else in an anonymous temporary file (the body then is b''). Time is bounded by the
+    watchdog (and, should it be missing, by this loop's own check between reads)."""
     limit = node.max_body_bytes
     declared = answer.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise errors.TooLarge(f"Content-Length {declared} exceeds max_body_bytes {limit}", answer.status)
     chunks: list[bytes] = []
-    size = 0
-    while chunk := answer.response.read(CHUNK_BYTES):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise errors.TooLarge(f"body exceeds max_body_bytes {limit}", answer.status)
-        if monotonic() >= until:
-            raise Expired()
-    return b"".join(chunks)  # one copy, no growing buffer: a large body peaks at twice its size, briefly
+    size = reserved = 0
+    spill: BinaryIO | None = None
+    if memory is not None and declared.isdigit():
+        if memory.reserve(int(declared)):
+            reserved = int(declared)
+        else:
+            spill = _spill_file(memory)
+    try:
+        while chunk := answer.response.read(CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise errors.TooLarge(f"body exceeds max_body_bytes {limit}", answer.status)
+            if monotonic() >= until:
+                raise Expired()
+            if spill is None and memory is not None and size > reserved:
+                if memory.reserve(size - reserved):
+                    reserved = size
+                else:  # over the budget: this answer goes to disk, with what it had so far
+                    spill = _spill_file(memory)
+                    spill.writelines(chunks)
+                    chunks.clear()
+                    memory.release(reserved)
+                    reserved = 0
+            if spill is not None:
+                spill.write(chunk)
+            else:
+                chunks.append(chunk)
+    except BaseException:
+        if memory is not None:
+            memory.release(reserved)
+        if spill is not None:
+            spill.close()
+        raise
+    if memory is not None and reserved > size:
+        memory.release(reserved - size)  # a Content-Length larger than the body (cut short)
+    if spill is not None:
+        spill.flush()
+        return b"", spill
+    return b"".join(chunks), None  # one copy, no growing buffer: a large body peaks at twice its size, briefly
+
+
+def _spill_file(memory: MemoryBudget) -> BinaryIO:
+    memory.count_spill()
+    return tempfile.TemporaryFile(prefix="exalate-answer-")  # unlinked at once: gone when closed
 
 
 def _late(node: NodeConfig, deadline_binds: bool, status: int | None) -> errors.PollFailure:

@@ -24,6 +24,7 @@ import logging
 import re
 import threading
 from collections import deque
+from collections.abc import Iterable, Iterator
 from urllib.parse import quote, quote_plus
 
 SECRET = "<secret>"
@@ -136,6 +137,26 @@ def scrub_bytes(data: bytes) -> bytes:
             if value in data:
                 data = data.replace(value, SECRET.encode("ascii"))
     return data
+
+
+def scrub_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``scrub_bytes`` of a body that comes in slices (a large answer read from its file): the same
+    bytes, slice by slice; the tail of each slice waits for the next, so a credential cut in two by
+    the slicing is found too."""
+    _, groups = _KNOWN.compiled()
+    known = [value for members in groups.values() for value in members]
+    keep = max((len(v) for v in known), default=1) - 1
+    carry = b""
+    for chunk in chunks:
+        data = scrub_bytes(carry + chunk) if known else chunk
+        if keep and len(data) > keep:
+            data, carry = data[:-keep], data[-keep:]
+        elif keep:
+            data, carry = b"", data
+        if data:
+            yield data
+    if carry:
+        yield carry
 
 
 _CREDENTIAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (

@@ -22,7 +22,7 @@ from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import Authenticator, authenticator_for, short_key_warning
-from .budget import RunBudget
+from .budget import MemoryBudget, RunBudget, memory_budget_bytes
 from .config import Config, NodeConfig
 from .discovery import discover
 from .endpoints import CONNECTIONS, plan
@@ -79,6 +79,8 @@ class RunResult:
     memory: Memory | None = None
     #: node -> its relations of this run, for the ``relations: auto`` nodes
     discoveries: dict[str, Discovery] = field(default_factory=dict)
+    #: answers that did not fit the run's memory budget and were kept in temporary files
+    spilled: int = 0
 
     def relations_of(self, node: NodeConfig) -> tuple[str, ...]:
         """The relations polled for the node in this run: configured, or discovered."""
@@ -192,7 +194,16 @@ def collect(
         replace(t, jobs=plan(result.relations_of(t.node), t.node.collect, (CONNECTIONS,) if t.node.discover else ()))
         for t in targets
     ]
-    polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight)
+    memory = MemoryBudget(memory_budget_bytes(config.limits.memory_budget_mb))
+    polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight, memory=memory)
+    result.spilled = memory.spilled
+    if memory.spilled:
+        log.info(
+            "%d answers over the memory budget (%d MB) went to temporary files",
+            memory.spilled,
+            memory.limit >> 20,
+            extra={"run_id": run_id, "answers.spilled": memory.spilled},
+        )
     order = {node.name: index for index, node in enumerate(config.nodes)}
     result.exchanges = sorted(listed + polled, key=lambda ex: order[ex.node])  # stable: the list first
     result.duration_s = time.monotonic() - start
@@ -212,7 +223,7 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
         writer = JsonlGzWriter()
         for ex in exchanges:
             writer.add(result.run_id, ex)
-            ex.body = b""  # in the archive payload now: the body is not needed for telemetry
+            ex.release_body()  # in the archive payload now: the body is not needed for telemetry
         batch = NodeBatch(result.run_id, node, result.started_at, writer.records, writer.finish())
         try:
             outcome.delivered[node] = sink.deliver(batch)
@@ -221,6 +232,8 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
         except Exception as exc:
             log.exception("archive sink failed for node %s", node, extra={"exalate.node": node})
             outcome.failures.append((node, ArchiveWriteFailed(f"unexpected {type(exc).__name__}")))
+        finally:
+            batch.payload.close()
     for node, problem in outcome.failures:
         log.error(
             "archive failed: node=%s error.type=%s: %s",
@@ -423,6 +436,9 @@ def run(
             late = commit_state(result, drafts, state)
         if late:
             _report_late(result, late, publisher, plan.end)
+    for ex in result.exchanges:
+        if ex.body_file is not None:
+            ex.release_body()  # no temporary file outlives its run
     log.info(
         "run %s: %d polls, %d failed, %d points, %d events",
         result.run_id,

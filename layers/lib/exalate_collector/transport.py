@@ -21,9 +21,11 @@ import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 log = logging.getLogger(__name__)
+Body = TypeVar("Body")
 
 
 class Expired(Exception):
@@ -226,9 +228,9 @@ def get(
     headers: Mapping[str, str],
     timeout: float,
     watchdog: Watchdog,
-    read_body: Callable[[Answer], bytes],
+    read_body: Callable[[Answer], Body],
     monotonic: Callable[[], float],
-) -> tuple[Answer, bytes]:
+) -> tuple[Answer, Body]:
     """One GET, its answer and its body (read by ``read_body``), all within ``timeout`` seconds.
 
     Raises ``Expired`` when the bound passed (whatever else the cut socket made the reader raise),
@@ -248,9 +250,9 @@ def post_login(
     headers: Mapping[str, str],
     timeout: float,
     watchdog: Watchdog,
-    read_body: Callable[[Answer], bytes],
+    read_body: Callable[[Answer], Body],
     monotonic: Callable[[], float],
-) -> tuple[Answer, bytes]:
+) -> tuple[Answer, Body]:
     """The login POST, bounded like a GET. ``path`` (context path included) must end in LOGIN_PATH."""
     return _send("POST", pool, (path, {}), headers, timeout, watchdog, read_body, monotonic, body)
 
@@ -262,10 +264,10 @@ def _send(
     headers: Mapping[str, str],
     timeout: float,
     watchdog: Watchdog,
-    read_body: Callable[[Answer], bytes],
+    read_body: Callable[[Answer], Body],
     monotonic: Callable[[], float],
     body: bytes | None = None,
-) -> tuple[Answer, bytes]:
+) -> tuple[Answer, Body]:
     path, query = path_and_query
     if not (method == "GET" or (method == "POST" and path.endswith(LOGIN_PATH) and not query)):
         raise ValueError(f"exalate-collector sends only GET and the configured login POST, refused {method}")

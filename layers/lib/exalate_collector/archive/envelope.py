@@ -7,12 +7,13 @@ bucket, key, size and SHA-256 of a staging object holding the same bytes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+from .records import Payload, as_payload
 
 #: SQS takes 1 MiB (1,048,576 bytes) per message; keep a margin for the service's own accounting.
 MAX_MESSAGE_BYTES: Final = 1_040_000
@@ -50,15 +51,15 @@ def inline_message(run_id: str, node: str, started_at: datetime, records: int, p
 
 
 def claim_message(
-    run_id: str, node: str, started_at: datetime, records: int, bucket: str, key: str, payload: bytes
+    run_id: str, node: str, started_at: datetime, records: int, bucket: str, key: str, payload: bytes | Payload
 ) -> str:
     body = {
         **_head(run_id, node, started_at, records),
         "kind": "claim_check",
         "bucket": bucket,
         "key": key,
-        "size": len(payload),
-        "sha256": hashlib.sha256(payload).hexdigest(),
+        "size": as_payload(payload).size,
+        "sha256": as_payload(payload).sha256,
     }
     return json.dumps(body, separators=(",", ":"))
 

@@ -16,7 +16,7 @@ from ..aws import LazyClient, error_code
 from ..errors import HandoffFailed, StagingFailed
 from ..settings import Settings
 from .envelope import claim_message, inline_fits, inline_message
-from .records import archive_key, object_metadata, staging_key
+from .records import Payload, archive_key, object_metadata, staging_key
 from .store import Encryption, put_once, write_local_once
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class NodeBatch:
     node: str
     started_at: datetime
     records: int
-    payload: bytes
+    payload: Payload
 
     def metadata(self) -> dict[str, str]:
         return object_metadata(self.run_id, self.records)
@@ -89,8 +89,9 @@ class QueueSink:
     def deliver(self, batch: NodeBatch) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if inline_fits(len(batch.payload)):
-            message = inline_message(batch.run_id, batch.node, batch.started_at, batch.records, batch.payload)
+        if inline_fits(batch.payload.size):
+            payload = batch.payload.read()
+            message = inline_message(batch.run_id, batch.node, batch.started_at, batch.records, payload)
             where = "inline"
         else:
             if not self.bucket:
@@ -100,7 +101,7 @@ class QueueSink:
                 self.s3.put_object(
                     Bucket=self.bucket,
                     Key=key,
-                    Body=batch.payload,
+                    Body=batch.payload.stream(),
                     Metadata=batch.metadata(),
                     **self.encryption.put_arguments(),
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..errors import ArchiveConflict, ArchiveWriteFailed
+from .records import Payload, as_payload
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ class Encryption:
 
 
 def put_once(
-    s3: Any, bucket: str, key: str, payload: bytes, metadata: Mapping[str, str], encryption: Encryption
+    s3: Any, bucket: str, key: str, payload: bytes | Payload, metadata: Mapping[str, str], encryption: Encryption
 ) -> bool:
     """Create ``key`` with ``payload`` unless it exists. True if written, False if the same bytes were there.
 
@@ -40,12 +42,13 @@ def put_once(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    digest = hashlib.sha256(payload).hexdigest()
+    payload = as_payload(payload)
+    digest = payload.sha256
     try:
         s3.put_object(
             Bucket=bucket,
             Key=key,
-            Body=payload,
+            Body=payload.stream(),  # read from its temporary file when large
             IfNoneMatch="*",
             ContentType="application/x-ndjson",
             ContentEncoding="gzip",
@@ -68,19 +71,28 @@ def put_once(
     return False
 
 
-def write_local_once(root: Path, key: str, payload: bytes) -> bool:
+def write_local_once(root: Path, key: str, payload: bytes | Payload) -> bool:
     """The local-directory twin of ``put_once``: exclusive create, same-content rewrite is a no-op."""
     path = root / key
+    payload = as_payload(payload)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "xb") as handle:
-            handle.write(payload)
+            shutil.copyfileobj(payload.stream(), handle)
             handle.flush()
             os.fsync(handle.fileno())
         return True
     except FileExistsError:
-        if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(payload).digest():
+        if _file_sha256(path) == payload.sha256:
             return False
         raise ArchiveConflict(f"{path} exists with other content; it is never replaced") from None
     except OSError as exc:
         raise ArchiveWriteFailed(f"{path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
