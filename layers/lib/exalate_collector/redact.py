@@ -161,7 +161,8 @@ def scrub_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 _CREDENTIAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(Bearer|Basic|JWT|Digest|Negotiate)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{4,}"), r"\1 <token>"),
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.?[A-Za-z0-9_-]*"), "<token>"),
+    # a JWT starts where a base64url run starts (tried at every eyJ of a long run, the scan is quadratic)
+    (re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.?[A-Za-z0-9_-]*"), "<token>"),
     (
         re.compile(
             r"((?:passw(?:or)?d|pwd|pass|token|secret|api[_-]?key|access[_-]?key|jwt|authorization|"
@@ -171,9 +172,11 @@ _CREDENTIAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1<secret>",
     ),
     (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b"), "<aws-key>"),
-    (re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/@:]*(?::[^\s/@]*)?@", re.I), r"\1<userinfo>@"),
+    # a URL scheme is short: unbounded, a long dotted run would be rescanned from every letter
+    (re.compile(r"\b([a-z][a-z0-9+.-]{0,31}://)[^\s/@:]*(?::[^\s/@]*)?@", re.I), r"\1<userinfo>@"),
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# From the start of a run only (the same matches; tried inside a long run, the scan is quadratic).
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Phone-like: an international number (+ and 8 or more digits), or 3+ digit groups with separators
 # such as "(555) 123-4567" or "0170 123 4567". Plain long numbers (ids, timestamps), dates and IPv4
 # addresses are kept.
