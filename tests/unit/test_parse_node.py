@@ -9,10 +9,11 @@ import pytest
 from exalate_collector.endpoints import CONNECTIONS, TABLE
 from exalate_collector.errors import UnexpectedShape
 from exalate_collector.login import expires_at, token_in
-from exalate_collector.parse import Connection, interpret
+from exalate_collector.parse import MAX_NAME_CHARS, Connection, interpret
 
 TOTALS = [e.name for e in TABLE if e.answer == "total"]
 CMONITOR = next(e.name for e in TABLE if e.answer == "error_count")
+NAME = f"a connection name (at most {MAX_NAME_CHARS} characters, no control characters)"
 
 
 def read(endpoint: str, value: object):
@@ -67,6 +68,7 @@ def test_connections_as_a_list_or_results_unknown_fields_ignored(wrap):
         Connection("NoStatus", "UNKNOWN", None),
     )
     assert reading.items == 3
+    assert read(CONNECTIONS, [{"name": "L" * MAX_NAME_CHARS}]).items == 1
 
 
 @pytest.mark.parametrize(
@@ -81,6 +83,9 @@ def test_connections_as_a_list_or_results_unknown_fields_ignored(wrap):
         ([{"name": "A"}, {"name": None}], "$[1].name: expected a non-empty string, got a JSON null"),
         ({"results": [{"name": " "}]}, "$.results[0].name: expected a non-empty string, got a JSON string"),
         ([{"name": "A", "status": 1}], "$[0].status: expected a string, got a JSON number"),
+        # a name goes into every URL, attribute and log line of its relation: no megabyte, no line break
+        ([{"name": "A"}, {"name": "L" * 256}], f"$[1].name: expected {NAME}, got a JSON string"),
+        ([{"name": "A\nnode=other poll failed"}], f"$[0].name: expected {NAME}, got a JSON string"),
         ("ok", "$: expected a list of connections, got a JSON string"),
     ],
 )

@@ -24,6 +24,10 @@ UNKNOWN = "UNKNOWN"
 MAX_MESSAGE_CHARS = 2048
 #: Identifiers and reasons longer than this are not identifiers; they are cut.
 MAX_VALUE_CHARS = 128
+#: A connection name from the 4.0 list goes into URLs, attributes, log lines and the state as it is:
+#: a longer one, or one with a control character, is not a name (the list is unexpected_shape).
+MAX_NAME_CHARS = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _NOT_FOUND = re.compile(r"^\s*Connection\s+`?[^`]*`?\s+not\s+found", re.IGNORECASE)
 _JSON_TYPES = ("application/json", "text/json")
@@ -375,6 +379,9 @@ def parse_connections(spec: Endpoint, text: str) -> Reading:
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _shape(f"{where}.name", "a non-empty string", name)
+        if len(name) > MAX_NAME_CHARS or _CONTROL.search(name):
+            expected = f"a connection name (at most {MAX_NAME_CHARS} characters, no control characters)"
+            raise _shape(f"{where}.name", expected, name)
         status = item.get("status", UNKNOWN)
         if not isinstance(status, str):
             raise _shape(f"{where}.status", "a string", status)
