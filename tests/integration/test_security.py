@@ -25,7 +25,13 @@ import boto3
 import pytest
 from exalate_collector import redact, secret_refs
 from exalate_collector.devtools.otlp_receiver import OtlpReceiver
-from exalate_collector.endpoints import BLOB_RESPONSES, SYNC_ERRORS, SYNC_REQUESTS, SYNC_RESPONSES
+from exalate_collector.endpoints import (
+    BLOB_RESPONSES,
+    SYNC_ERRORS,
+    SYNC_REQUESTS,
+    SYNC_RESPONSES,
+    polls_per_relation,
+)
 from exalate_collector.simulator import Behaviour, NodeSimulator
 
 from .conftest import load_function
@@ -173,7 +179,8 @@ def test_the_cli_at_debug_writes_no_credential_anywhere(nodes, in_aws, aws, rece
     requests = [r for sim in nodes.values() for r in sim.seen]
     assert {(r.method, r.authenticated) for r in requests if r.method != "POST"} == {("GET", True)}
     assert {r.path for r in requests if r.method == "POST"} == {"/jira/rest/issuehub/4.0/authenticate"}
-    assert sum(1 for kind, sim in nodes.items() if kind != "login" for _ in sim.seen) == (NODES - 1) * 6
+    gets = sum(1 for kind, sim in nodes.items() if kind != "login" for _ in sim.seen)
+    assert gets == (NODES - 1) * polls_per_relation(["AllContent"])
     assert receiver.received.headers_seen[-1].get("dd-api-key") == OTLP_KEY  # the JSON headers were used
     events = receiver.events()
     kinds = {(e.attributes.get("exalate.endpoint"), e.attributes.get("error.type")) for e in events}
@@ -238,7 +245,7 @@ def test_the_lambda_at_debug_writes_no_credential_anywhere(lambda_app, in_aws, r
     }
     for where, text in written.items():
         assert_no_credential(where, text)
-    assert answer["polls"] == NODES * 6
+    assert answer["polls"] == NODES * polls_per_relation(["AllContent"])
     assert receiver.received.headers_seen[-1].get("dd-api-key") == OTLP_KEY  # the JSON secret was used
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(line.get("error.type") == "server_error" for line in lines)  # JSON log lines were written

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from exalate_collector.endpoints import polls_per_relation
 from exalate_collector.simulator import NodeSimulator
 
 from .conftest import SECRET, free_port, node_config
@@ -76,7 +77,7 @@ def test_a_refused_connection_names_host_port_and_node(tmp_path):
     done = cli("run", "--config", str(config), "--no-archive", env={"EXALATE_JWT_SECRET": SECRET})
     assert done.returncode == 0  # poll failures are data, not an exit code
     lines = log_lines(done.stderr, "error.type=connection_failed")
-    assert len(lines) == 6
+    assert len(lines) == polls_per_relation(["AllContent"])
     assert all("node=jira-dead" in line and f"connection to 127.0.0.1:{port} failed" in line for line in lines)
 
 
@@ -87,7 +88,7 @@ def test_a_missing_context_path_gets_a_hint(tmp_path, simulator):
     assert done.returncode == 0
     assert "http_error (HTTP 404)" in done.stdout
     lines = log_lines(done.stderr, "error.type=http_error")
-    assert len(lines) == 6
+    assert len(lines) == polls_per_relation(["AllContent"])
     assert all("is the Jira context path in base_url" in line for line in lines)
 
 
