@@ -174,3 +174,21 @@ def test_error_items_are_all_counted_even_when_broken():
     assert telemetry.named("exalate.queue.size")[0].value == 3
     assert sum(p.value for p in telemetry.named("exalate.sync.errors")) == 3
     assert len(telemetry.events) == 3
+
+
+def test_a_node_wide_failure_is_one_log_line_without_an_empty_status(caplog):
+    import logging
+
+    from exalate_collector.runner import log_failures
+
+    failure = errors.SecretUnavailable("environment variable S is not set or empty")
+    exchanges = [failed(failure, relation=r, sent=False) for r in ("A", "B", "C")] + [failed(errors.Timeout("t"))]
+    with caplog.at_level(logging.WARNING, logger="exalate_collector.runner"):
+        log_failures(exchanges)
+    first, second = caplog.records
+    assert first.levelname == "ERROR"
+    assert first.getMessage() == (
+        "node n not polled: error.type=secret_unavailable: environment variable S is not set or empty"
+    )
+    assert not hasattr(first, "http.response.status_code") and not hasattr(first, "exalate.relation")
+    assert second.levelname == "WARNING" and getattr(second, "error.type") == "timeout"
