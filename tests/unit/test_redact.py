@@ -210,3 +210,14 @@ def test_malformed_otlp_headers_are_named_never_echoed(text, message):
         parse_headers(text, "OTEL_EXPORTER_OTLP_HEADERS")
     assert message in str(caught.value) and "OTEL_EXPORTER_OTLP_HEADERS" in str(caught.value)
     assert "SECRETVALUE" not in str(caught.value)
+
+
+def test_the_aws_client_factory_pins_botocore_whoever_configured_logging(monkeypatch):
+    from exalate_collector import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    aws.forget_clients()
+    logging.getLogger("botocore").setLevel(logging.DEBUG)  # e.g. an embedding application's choice
+    aws.client("s3")
+    assert not logging.getLogger("botocore").isEnabledFor(logging.DEBUG)
+    aws.forget_clients()

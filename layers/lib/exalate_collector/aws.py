@@ -84,6 +84,9 @@ def client(service: str) -> Any:
             if session is None:
                 import boto3
 
+                from .logs import pin_library_loggers
+
+                pin_library_loggers()  # botocore at DEBUG prints SecretString values: never, whoever set it up
                 session = _sessions[env] = boto3.session.Session()
             config = Config(
                 connect_timeout=connect,
