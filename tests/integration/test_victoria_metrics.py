@@ -102,6 +102,8 @@ def running_victoria_metrics() -> Iterator[VictoriaMetrics]:
                 if process.poll() is not None:
                     pytest.fail(f"victoria-metrics exited: {process.stderr.read().decode() if process.stderr else ''}")
                 time.sleep(0.1)
+        else:
+            pytest.fail("victoria-metrics never answered /health")
         yield vm
     finally:
         process.terminate()

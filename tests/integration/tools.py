@@ -24,10 +24,15 @@ def tools_dir() -> Path:
     return Path(os.environ.get("EXALATE_TOOLS_DIR") or ROOT / ".cache" / "tools")
 
 
+#: The fetch script runs at most once per test session (make test has run it already).
+_FETCHED: list[bool] = []
+
+
 def tool(name: str) -> Path:
     """The binary, fetched if it is not there yet; a LOUD skip when it cannot be fetched on this machine."""
     path = tools_dir() / BINARIES[name]
-    if not path.exists():
+    if not path.exists() and not _FETCHED:
+        _FETCHED.append(True)
         subprocess.run(["bash", str(FETCH)], check=False, timeout=600, env={**os.environ})
     if not path.exists():
         message = (
