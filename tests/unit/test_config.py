@@ -84,6 +84,9 @@ def test_collect_defaults_to_relations_and_auto_discovers_active_connections():
         ({"relations": ["."]}, "nodes[0] (jira-prod): relations: '.' and '..' are not relation names"),
         ({"relations": ["A", ".."]}, "nodes[0] (jira-prod): relations: '.' and '..' are not relation names"),
         ({"relations": [" "]}, "nodes[0] (jira-prod): relations: every relation must be a non-empty string"),
+        # auto in a list would be polled as a connection named "auto" (connection_not_found every run)
+        ({"relations": ["auto"]}, "nodes[0] (jira-prod): relations: auto stands alone"),
+        ({"relations": ["auto", "GROOVY"]}, "nodes[0] (jira-prod): relations: auto stands alone"),
         ({"base_url": "http://[::1"}, "nodes[0] (jira-prod): base_url: not a valid URL"),
         ({"base_url": "https://jira.example.com:99999/"}, "nodes[0] (jira-prod): base_url: not a valid URL"),
         ({"base_url": "https://jira.example.com:port/"}, "nodes[0] (jira-prod): base_url: not a valid URL"),

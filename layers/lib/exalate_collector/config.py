@@ -241,6 +241,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         problems.add(where, "relations", "every relation must be a non-empty string")
     elif any(r.strip() in (".", "..") for r in relations):
         problems.add(where, "relations", "'.' and '..' are not relation names (they would leave /relations/)")
+    elif "auto" in relations:
+        problems.add(
+            where,
+            "relations",
+            "auto stands alone: relations: auto polls every connection the node lists (discover: filters them); "
+            "a list names the connections to poll",
+        )
     elif len(set(relations)) != len(relations):
         problems.add(where, "relations", "duplicate relation names")
 
