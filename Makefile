@@ -65,9 +65,13 @@ check-template: $(SAMSTAMP) $(STAMP)
 
 # The built artifact on its target under emulation: qemu-user + Debian 13's arm64 python3.13, both handlers
 # invoked against the simulator, moto's server and the OTLP receiver, compared with a native run
-# (.ci/check_lambda.py). Uses the last sam build (make check-template), or builds one. Cache: .check-lambda/.
+# (.ci/check_lambda.py). Uses the last sam build (make check-template) unless a source is newer than it: then
+# it builds again, so the check never runs an artifact older than the code. Cache: .check-lambda/.
+BUILT := .aws-sam/build/template.yaml
 check-lambda: $(SAMSTAMP) $(STAMP)
-	test -f .aws-sam/build/template.yaml || $(SAM_ENV) $(SAMVENV)/bin/sam build
+	if [ ! -f $(BUILT) ] || [ -n "$$(find template.yaml layers functions -newer $(BUILT) -type f \
+		-not -path '*/__pycache__/*' -not -path '*.egg-info/*' -print -quit)" ]; then \
+		$(SAM_ENV) $(SAMVENV)/bin/sam build; fi
 	$(BIN)/python .ci/check_lambda.py
 
 bench: $(STAMP)
