@@ -251,6 +251,20 @@ def test_a_node_without_login_never_sees_a_post(node, receiver, pipeline):
     assert {r.method for r in node.seen} == {"GET"}
 
 
+def test_a_node_polled_only_for_its_4_0_figures_needs_no_relation(node, receiver, pipeline, tmp_path):
+    raw = node_config(
+        node,
+        collect=["queues", "errors", "connections"],
+        auth={"type": "login", "username": USER, "password": PASSWORD},
+    )
+    del raw["relations"]
+    result = run(config_for(raw), 10, pipeline, state=LocalStateStore(tmp_path))
+    assert sorted(ex.endpoint for ex in result.exchanges) == sorted(e.name for e in node_rows(EVERYTHING))
+    assert result.failures == 0 and result.export is not None and result.export.ok
+    assert received_points(receiver) == expected_points(result.telemetry)
+    assert values(receiver, "exalate.connections") == [3]
+
+
 def test_every_row_of_the_table_is_served_and_understood(node, receiver, pipeline):
     result = run(auto(node), 10, pipeline)
     assert {ex.endpoint for ex in result.exchanges} == {e.name for e in TABLE}

@@ -56,6 +56,13 @@ def test_the_documented_complete_example_is_valid(monkeypatch):
     assert (cloud.auth.username, cloud.auth.password) == ("", "secretsmanager:exalate/cloud-pat")
 
 
+def test_a_node_polled_only_for_its_4_0_figures_lists_no_relation():
+    raw = minimal(collect=["queues", "errors"])
+    del raw["nodes"][0]["relations"]
+    node = parse_config(raw).nodes[0]
+    assert (node.relations, node.collect, node.discover) == ((), ("queues", "errors"), None)
+
+
 def test_collect_defaults_to_relations_and_auto_discovers_active_connections():
     node = parse_config(minimal()).nodes[0]
     assert (node.collect, node.discover) == (("relations",), None)
@@ -125,6 +132,8 @@ def test_collect_defaults_to_relations_and_auto_discovers_active_connections():
             {"relations": "auto", "collect": ["queues"]},
             "nodes[0] (jira-prod): collect: relations: auto needs",
         ),
+        # listed relations that collect would never poll
+        ({"collect": ["queues", "errors"]}, "nodes[0] (jira-prod): collect: relations are listed but collect"),
         ({"discover": {"status": ["ACTIVE"]}}, "nodes[0] (jira-prod): discover: only with relations: auto"),
         ({"relations": "auto", "discover": {"name": "("}}, "nodes[0] (jira-prod): discover.name: not a regular"),
         ({"relations": "auto", "discover": {"status": "ACTIVE"}}, "nodes[0] (jira-prod): discover.status: must be"),

@@ -230,11 +230,15 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
 
     relations = raw.get("relations")
     discover = _parse_discover(where, raw, problems)
+    raw_collect = raw.get("collect", ["relations"])
+    polls_relations = not isinstance(raw_collect, list) or "relations" in raw_collect
     if relations == "auto":
         relations = []
     elif "discover" in raw:
         problems.add(where, "discover", "only with relations: auto")
-    if not isinstance(relations, list) or (discover is None and not relations):
+    if relations is None and not polls_relations:
+        relations = []  # a node polled only for its 4.0 figures names no relation
+    elif not isinstance(relations, list) or (discover is None and not relations and polls_relations):
         problems.add(where, "relations", "required: a non-empty list of relation (connection) names, or auto")
         relations = []
     elif not all(isinstance(r, str) and r.strip() for r in relations):
@@ -273,6 +277,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         collect = ["relations"]
     elif "relations" not in collect and discover is not None:
         problems.add(where, "collect", "relations: auto needs relations in collect")
+    elif "relations" not in collect and relations:
+        problems.add(
+            where,
+            "collect",
+            "relations are listed but collect has no relations, so they would never be polled: "
+            "add relations to collect (or remove the list)",
+        )
 
     auth = _parse_auth(where, raw.get("auth"), problems)
     if auth is None:
