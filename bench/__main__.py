@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
+import hashlib
 import json
 import math
 import os
@@ -234,7 +236,7 @@ def cold_start(repeats: int) -> None:
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
             "AWS_LAMBDA_FUNCTION_NAME": "bench",
             "ARCHIVE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
-            "ARCHIVE_BUCKET": "b",
+            "ARCHIVE_BUCKET": "bench-archive",  # a valid bucket name: settings.py refuses others
             "AWS_DEFAULT_REGION": "eu-west-1",
             "EXALATE_LOG_LEVEL": "ERROR",
         }
@@ -270,14 +272,17 @@ def cold_start(repeats: int) -> None:
 
 # ------------------------------------------------------------------------------------------ 4, 5, 6
 def child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(spec, file)  # a file, not an argument: 1,000 nodes are over the argument size limit
     out = subprocess.run(
-        [sys.executable, "-m", "bench.child", json.dumps(spec)],
+        [sys.executable, "-m", "bench.child", "@" + file.name],
         capture_output=True,
         text=True,
         env=env,
         check=False,
         cwd=ROOT,
     )
+    os.unlink(file.name)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -431,6 +436,125 @@ def scale(work: Path, sizes: list[int]) -> list[dict[str, Any]]:
     return results
 
 
+# ------------------------------------------------------------------------------------------ 7
+class SilentPeer:
+    """Accepts connections and never answers: an OTLP backend or S3 that hangs."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.held: list[socket.socket] = []
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def hostile(work: Path, quick: bool) -> None:
+    """Issue 9: many nodes under the run-wide cap, six 60 MB answers in a 256 MB Lambda, a hanging backend."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ARCHIVE_", "AWS_", "OTEL_"))}
+    base["EXALATE_LOG_LEVEL"] = "ERROR"
+    nodes, latency, cap = (300 if quick else 1000), 0.1, 64
+    with NodeSimulator(["R"], secret=SECRET, latency_s=latency) as sim:
+        empty_relations(sim, ["R"])
+        config = {
+            "nodes": [node(sim, ["R"], name=f"n{i:04d}", timeout_s=30) for i in range(nodes)],
+            "limits": {"max_in_flight": cap},
+        }
+        out = child({"config": config, "deadline": 300, "poll_only": True, "sample_threads": True}, base)
+    ideal = math.ceil(nodes * len(ENDPOINTS) / cap) * latency
+    row(
+        "7 hostile",
+        f"{nodes} nodes x 1 relation at 100 ms, cap {cap}: polling",
+        f"{out['poll_s']:.2f} s",
+        f"ideal ceil({nodes * len(ENDPOINTS)}/{cap}) x 0.1 s = {ideal:.1f} s",
+        out["poll_s"] / ideal,
+        "<= 1.3x ideal",
+        out["poll_s"] <= 1.3 * ideal and out["failed"] == 0,
+    )
+    row(
+        "7 hostile",
+        f"{nodes} nodes: peak threads / peak RSS",
+        f"{out['peak_threads']} / {out['peak_mb']:.0f} MB",
+        f"cap {cap} (+ main, watchdog, sampler)",
+        out["peak_threads"] / cap,
+        "threads set by the cap, not the nodes",
+        out["peak_threads"] <= cap + 3,
+    )
+
+    big = big_queue(6_700)  # ~60 MB of queued replicas whose payloads do not compress
+    digest, size_mb = hashlib.sha256(big).hexdigest(), len(big) / 1e6
+    with NodeSimulator(["AllContent"], secret=SECRET) as sim, OtlpReceiver() as receiver:
+        for endpoint in ENDPOINTS:
+            sim.set("AllContent", endpoint, Behaviour(body=big))
+        env = {**base, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}
+        big_node = node(sim, ["AllContent"], timeout_s=120, max_body_bytes=128 * 1024 * 1024)
+        archive = work / "big"
+        out = child({"config": {"nodes": [big_node]}, "deadline": 240, "archive": str(archive)}, env)
+    exact = 0
+    for path in archive.rglob("*.jsonl.gz"):
+        with gzip.open(path) as lines:
+            exact += sum(1 for line in lines if json.loads(line)["body_sha256"] == digest)
+    del big
+    row(
+        "7 hostile",
+        f"six concurrent {size_mb:.0f} MB answers, Lambda 256 MB: peak RSS",
+        f"{out['peak_mb']:.0f} MB",
+        "256 MB",
+        out["peak_mb"] / 256,
+        "<= 256 MB, all six parsed and archived exactly",
+        out["peak_mb"] <= 256 and out["failed"] == 0 and exact == 6,
+    )
+
+    for what in ("OTLP backend", "S3 and SQS"):
+        peer = SilentPeer()
+        try:
+            with NodeSimulator(["AllContent"], secret=SECRET) as sim, OtlpReceiver() as receiver:
+                env = {**base, "OTEL_EXPORTER_OTLP_ENDPOINT": peer.url if what == "OTLP backend" else receiver.endpoint}
+                spec: dict[str, Any] = {"config": {"nodes": [node(sim, ["AllContent"])]}, "deadline": 10}
+                if what == "OTLP backend":
+                    spec["archive"] = str(work / "hang")
+                else:
+                    env.update(
+                        {
+                            "AWS_ENDPOINT_URL": peer.url,
+                            "AWS_ACCESS_KEY_ID": "bench",
+                            "AWS_SECRET_ACCESS_KEY": "bench",
+                            "AWS_DEFAULT_REGION": "eu-west-1",
+                            "ARCHIVE_QUEUE_URL": f"{peer.url}/123456789012/handoff",
+                            "ARCHIVE_BUCKET": "bench-archive",
+                        }
+                    )
+                    spec["archive"] = "queue"
+                out = child(spec, env)
+        finally:
+            peer.close()
+        undelivered = not out["export_ok"] if what == "OTLP backend" else bool(out["archive_failures"])
+        row(
+            "7 hostile",
+            f"whole run, {what} accepts and never answers",
+            f"{out['total_s']:.2f} s",
+            "deadline 10 s",
+            out["total_s"] / 10,
+            "<= deadline + 2 s, reported",
+            out["total_s"] <= 12 and undelivered,
+        )
+
+
 def print_table() -> None:
     header = ["section", "measure", "value", "reference", "ratio", "goal", "met"]
     rows = [[getattr(r, h) for h in header] for r in ROWS]
@@ -473,6 +597,7 @@ def main() -> None:
         cold_start(3 if args.quick else 7)
         memory_and_export(work, f"http://127.0.0.1:{port}")
         scale(work, [1, 10, 100] if args.quick else [1, 10, 100, 500])
+        hostile(work, args.quick)
     finally:
         moto.stop()
         shutil.rmtree(work, ignore_errors=True)

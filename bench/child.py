@@ -1,6 +1,6 @@
 """One measured run in a fresh process (for peak RSS), driven by bench/__main__.py.
 
-    python -m bench.child '<json spec>'
+    python -m bench.child '<json spec>'    (or @<file holding it>)
 
 The spec holds the configuration, the deadline and the archive mode; the environment (set by the
 parent) points at the parent's simulator, OTLP receiver and moto server. Prints one JSON line.
@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def peak_rss_mb() -> float:
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    arg = sys.argv[1]
+    spec = json.loads(Path(arg[1:]).read_text() if arg.startswith("@") else arg)
     from exalate_collector.archive.sinks import LocalDirectorySink, sink_for
     from exalate_collector.config import parse_config
     from exalate_collector.runner import run
@@ -36,8 +38,29 @@ def main() -> None:
     if spec.get("poll_only"):
         from exalate_collector.runner import collect
 
+        peak = [threading.active_count()]
+        stop = threading.Event()
+
+        def sample() -> None:  # the collector's threads, as the kernel counts them, every 10 ms
+            while not stop.wait(0.01):
+                line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Threads:"))
+                peak[0] = max(peak[0], int(line.split()[1]))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        if spec.get("sample_threads"):
+            sampler.start()
         result = collect(config, spec["deadline"])
-        print(json.dumps({"poll_s": result.duration_s, "failed": result.failures}))
+        stop.set()
+        print(
+            json.dumps(
+                {
+                    "poll_s": result.duration_s,
+                    "failed": result.failures,
+                    "peak_threads": peak[0],
+                    "peak_mb": peak_rss_mb(),
+                }
+            )
+        )
         return
     pipeline = OtelPipeline.from_environment()
     if spec["archive"] == "queue":

@@ -221,3 +221,13 @@ def test_the_aws_client_factory_pins_botocore_whoever_configured_logging(monkeyp
     aws.client("s3")
     assert not logging.getLogger("botocore").isEnabledFor(logging.DEBUG)
     aws.forget_clients()
+
+
+@pytest.mark.parametrize("piece", [1, 2, 5, 17, 64, 4096])
+def test_a_body_scrubbed_slice_by_slice_is_the_body_scrubbed_whole(piece):
+    secret = "a-credential-the-node-echoed-0123456789"
+    redact.remember(secret)
+    body = (b"x" * 50 + secret.encode() + b"y" * 7) * 5 + secret.encode()
+    slices = [body[i : i + piece] for i in range(0, len(body), piece)]
+    scrubbed = b"".join(redact.scrub_chunks(slices))
+    assert scrubbed == redact.scrub_bytes(body) and secret.encode() not in scrubbed

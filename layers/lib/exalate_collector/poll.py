@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import io
 import logging
 import os
 import socket
@@ -39,6 +40,8 @@ from .transport import Answer, Expired, NodePool, Watchdog, get
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 256 * 1024
+#: Answers larger than this are parsed slice by slice even in memory: never a second, decoded copy.
+STREAM_PARSE_BYTES = 4 * 1024 * 1024
 USER_AGENT = f"exalate-collector/{__version__}"
 #: How long, past the deadline, ``poll_nodes`` waits for a worker stuck where no socket can be cut
 #: (a DNS lookup): such a thread is left behind (a daemon) and a warning says so.
@@ -104,6 +107,7 @@ class _Scheduler:
             queue.in_flight -= 1
             if not queue.pending and not queue.in_flight:
                 self._active -= 1  # its share goes to the nodes still working
+                queue.pool.close()  # and its connections go now: ten thousand nodes never hold 10,000 sockets
             self._cond.notify_all()
 
 
@@ -293,10 +297,9 @@ def fetch(
             pool, (node.context_path + path, {**query, **signed.query}), headers, budget, watchdog, read, monotonic
         )
         location = answer.headers.get("Location")
-        if exchange.body_file is not None:
-            exchange.reading = interpret_file(
-                endpoint, answer.status, exchange.content_type, exchange.body_file, location
-            )
+        if exchange.body_file is not None or len(exchange.body) > STREAM_PARSE_BYTES:
+            body = exchange.body_file or io.BytesIO(exchange.body)  # shares the bytes: no copy
+            exchange.reading = interpret_file(endpoint, answer.status, exchange.content_type, body, location)
         else:
             exchange.reading = interpret(endpoint, answer.status, exchange.content_type, exchange.body, location)
     except errors.PollFailure as failure:
