@@ -103,5 +103,7 @@ def test_the_login_token_is_found_in_the_header_or_the_body_and_its_exp_unit_det
     assert token_in({}, json.dumps({"token": millis}).encode()) == millis
     assert token_in({}, millis.encode()) == millis
     assert token_in({"X-Exalate-Jwt": "not a jwt"}, b'{"message":"ok"}') is None
+    # the scripts search the header for a JWT-shaped string too: a scheme in front of it is no reason to fail
+    assert token_in({"X-Exalate-Jwt": f"Bearer {seconds}"}, b"{}") == seconds
     assert expires_at(seconds) == expires_at(millis) == 2_000_000_000
     assert expires_at(no_exp) == float("inf") and expires_at("eyJ.garbage.x") == float("inf")
