@@ -185,3 +185,29 @@ def test_after_a_refused_export_the_next_run_still_ends_what_vanished(config_fil
     }
     assert reasons == {"NO_ISSUE_TO_CONNECT_TO": 0, "SCRIPT_ERROR": 1}
     assert [value for value, _, _ in gone_errors(receiver)] == [3]
+
+
+def test_a_late_state_failure_sends_its_event_and_leaves_the_counters_alone(simulator, receiver, pipeline, tmp_path):
+    """A node state that cannot be written is reported by a second, events-only export: the counters
+    already went out with the run, and exporting them again (without the deployment's totals) would
+    show the backend a counter reset."""
+    from exalate_collector.errors import StateWriteFailed
+    from exalate_collector.runner import run
+    from exalate_collector.state.store import LocalStateStore
+
+    from .conftest import config_for
+
+    class NodeStateUnwritable(LocalStateStore):
+        def save(self, node, state, token):
+            raise StateWriteFailed("disk full")
+
+    simulator.set("AllContent", SYNC_ERRORS, Behaviour(status=500))
+    config = config_for(node_config(simulator, ["AllContent"]))
+    run(config, 30.0, pipeline, state=LocalStateStore(tmp_path))  # the deployment's totals: one failure
+    receiver.clear()
+    result = run(config, 30.0, pipeline, state=NodeStateUnwritable(tmp_path))
+    reported = {e.attributes.get("error.type") for e in receiver.events()}
+    assert "state_write_failed" in reported
+    assert result.export is not None and result.export.ok
+    # one metrics export (the run's), carrying the continued total of 2, never a lone 1 after it
+    assert values(receiver, "exalate.poll.errors", {"exalate.endpoint": SYNC_ERRORS}) == [2]
