@@ -142,6 +142,25 @@ def test_a_failed_discovery_falls_back_to_the_list_kept_in_the_state(node, recei
     assert json.loads((tmp_path / "jira-test.json").read_text())["discovered"]["relations"] == ["AllContent", "GROOVY"]
 
 
+@pytest.mark.parametrize("tampered", ["..", ".", "x" * 300, "bad\nline"])
+def test_a_tampered_kept_list_is_state_corrupt_and_never_polled(node, receiver, pipeline, tmp_path, tampered):
+    """The kept list is read back from a file or an object anyone with write access may change: a name
+    the connection list itself would refuse ('..' would climb out of /relations/) is never requested."""
+    store = LocalStateStore(tmp_path)
+    run(auto(node), 10, pipeline, state=store)
+    saved = json.loads((tmp_path / "jira-test.json").read_text())
+    saved["discovered"]["relations"] = ["AllContent", tampered]
+    (tmp_path / "jira-test.json").write_text(json.dumps(saved))
+    node.set("", CONNECTIONS, Behaviour(status=500, body=b"boom"))
+    node.seen.clear()
+    receiver.clear()
+    second = run(auto(node), 10, pipeline, state=store)
+    assert tampered not in polled_relations(second)
+    assert all("/2.4/relations/" in r.path and "/../" not in r.path for r in node.seen if "/2.4/" in r.path)
+    kinds = {e.attributes.get("error.type") for e in receiver.events() if e.event_name == "exalate.state.failure"}
+    assert "state_corrupt" in kinds
+
+
 def test_without_a_kept_list_a_failed_discovery_polls_nothing_and_says_so(node, receiver, pipeline):
     node.set("", CONNECTIONS, Behaviour(body=b'{"connections": []}'))  # a shape the collector does not know
     result = run(auto(node), 10, pipeline)

@@ -16,6 +16,7 @@ from .config import NodeConfig
 from .endpoints import CONNECTIONS
 from .errors import DiscoveryFailed
 from .model import Discovery, Exchange
+from .parse import is_connection_name
 from .poll import NodeTarget, poll_nodes
 from .state.store import StateStore
 
@@ -45,7 +46,7 @@ def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) ->
         names = tuple(
             c.name
             for c in listing.reading.connections
-            if c.name not in (".", "..") and node.discover.accepts(c.name, c.status)
+            if is_connection_name(c.name) and node.discover.accepts(c.name, c.status)
         )
         return Discovery(node.name, names)
     cause = f"{listing.failure.error_type}: {listing.failure.detail}" if listing.failure else "no answer"

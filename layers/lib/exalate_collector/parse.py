@@ -29,6 +29,20 @@ MAX_VALUE_CHARS = 128
 MAX_NAME_CHARS = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+
+def is_connection_name(name: object) -> bool:
+    """A name the collector may put into a URL path, an attribute, a log line and the state: a
+    non-empty string of at most MAX_NAME_CHARS characters, no control character, not a dot segment
+    ('.' or '..' would leave /relations/)."""
+    return (
+        isinstance(name, str)
+        and bool(name.strip())
+        and len(name) <= MAX_NAME_CHARS
+        and not _CONTROL.search(name)
+        and name not in (".", "..")
+    )
+
+
 _NOT_FOUND = re.compile(r"^\s*Connection\s+`?[^`]*`?\s+not\s+found", re.IGNORECASE)
 _JSON_TYPES = ("application/json", "text/json")
 
@@ -379,7 +393,7 @@ def parse_connections(spec: Endpoint, text: str) -> Reading:
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _shape(f"{where}.name", "a non-empty string", name)
-        if len(name) > MAX_NAME_CHARS or _CONTROL.search(name):
+        if len(name) > MAX_NAME_CHARS or _CONTROL.search(name):  # '.' and '..' are left out by discovery
             expected = f"a connection name (at most {MAX_NAME_CHARS} characters, no control characters)"
             raise _shape(f"{where}.name", expected, name)
         status = item.get("status", UNKNOWN)

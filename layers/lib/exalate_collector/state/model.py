@@ -23,7 +23,7 @@ from typing import Any
 from ..endpoints import ERROR_ENDPOINTS, REMEMBERED
 from ..errors import StateCorrupt
 from ..model import Exchange
-from ..parse import ErrorItem
+from ..parse import ErrorItem, is_connection_name
 
 SCHEMA = 1
 Key = tuple[str, str]  # (relation, endpoint)
@@ -83,9 +83,10 @@ def validate(raw: object, node: str) -> dict[str, Any]:
         isinstance(kept, dict)
         and isinstance(kept.get("at"), int | float)
         and isinstance(kept.get("relations"), list)
-        and all(isinstance(r, str) and r for r in kept["relations"])
+        and all(is_connection_name(r) for r in kept["relations"])
     ):
-        raise StateCorrupt(f"state of node {node}: 'discovered' is not a list of relations with a time")
+        # the list is polled when discovery fails: a name the connection list would refuse ('..') is corrupt
+        raise StateCorrupt(f"state of node {node}: 'discovered' is not a list of relation names with a time")
     for relation, endpoints in relations.items():
         if not isinstance(endpoints, dict):
             raise StateCorrupt(f"state of node {node}: relation {relation!r:.80} is not an object")
