@@ -6,6 +6,7 @@ import json
 
 from exalate_collector import __version__
 from exalate_collector.archive.sinks import LocalDirectorySink
+from exalate_collector.config import parse_config
 from exalate_collector.endpoints import (
     BLOB_ERRORS,
     CONNECTIONS,
@@ -22,7 +23,7 @@ from exalate_collector.telemetry.otel import OtelPipeline
 
 from ..conftest import repaired_blob_errors
 from ..contract_check import all_problems
-from .conftest import config_for, node_config
+from .conftest import config_for, free_port, node_config
 from .helpers import expected_events, expected_points, received_events, received_points, values
 
 
@@ -71,13 +72,16 @@ def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiv
     state = LocalStateStore(tmp_path / "state")
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "other.json").write_text("{not json")  # state_corrupt, for real
-    config = config_for(
+    nodes = [
         node_config(simulator, ["AllContent", "GROOVY", "Gone"]),
         node_config(simulator, ["GROOVY"], name="other"),
         node_config(
             simulator, relations="auto", name="whole", collect=["relations", "queues", "errors", "connections"]
         ),
-    )
+    ]
+    # A Zabbix output whose server is not there: zabbix_send_failed, for real.
+    zabbix = {"server": "127.0.0.1", "port": free_port(), "timeout_s": 2}
+    config = parse_config({"nodes": nodes, "zabbix": zabbix})
     run(config, 10, pipeline, broken_archive, state)
     simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=b"[]"))  # the errors are resolved
     simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))

@@ -12,7 +12,8 @@ from exalate_collector.state.model import Memory, advance, observations
 from exalate_collector.telemetry import points
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.docs import render
-from exalate_collector.telemetry.points import run_telemetry
+from exalate_collector.telemetry.points import run_telemetry, stamped
+from exalate_collector.zabbix.sender import ZabbixReport, report_telemetry
 
 from ..conftest import ROOT, exchange_for, seed_exchanges
 from ..contract_check import all_problems
@@ -95,6 +96,8 @@ def test_everything_a_wide_scenario_emits_conforms():
     memory.advances["jira-prod"] = advance(previous, "jira-prod", ["AllContent"], observations(exchanges), 60.0, 30)
     memory.failures.append(("jira-prod", errors.StateCorrupt("not JSON")))
     telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))], memory, discoveries)
+    zabbix_points, zabbix_events = report_telemetry(ZabbixReport(failure=errors.ZabbixSendFailed("refused")))
+    telemetry = telemetry.extended(zabbix_points, stamped(zabbix_events, 0.0))
     problems = all_problems(
         ((p.name, p.attributes) for p in telemetry.points), ((e.name, e.attributes) for e in telemetry.events)
     )
@@ -135,4 +138,6 @@ def test_prometheus_style_names_are_what_prometheus_family_backends_store():
         "exalate.connection.status": "exalate_connection_status_ratio",
         "exalate.discovery.failures": "exalate_discovery_failures_total",
         "exalate.collector.run.duration": "exalate_collector_run_duration_seconds",
+        "exalate.zabbix.values": "exalate_zabbix_values",
+        "exalate.zabbix.failures": "exalate_zabbix_failures_total",
     }

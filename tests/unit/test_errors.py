@@ -47,7 +47,13 @@ def test_every_error_type_of_the_exception_tree_has_a_row_in_docs_telemetry_md()
     from ..conftest import ROOT
 
     docs = (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")
-    abstract = {errors.PollFailure, errors.AuthenticationFailure, errors.ArchiveFailure, errors.StateFailure}
+    abstract = {
+        errors.PollFailure,
+        errors.AuthenticationFailure,
+        errors.ArchiveFailure,
+        errors.StateFailure,
+        errors.OutputFailure,
+    }
     concrete = [cls for cls in _tree(errors.ReportedFailure) if cls not in abstract]
     assert {"state_read_failed", "state_corrupt", "state_write_failed"} <= {c.error_type for c in concrete}
     missing = [cls.error_type for cls in concrete if f"| `{cls.error_type}` | `{cls.__name__}` |" not in docs]

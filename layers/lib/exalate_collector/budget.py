@@ -28,6 +28,7 @@ from dataclasses import dataclass
 AFTER_POLLING: tuple[tuple[str, float], ...] = (
     ("archive", 3.0),
     ("state_read", 1.0),
+    ("zabbix", 3.0),  # the zabbix: output, before the OTLP export (which reports its answer)
     ("export", 4.0),
     ("state_write", 2.0),
     ("late_export", 1.0),  # the events of state write failures, which happen after the export

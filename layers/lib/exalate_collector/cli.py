@@ -250,7 +250,9 @@ def _run(
     if not exporting or print_summary:
         print(summary(result.exchanges, result.telemetry))
         _print_archive(result)
-    if not exporting:
+    if result.zabbix is not None:
+        _print_zabbix(result)
+    elif not exporting:
         print("\n(no OTEL_EXPORTER_OTLP_ENDPOINT set: nothing was exported; the summary above is the output)")
     return _exit_code(result)
 
@@ -264,8 +266,24 @@ def _print_archive(result: RunResult) -> None:
         print(f"NOT archived node {node}: {failure.error_type}: {failure.detail}")
 
 
+def _print_zabbix(result: RunResult) -> None:
+    report = result.zabbix
+    if report is None:
+        return
+    print(f"zabbix: processed {report.processed}, failed {report.failed}, total {report.total}")
+    pending = sum(report.pending.values())
+    if pending:
+        print(
+            f"zabbix: {pending} values of newly discovered items were refused; the server accepts them after its"
+            " next configuration cache update, i.e. from the next run on (see README, Zabbix)"
+        )
+
+
 def _exit_code(result: RunResult) -> int:
     code = 0
+    if result.zabbix_failed and result.zabbix is not None and result.zabbix.failure is not None:
+        print(f"exalate-collector: zabbix_send_failed: {result.zabbix.failure.detail}", file=sys.stderr)
+        code = 1
     if result.export is not None and not result.export.ok:
         print(f"exalate-collector: {export_failure_message(result.export)}", file=sys.stderr)
         code = 1
@@ -276,28 +294,33 @@ def _exit_code(result: RunResult) -> int:
 
 
 DEMO_PASSWORD_VAR = "EXALATE_DEMO_PASSWORD"
+DEMO_ZABBIX_VAR = "EXALATE_DEMO_ZABBIX"
 
 
-def demo_config(base_url: str, auto_url: str) -> Config:
-    return parse_config(
-        {
-            "nodes": [
-                {
-                    "name": "jira-demo",
-                    "base_url": base_url,
-                    "relations": ["AllContent", "GROOVY", "RemovedPartner"],
-                    "auth": {"type": "jwt", "secret": "${" + DEMO_SECRET_VAR + "}"},
-                },
-                {  # the whole node through the 4.0 API: its connections are discovered at every run
-                    "name": "jira-auto",
-                    "base_url": auto_url,
-                    "relations": "auto",
-                    "collect": ["relations", "queues", "errors", "connections"],
-                    "auth": {"type": "login", "username": "monitor", "password": "${" + DEMO_PASSWORD_VAR + "}"},
-                },
-            ]
-        }
-    )
+def demo_config(base_url: str, auto_url: str, zabbix: str | None = None) -> Config:
+    """The demo's nodes; with ``zabbix`` (``host[:port]``, from $EXALATE_DEMO_ZABBIX) it also sends there,
+    to the Zabbix hosts ``jira-demo`` and ``jira-auto``."""
+    raw: dict[str, object] = {
+        "nodes": [
+            {
+                "name": "jira-demo",
+                "base_url": base_url,
+                "relations": ["AllContent", "GROOVY", "RemovedPartner"],
+                "auth": {"type": "jwt", "secret": "${" + DEMO_SECRET_VAR + "}"},
+            },
+            {  # the whole node through the 4.0 API: its connections are discovered at every run
+                "name": "jira-auto",
+                "base_url": auto_url,
+                "relations": "auto",
+                "collect": ["relations", "queues", "errors", "connections"],
+                "auth": {"type": "login", "username": "monitor", "password": "${" + DEMO_PASSWORD_VAR + "}"},
+            },
+        ]
+    }
+    if zabbix:
+        server, _, port = zabbix.partition(":")
+        raw["zabbix"] = {"server": server, "port": int(port) if port.isdigit() else 10051}
+    return parse_config(raw)
 
 
 _TEMPORARY_STATE = (
@@ -342,9 +365,12 @@ def demo(
         stack.callback(logs.configure, level)  # back to stderr before the file closes
         node = stack.enter_context(NodeSimulator(["AllContent", "GROOVY"], secret=secret))
         auto = stack.enter_context(NodeSimulator(["AllContent", "GROOVY"], secret=secret, login=login))
-        config = demo_config(node.base_url, auto.base_url)
+        config = demo_config(node.base_url, auto.base_url, os.environ.get(DEMO_ZABBIX_VAR))
         print(f"simulated Exalate node: {node.base_url}  (relations AllContent, GROOVY; RemovedPartner is gone)")
         print(f"simulated Exalate node: {auto.base_url}  (relations: auto, login; a connection is added after run 1)")
+        if config.zabbix is not None:
+            zabbix = f"{config.zabbix.server}:{config.zabbix.port}"
+            print(f"sending to Zabbix {zabbix}, hosts jira-demo and jira-auto ({DEMO_ZABBIX_VAR})")
         receiver: OtlpReceiver | None = None
         if otlp_configured(os.environ):
             print(f"exporting to your backend: {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}")
@@ -384,6 +410,7 @@ def _show(result: RunResult, receiver: OtlpReceiver | None, seed_note: str) -> N
     if any(isinstance(ex.failure, InvalidJson) and ex.endpoint == BLOB_ERRORS for ex in result.exchanges):
         print(seed_note)
     _print_archive(result)
+    _print_zabbix(result)
     for where in result.archive.delivered.values() if result.archive else ():
         if not where.startswith("s3://"):
             print(f"read one record back: gzip -dc '{where}' | head -n 1 | python3 -m json.tool")

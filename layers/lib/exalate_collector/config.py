@@ -47,6 +47,7 @@ _NODE_KEYS = {
     "allow_insecure_http",
     "collect",
     "discover",
+    "zabbix_host",
 }
 _AUTH_KEYS: dict[str, set[str]] = {
     "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
@@ -54,9 +55,13 @@ _AUTH_KEYS: dict[str, set[str]] = {
     "basic": {"type", "username", "password"},
     "login": {"type", "username", "password"},
 }
-_TOP_KEYS = {"nodes", "events", "limits"}
+_TOP_KEYS = {"nodes", "events", "limits", "zabbix"}
 _LIMIT_KEYS = {"max_in_flight", "memory_budget_mb"}
+_ZABBIX_KEYS = {"server", "port", "timeout_s", "tls"}
+_ZABBIX_TLS_KEYS = {"ca_file", "cert_file", "key_file", "psk_identity", "psk"}
 _RESERVED_CLAIMS = {"iat", "exp", "qsh"}
+#: Zabbix host (technical) names: alphanumerics, spaces, dots, dashes and underscores.
+_ZABBIX_HOST = re.compile(r"^[0-9A-Za-z_. -]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,12 @@ class NodeConfig:
     collect: tuple[Group, ...] = ("relations",)
     #: Set for ``relations: auto`` (then ``relations`` is empty: the connection list decides each run).
     discover: Discover | None = None
+    #: The Zabbix host that receives this node's values (default: the node name).
+    zabbix_host: str | None = None
+
+    @property
+    def zabbix_host_name(self) -> str:
+        return self.zabbix_host or self.name
 
     @property
     def context_path(self) -> str:
@@ -136,11 +147,37 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ZabbixTls:
+    """Certificates (ca_file, cert_file, key_file) or a pre-shared key (psk_identity, psk)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    psk_identity: str | None = None
+    #: A secret *reference* to the PSK in hex, as Zabbix writes it (``${ENV}``, ``secretsmanager:``, ``ssm:``).
+    psk: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ZabbixTls(ca_file={self.ca_file!r}, cert_file={self.cert_file!r}, psk={self.psk is not None})"
+
+
+@dataclass(frozen=True)
+class ZabbixConfig:
+    """The Zabbix output: trapper values sent to a Zabbix server or proxy."""
+
+    server: str
+    port: int = 10051
+    timeout_s: float = 10.0
+    tls: ZabbixTls | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     nodes: tuple[NodeConfig, ...]
     #: events.repeat: emit sync/blob error events in every run, not only when an error first appears.
     repeat_events: bool = False
     limits: Limits = field(default_factory=Limits)
+    zabbix: ZabbixConfig | None = None
 
 
 class _Problems:
@@ -183,9 +220,18 @@ def parse_config(raw: object) -> Config:
         if not isinstance(repeat, bool):
             problems.add("configuration", "events.repeat", "must be true or false")
     limits = _parse_limits(raw.get("limits", {}), problems)
+    zabbix = _parse_zabbix(raw.get("zabbix"), problems)
+    if zabbix is not None:
+        for index, node in enumerate(nodes):
+            if node.zabbix_host is None and not _ZABBIX_HOST.match(node.name):
+                problems.add(
+                    f"nodes[{index}] ({node.name})",
+                    "zabbix_host",
+                    "the node name is not a valid Zabbix host name: set zabbix_host (letters, digits, ' .-_')",
+                )
     if problems.items:
         raise ConfigError(problems.items)
-    return Config(nodes=tuple(nodes), repeat_events=bool(repeat), limits=limits)
+    return Config(nodes=tuple(nodes), repeat_events=bool(repeat), limits=limits, zabbix=zabbix)
 
 
 def _parse_limits(raw: object, problems: _Problems) -> Limits:
@@ -203,6 +249,59 @@ def _parse_limits(raw: object, problems: _Problems) -> Limits:
         problems.add("configuration", "limits.memory_budget_mb", f"must be an integer from 1 to 65536, got {memory!r}")
         memory = None
     return Limits(max_in_flight=int(in_flight), memory_budget_mb=memory)
+
+
+def _parse_zabbix(raw: object, problems: _Problems) -> ZabbixConfig | None:
+    if raw is None:
+        return None
+    where = "zabbix"
+    if not isinstance(raw, Mapping):
+        problems.add("configuration", where, "must be a mapping such as {server: zabbix.example.com}")
+        return None
+    for key in sorted(set(raw) - _ZABBIX_KEYS):
+        problems.add("configuration", f"zabbix.{key}", "unknown key")
+    server = raw.get("server")
+    if not isinstance(server, str) or not server.strip() or "/" in server:
+        problems.add("configuration", "zabbix.server", "required: the host name or address of a Zabbix server or proxy")
+    port = raw.get("port", 10051)
+    if not _is_int(port) or not 1 <= port <= 65535:
+        problems.add("configuration", "zabbix.port", f"must be a TCP port (1-65535), got {port!r}")
+    timeout_s = raw.get("timeout_s", 10)
+    if not _is_number(timeout_s) or not 0 < timeout_s <= 300:
+        problems.add("configuration", "zabbix.timeout_s", f"must be a number of seconds in (0, 300], got {timeout_s!r}")
+    tls = _parse_zabbix_tls(raw.get("tls"), problems)
+    if not isinstance(server, str) or not _is_int(port) or not _is_number(timeout_s):
+        return None
+    return ZabbixConfig(server=server.strip(), port=int(port), timeout_s=float(timeout_s), tls=tls)
+
+
+def _parse_zabbix_tls(raw: object, problems: _Problems) -> ZabbixTls | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        problems.add("configuration", "zabbix.tls", "must be a mapping: {ca_file, cert_file, key_file} or a PSK")
+        return None
+    for key in sorted(set(raw) - _ZABBIX_TLS_KEYS):
+        problems.add("configuration", f"zabbix.tls.{key}", "unknown key")
+    values: dict[str, str] = {}
+    for key in sorted(_ZABBIX_TLS_KEYS & set(raw)):
+        value = raw[key]
+        if not isinstance(value, str) or not value:
+            problems.add("configuration", f"zabbix.tls.{key}", "must be a non-empty string")
+        else:
+            values[key] = value
+    certificate = {"ca_file", "cert_file", "key_file"} & set(values)
+    psk = {"psk_identity", "psk"} & set(values)
+    if certificate and psk:
+        problems.add("configuration", "zabbix.tls", "either certificates (ca_file, cert_file, key_file) or a PSK")
+    elif certificate and certificate != {"ca_file", "cert_file", "key_file"}:
+        missing = ", ".join(sorted({"ca_file", "cert_file", "key_file"} - certificate))
+        problems.add("configuration", "zabbix.tls", f"certificates need all three files; missing {missing}")
+    elif psk and psk != {"psk_identity", "psk"}:
+        problems.add("configuration", "zabbix.tls", "PSK needs both psk_identity and psk")
+    elif not certificate and not psk:
+        problems.add("configuration", "zabbix.tls", "give ca_file, cert_file and key_file, or psk_identity and psk")
+    return ZabbixTls(**values)
 
 
 def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | None:
@@ -284,6 +383,10 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
             "relations are listed but collect has no relations, so they would never be polled: "
             "add relations to collect (or remove the list)",
         )
+    zabbix_host = raw.get("zabbix_host")
+    if zabbix_host is not None and (not isinstance(zabbix_host, str) or not _ZABBIX_HOST.match(zabbix_host)):
+        problems.add(where, "zabbix_host", "must be a Zabbix host name: letters, digits, spaces, '.', '-', '_'")
+        zabbix_host = None
 
     auth = _parse_auth(where, raw.get("auth"), problems)
     if auth is None:
@@ -301,6 +404,7 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         allow_insecure_http=allow_insecure,
         collect=tuple(g for g in GROUPS if g in collect),
         discover=discover,
+        zabbix_host=zabbix_host,
     )
 
 
@@ -529,4 +633,9 @@ def load_config(ref: str | None, *, read_parameter: Callable[[str], str] | None 
     for index, node in enumerate(config.nodes):
         if isinstance(node.verify_tls, str) and not Path(node.verify_tls).is_file():
             raise ConfigError([f"nodes[{index}] ({node.name}): verify_tls: no CA bundle at {node.verify_tls}"])
+    tls = config.zabbix.tls if config.zabbix else None
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(tls, key, None)
+        if path and not Path(path).is_file():
+            raise ConfigError([f"configuration: zabbix.tls.{key}: no file at {path}"])
     return config

@@ -10,6 +10,8 @@ so the names users see on dashboards and the names in the code cannot drift apar
     ├── RunFailed                a run's archive hand-off or export failed (raised after the run)
     │   └── ExportFailed         the OTLP backend refused the export or could not be reached
     └── ReportedFailure          a failure reported as telemetry (error.type), never raised past a run
+        ├── OutputFailure        an output other than OTLP did not take the run's values
+        │   └── ZabbixSendFailed the Zabbix server or proxy was unreachable, answered an error, or refused values
         ├── StateFailure         what the collector remembers between runs could not be used; it starts fresh
         │   ├── StateReadFailed  the state could not be read (S3 or the local file refused)
         │   ├── StateCorrupt     the state is not valid JSON of a known schema
@@ -239,7 +241,17 @@ class StateWriteFailed(StateFailure):
     """The state could not be written: refused, or concurrent runs kept conflicting."""
 
 
-_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure", "StateFailure"}
+class OutputFailure(ReportedFailure):
+    """An output other than OTLP did not take the run's values. The run fails after reporting it, as for a
+    refused OTLP export (Lambda error, CLI exit 1)."""
+
+
+class ZabbixSendFailed(OutputFailure):
+    """The Zabbix server or proxy could not be reached, answered with an error, or refused values of
+    items that exist (a host or a template item is missing)."""
+
+
+_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure", "StateFailure", "OutputFailure"}
 
 
 def _concrete(root: type[ReportedFailure]) -> list[type[ReportedFailure]]:
@@ -268,7 +280,11 @@ def state_failure_types() -> list[type[ReportedFailure]]:
     return _concrete(StateFailure)
 
 
+def output_failure_types() -> list[type[ReportedFailure]]:
+    return _concrete(OutputFailure)
+
+
 def error_types() -> list[str]:
-    """The documented set of ``error.type`` values: poll, discovery, archive, then state failures."""
+    """The documented set of ``error.type`` values: poll, discovery, archive, state, then output failures."""
     classes = poll_failure_types() + [DiscoveryFailed] + archive_failure_types() + state_failure_types()
-    return [cls.error_type for cls in classes]
+    return [cls.error_type for cls in classes + output_failure_types()]

@@ -56,6 +56,8 @@ def raise_if_incomplete(result: RunResult) -> None:
         problems.append(f"the answers of {nodes} could not be archived")
     if result.export is not None and not result.export.ok:
         problems.append(export_failure_message(result.export))
+    if result.zabbix_failed and result.zabbix is not None and result.zabbix.failure is not None:
+        problems.append(f"zabbix_send_failed: {result.zabbix.failure.detail}")
     if problems:
         error = ExportFailed if not result.archive_failed else RunFailed
         raise error(f"run {result.run_id}: " + "; ".join(problems))

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
@@ -45,6 +45,9 @@ from .telemetry.contract import load_contract
 from .telemetry.otel import ExportReport, export_failure_message
 from .telemetry.points import RunTelemetry, memory_events, run_telemetry, stamped
 from .telemetry.series import SeriesMemory, final_zeros, from_document, gauge_series, to_document
+
+if TYPE_CHECKING:
+    from .zabbix.sender import ZabbixOutput, ZabbixReport
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,8 @@ class RunResult:
         found = self.discoveries.get(node.name)
         return node.relations if found is None else found.relations
 
+    zabbix: ZabbixReport | None = None
+
     @property
     def failures(self) -> int:
         return sum(1 for ex in self.exchanges if ex.failure is not None)
@@ -94,6 +99,10 @@ class RunResult:
     @property
     def export_failed(self) -> bool:
         return self.export is not None and not self.export.ok
+
+    @property
+    def zabbix_failed(self) -> bool:
+        return self.zabbix is not None and not self.zabbix.ok
 
     @property
     def archive_failed(self) -> bool:
@@ -279,8 +288,9 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
 
 def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore) -> list[tuple[str, StateFailure]]:
     """Write the drafts. Events that did not reach the backend are left out of the state, so the next
-    run reports them again: an event is committed only once the export that carried it succeeded."""
-    delivered = result.export is None or result.export.logs_ok
+    run reports them again: an event is committed only once the export that carried it succeeded (and
+    the Zabbix send, which carries new errors in its log item)."""
+    delivered = (result.export is None or result.export.logs_ok) and not result.zabbix_failed
     finish: Callable[[Advance], dict] = (lambda adv: adv.state) if delivered else withheld
     failures = []
     for node, pending in drafts.items():
@@ -403,13 +413,18 @@ def run(
     archive: ArchiveSink | None = None,
     state: StateStore | None = None,
     clock: Callable[[], float] = time.time,
+    zabbix: ZabbixOutput | None = None,
     **kwargs: object,
 ) -> RunResult:
     """Collect, archive, publish, all within ``deadline_s`` (budget.py says how it is divided).
     Export and archive failures are logged and reported here and left for the caller to raise (the
-    Lambda handler) or to turn into an exit code (the CLI)."""
+    Lambda handler) or to turn into an exit code (the CLI).
+
+    With a ``zabbix:`` section (or ``zabbix`` given) the readings also go to Zabbix, before the OTLP
+    export, which then carries the Zabbix server's answer."""
     phases = {"archive"} if archive is not None else set()
     phases |= {"state_read", "state_write", "late_export"} if state is not None else set()
+    phases |= {"zabbix"} if zabbix is not None or config.zabbix is not None else set()
     plan = RunBudget.plan(time.monotonic(), deadline_s, phases)
     result = collect(config, _left(plan.until("poll")), state=state, **kwargs)  # type: ignore[arg-type]
     if archive is not None:
@@ -428,6 +443,19 @@ def run(
         list(result.discoveries.values()),
         observed_at=clock(),
     )
+    if zabbix is None and config.zabbix is not None:
+        from .zabbix.sender import ZabbixOutput
+
+        zabbix = ZabbixOutput(config.zabbix)
+    if zabbix is not None:
+        from .telemetry.points import stamped
+        from .zabbix import publish as send_to_zabbix
+        from .zabbix.sender import report_telemetry
+
+        with budget.within(plan.until("zabbix")):
+            result.zabbix = send_to_zabbix(zabbix, config, result.telemetry, result.started_at, result.run_id)
+        points, events = report_telemetry(result.zabbix)
+        result.telemetry = result.telemetry.extended(points, stamped(events, clock()))
     if publisher is not None:
         result.export = publish(result, publisher, state, plan)
         _log_export(result)

@@ -29,6 +29,8 @@ class MetricSpec:
     bucket_boundaries: tuple[float, ...] = ()
     #: Gauges: a series exported by the previous run and absent now gets one final 0.
     final_zero: bool = True
+    #: Why the metric has no Zabbix item (None: it has one, derived by exalate_collector.zabbix.mapping).
+    zabbix_unmapped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def load_contract() -> Contract:
             optional_attributes=_tuple(spec, "optional_attributes"),
             bucket_boundaries=tuple(float(b) for b in _tuple(spec, "bucket_boundaries")),
             final_zero=bool(spec.get("final_zero", True)),
+            zabbix_unmapped=spec.get("zabbix_unmapped"),
         )
         for name, spec in raw["metrics"].items()
     }

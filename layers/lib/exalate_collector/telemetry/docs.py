@@ -123,6 +123,7 @@ def render(contract: Contract | None = None) -> str:
         ("discovery", [errors.DiscoveryFailed]),
         ("archive", errors.archive_failure_types()),
         ("state", errors.state_failure_types()),
+        ("output", errors.output_failure_types()),
     ]
     for kind, classes in kinds:
         for cls in classes:

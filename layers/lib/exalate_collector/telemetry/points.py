@@ -32,11 +32,14 @@ QUEUE_OLDEST_AGE = "exalate.queue.oldest_age"
 QUEUE_STUCK = "exalate.queue.stuck"
 CONNECTION_STATUS = "exalate.connection.status"
 DISCOVERY_FAILURES = "exalate.discovery.failures"
+ZABBIX_VALUES = "exalate.zabbix.values"
+ZABBIX_FAILURES = "exalate.zabbix.failures"
 
 POLL_FAILURE_EVENT = "exalate.poll.failure"
 ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
 STATE_FAILURE_EVENT = "exalate.state.failure"
 DISCOVERY_FAILURE_EVENT = "exalate.discovery.failure"
+ZABBIX_FAILURE_EVENT = "exalate.zabbix.failure"
 #: Every event carries its name as an attribute too, for receivers built on protos older than OTLP 1.5
 #: (which drop ``LogRecord.event_name``).
 EVENT_NAME = "event.name"
@@ -84,6 +87,9 @@ class RunTelemetry:
 
     def named(self, name: str) -> list[Point]:
         return [p for p in self.points if p.name == name]
+
+    def extended(self, points: Sequence[Point], events: Sequence[Event]) -> RunTelemetry:
+        return RunTelemetry(self.points + tuple(points), self.events + tuple(events))
 
 
 def _where(ex: Exchange) -> dict[str, AttributeValue]:

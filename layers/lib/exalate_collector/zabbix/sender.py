@@ -1,0 +1,217 @@
+"""The Zabbix edge: a run's values to a Zabbix server or proxy with ``zabbix_utils.Sender``.
+
+Per host, three batches over the Zabbix sender protocol (one TCP connection each, chunked by the library):
+
+1. node items and the discovery data. These items exist as soon as the template is linked, so a refusal
+   here means the host or the template is missing: ``zabbix_send_failed``.
+2. the values of discovered items. Zabbix creates discovered items asynchronously and accepts their
+   values only after its next configuration cache update (``CacheUpdateFrequency``, 60 s by default):
+   in the first run after a relation, endpoint or error reason appears these values are refused. That
+   is reported (log line, ``exalate.zabbix.values``), not a failure.
+3. ``exalate.collector.refused``: how many values of batch 2 were refused, so that Zabbix itself raises a
+   problem when refusals last ("values refused in consecutive runs").
+
+An unreachable server or an error answer is ``zabbix_send_failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import budget, secret_refs
+from ..config import ZabbixConfig, ZabbixTls
+from ..errors import ConfigError, ZabbixSendFailed
+from ..telemetry.points import ZABBIX_FAILURE_EVENT, ZABBIX_FAILURES, ZABBIX_VALUES, Event, Point
+from .mapping import SendPlan, Value, refused_values
+
+log = logging.getLogger(__name__)
+
+#: Values per sender request: Zabbix's own sender sends at most 250 per request.
+CHUNK_SIZE = 250
+
+
+@dataclass
+class ZabbixReport:
+    """What the server answered to one run (summed over hosts and batches)."""
+
+    processed: int = 0
+    failed: int = 0
+    total: int = 0
+    #: Refused values of discovered items (batch 2), per host: the first-run delay, or a missing prototype.
+    pending: dict[str, int] = field(default_factory=dict)
+    failure: ZabbixSendFailed | None = None
+    unsendable: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def report_telemetry(report: ZabbixReport) -> tuple[list[Point], list[Event]]:
+    """The points and events that say what the Zabbix server did with a run's values."""
+    points = [
+        Point(ZABBIX_VALUES, count, {"exalate.zabbix.result": result})
+        for result, count in (("processed", report.processed), ("failed", report.failed), ("total", report.total))
+    ]
+    events = []
+    if report.failure is not None:
+        where = {"error.type": report.failure.error_type}
+        points.append(Point(ZABBIX_FAILURES, 1, where))
+        events.append(Event(ZABBIX_FAILURE_EVENT, "ERROR", report.failure.detail, where))
+    return points, events
+
+
+def tls_wrapper(tls: ZabbixTls, server: str, resolve: Callable[[str], str]) -> Callable[[Any, Any], Any]:
+    """A ``socket_wrapper`` for zabbix_utils: certificates everywhere, PSK where ``ssl`` has PSK callbacks."""
+    if tls.psk_identity and tls.psk:
+        if not hasattr(ssl.SSLContext, "set_psk_client_callback"):
+            raise ConfigError(
+                [
+                    "zabbix.tls: PSK needs Python 3.13+ (ssl PSK callbacks), as in the Lambda runtime python3.13; "
+                    "use certificates (ca_file, cert_file, key_file) on this Python"
+                ]
+            )
+        try:
+            key = bytes.fromhex(resolve(tls.psk).strip())
+        except ValueError:
+            raise ConfigError(["zabbix.tls.psk: not a hexadecimal key (as in Zabbix's PSK files)"]) from None
+        identity = tls.psk_identity
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # a PSK authenticates both sides; there is no certificate
+        context.maximum_version = ssl.TLSVersion.TLSv1_2  # PSK callbacks are TLS 1.2 cipher suites
+        context.set_ciphers("PSK")
+        context.set_psk_client_callback(lambda hint: (identity, key))  # type: ignore[attr-defined]
+        hostname = None
+    else:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        context.load_cert_chain(tls.cert_file or "", tls.key_file)
+        hostname = server
+
+    def wrap(connection: Any, _tls: Any) -> Any:
+        return context.wrap_socket(connection, server_hostname=hostname)
+
+    return wrap
+
+
+class ZabbixOutput:
+    """Built per run from the configuration (cheap); ``send`` does the three batches per host."""
+
+    def __init__(
+        self,
+        config: ZabbixConfig,
+        resolve: Callable[[str], str] = secret_refs.resolve,
+        sender_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.config = config
+        wrapper = tls_wrapper(config.tls, config.server, resolve) if config.tls else None
+        if sender_factory is None:
+            from zabbix_utils import Sender
+
+            sender_factory = Sender
+        self._sender = sender_factory(
+            server=config.server,
+            port=config.port,
+            timeout=config.timeout_s,
+            chunk_size=CHUNK_SIZE,
+            socket_wrapper=wrapper,
+        )
+
+    @property
+    def where(self) -> str:
+        return f"{self.config.server}:{self.config.port}"
+
+    def _send(self, values: Sequence[Value]) -> tuple[int, int, int]:
+        from zabbix_utils import ItemValue
+
+        if not values:
+            return 0, 0, 0
+        left = budget.remaining()  # the run's Zabbix phase (budget.py); None outside a run
+        if left is not None:
+            if left <= 0.05:
+                raise TimeoutError("the run's time for Zabbix is spent")
+            self._sender.timeout = min(self.config.timeout_s, left)
+        answer = self._sender.send([ItemValue(v.host, v.key, v.value, v.clock, v.ns) for v in values])
+        return int(answer.processed), int(answer.failed), int(answer.total)
+
+    def _count(self, report: ZabbixReport, values: Sequence[Value]) -> int:
+        """Send, add the server's answer to the report, return how many values it refused."""
+        processed, failed, total = self._send(values)
+        report.processed += processed
+        report.failed += failed
+        report.total += total
+        return failed
+
+    def send(self, plan: SendPlan) -> ZabbixReport:
+        report = ZabbixReport(unsendable=list(plan.unsendable))
+        problems: list[str] = []
+        unreachable: str | None = None
+        for host, batches in plan.hosts.items():
+            if unreachable is not None:
+                problems.append(f"host {host}: not sent (the server failed before: {unreachable})")
+                continue
+            try:
+                refused = self._count(report, batches.first)
+                if refused:
+                    problems.append(
+                        f"host {host}: {refused} values of node items and discovery refused"
+                        " (no such host in Zabbix, or the template is not linked to it)"
+                    )
+                report.pending[host] = self._count(report, batches.second)
+                clock = batches.first[0].clock if batches.first else 0
+                self._count(report, refused_values(host, report.pending[host], clock))
+            except Exception as exc:  # noqa: BLE001 - zabbix_utils raises ProcessingError, OSError, ssl and JSON errors
+                # A connection-level failure: the other hosts would wait for the same timeout; they are skipped.
+                unreachable = f"{type(exc).__name__}: {_one_line(exc)}"
+                problems.append(f"host {host}: {unreachable}")
+        if problems:
+            report.failure = ZabbixSendFailed(f"Zabbix {self.where}: " + "; ".join(problems))
+        return report
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or "no detail"
+
+
+def log_report(report: ZabbixReport, where: str, run_id: str) -> None:
+    extra = {
+        "run_id": run_id,
+        "zabbix.processed": report.processed,
+        "zabbix.failed": report.failed,
+        "zabbix.total": report.total,
+    }
+    log.info(
+        "zabbix %s: processed %d, failed %d, total %d",
+        where,
+        report.processed,
+        report.failed,
+        report.total,
+        extra=extra,
+    )
+    for host, refused in report.pending.items():
+        if refused:
+            log.warning(
+                "zabbix host %s refused %d values of discovered items: expected in the first run after a "
+                "relation, endpoint or error reason appears (items are created by discovery and accepted "
+                "after the server's next configuration cache update); a problem when it lasts",
+                host,
+                refused,
+                extra={**extra, "zabbix.host": host},
+            )
+    if report.unsendable:
+        log.warning(
+            "not sent to zabbix (a key parameter Zabbix cannot quote: ends with a backslash): %s",
+            ", ".join(report.unsendable),
+            extra=extra,
+        )
+    if report.failure is not None:
+        log.error(
+            "zabbix send failed (error.type=%s): %s",
+            report.failure.error_type,
+            report.failure.detail,
+            extra={**extra, "error.type": report.failure.error_type},
+        )

@@ -1,0 +1,392 @@
+"""The Zabbix template "Exalate node by exalate-collector", generated from the telemetry contract.
+
+``python -m exalate_collector.zabbix.template`` prints it (``make zabbix-template`` writes
+``integrations/zabbix/exalate_node_by_collector.yaml``; a test keeps the committed file equal to this).
+
+Items, item prototypes, discovery rules, units and descriptions come from the contract through
+``mapping.build_map``; the triggers, graphs and the dashboard below name the metrics they use, and
+every threshold is a user macro.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from .. import errors
+from ..endpoints import BLOB_ERRORS, QUEUE_SIZE, SYNC_ERRORS, row
+from ..telemetry.contract import Contract, load_contract
+from ..telemetry.points import (
+    ENDPOINT_UP,
+    POLL_DURATION,
+    POLL_ERRORS,
+    QUEUE_OLDEST_AGE,
+    QUEUE_STUCK,
+    RELATION_UP,
+    RUN_DURATION,
+)
+from .mapping import (
+    AUTH_FAILURES,
+    ERROR_LOG,
+    EXTRA_ITEMS,
+    FAILURES,
+    HEARTBEAT,
+    POLLS,
+    REFUSED,
+    ItemSpec,
+    ZabbixMap,
+    build_map,
+    macro,
+)
+
+TEMPLATE = "Exalate node by exalate-collector"
+SYNC_ERRORS_METRIC = row(SYNC_ERRORS).reason_metric or ""
+BLOB_ERRORS_METRIC = row(BLOB_ERRORS).reason_metric or ""
+NODE_ERRORS = "exalate.node.errors"
+GROUP = "Templates/Applications"
+EXPORT_VERSION = "6.0"
+UP_MAP = "Exalate endpoint state"
+RELATION_MAP = "Exalate relation state"
+
+MACROS = {
+    "{$EXALATE.NODATA}": ("15m", "No data from the collector for this long raises a problem (3 runs at 5 minutes)."),
+    "{$EXALATE.LLD.LIFETIME}": (
+        "7d",
+        "Discovered relations, endpoints and error reasons no longer reported are deleted after this long.",
+    ),
+    "{$EXALATE.QUEUE.OLDEST.MAX}": (
+        "3600",
+        'Seconds an item may wait in a queue. Per relation: {$EXALATE.QUEUE.OLDEST.MAX:"<relation>"}.',
+    ),
+    "{$EXALATE.QUEUE.STUCK.MAX}": ("0", "Stuck items (older than the node's stuck_after_s) tolerated in a queue."),
+    "{$EXALATE.SYNC.ERRORS.MAX}": ("0", "Sync errors of one reason tolerated on a relation."),
+    "{$EXALATE.BLOB.ERRORS.MAX}": ("0", "Attachment (blob) errors of one reason tolerated on a relation."),
+    "{$EXALATE.AUTH.FAILURES.MAX}": ("0", "Polls failing for credentials tolerated in one run."),
+    "{$EXALATE.NODE.ERRORS.MAX}": ("0", "Errors the node's own monitor (4.0 cmonitor, numErrors) may report."),
+    "{$EXALATE.REFUSED.PERIOD}": (
+        "15m",
+        "Values refused by Zabbix in every run for this long raise a problem (the first run after a new "
+        "relation or reason is refused by design).",
+    ),
+    "{$EXALATE.ERROR.LOG.WINDOW}": ("1h", "A new sync or blob error keeps its information problem open this long."),
+}
+
+#: Endpoint-down excludes what other triggers already say: the relation is gone, or credentials fail.
+_NOT_DOWN = [errors.ConnectionNotFound.error_type] + [
+    cls.error_type for cls in errors.poll_failure_types() if getattr(cls, "authentication", False)
+]
+
+
+def uuid_for(*path: str) -> str:
+    """A stable UUIDv4-shaped id (Zabbix checks the shape) derived from what the object is."""
+    digest = bytearray(hashlib.md5("/".join(("exalate-collector", *path)).encode(), usedforsecurity=False).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x40
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    metric: str
+    name: str
+    expression: str  # with {key} for the item's own key and {key:<metric>} for another item of its rule
+    priority: str
+    description: str
+
+
+TRIGGERS = (
+    TriggerSpec(
+        RELATION_UP,
+        "Relation {#RELATION} was removed on the other side",
+        "last({key})=0",
+        "HIGH",
+        'The node answers "Connection not found. Seems like it was removed on the Destination side": '
+        "the partner removed the connection, nothing syncs on it. Remove the relation from the collector's "
+        "configuration if that was intended.",
+    ),
+    TriggerSpec(
+        ENDPOINT_UP,
+        "Endpoint {#ENDPOINT} of relation {#RELATION} is down",
+        "last({key})=0 and find({key:" + POLL_ERRORS + '},,"regexp","^(' + "|".join(_NOT_DOWN) + ')$")=0',
+        "AVERAGE",
+        "The last poll failed for another reason than a removed relation or credentials; the item "
+        "'Poll errors' holds the error.type (timeout, server_error, invalid_json, ...).",
+    ),
+    TriggerSpec(
+        SYNC_ERRORS_METRIC,
+        "Sync errors {#REASON} on relation {#RELATION}",
+        "last({key})>{$EXALATE.SYNC.ERRORS.MAX} and nodata({key},{$EXALATE.NODATA})=0",
+        "WARNING",
+        "The other side failed to process sync requests for this reason. The 'Sync and blob errors (log)' "
+        "item lists each error with its issue key.",
+    ),
+    TriggerSpec(
+        BLOB_ERRORS_METRIC,
+        "Attachment errors {#REASON} on relation {#RELATION}",
+        "last({key})>{$EXALATE.BLOB.ERRORS.MAX} and nodata({key},{$EXALATE.NODATA})=0",
+        "WARNING",
+        "The other side failed to process attachments for this reason.",
+    ),
+    TriggerSpec(
+        QUEUE_STUCK,
+        "Queue {#ENDPOINT} of relation {#RELATION} has stuck items",
+        "last({key})>{$EXALATE.QUEUE.STUCK.MAX}",
+        "AVERAGE",
+        "Items have been waiting longer than the node's stuck_after_s (30 minutes by default).",
+    ),
+    TriggerSpec(
+        QUEUE_OLDEST_AGE,
+        "Oldest item in queue {#ENDPOINT} of relation {#RELATION} is older than "
+        '{$EXALATE.QUEUE.OLDEST.MAX:"{#RELATION}"}s',
+        'last({key})>{$EXALATE.QUEUE.OLDEST.MAX:"{#RELATION}"}',
+        "WARNING",
+        "Measured from the collector's memory between runs (it restarts at 0 when that memory is lost).",
+    ),
+    TriggerSpec(
+        NODE_ERRORS,
+        "The Exalate node reports errors",
+        "last({key})>{$EXALATE.NODE.ERRORS.MAX}",
+        "WARNING",
+        "numErrors of the node's customer monitor (4.0 cmonitor, collect: [errors]) is above the threshold.",
+    ),
+    TriggerSpec(
+        HEARTBEAT,
+        "No data from exalate-collector for {$EXALATE.NODATA}",
+        "nodata({key},{$EXALATE.NODATA})=1",
+        "HIGH",
+        "The collector has not sent a run for this host: it is not running, failing before it sends, or "
+        "cannot reach this Zabbix server (its log says zabbix_send_failed).",
+    ),
+    TriggerSpec(
+        AUTH_FAILURES,
+        "Authentication to the Exalate node is failing",
+        "last({key})>{$EXALATE.AUTH.FAILURES.MAX}",
+        "HIGH",
+        "Polls failed with unauthorized (401: wrong credentials, per Exalate), forbidden (403: no valid "
+        "authentication) or secret_unavailable (the collector could not read the secret).",
+    ),
+    TriggerSpec(
+        REFUSED,
+        "Zabbix refuses values from exalate-collector",
+        "min({key},{$EXALATE.REFUSED.PERIOD})>0",
+        "WARNING",
+        "Every run for {$EXALATE.REFUSED.PERIOD} had values refused: an item prototype is disabled or "
+        "missing, or discovery fails (see the discovery rules' state).",
+    ),
+    TriggerSpec(
+        ERROR_LOG,
+        "New sync or blob errors on the Exalate node",
+        "nodata({key},{$EXALATE.ERROR.LOG.WINDOW})=0",
+        "INFO",
+        "Latest entry: {ITEM.LASTVALUE1}. Closes by itself after {$EXALATE.ERROR.LOG.WINDOW} without a new error.",
+    ),
+)
+
+#: (name, rule-less metrics or prototypes of one rule, drawn together)
+GRAPHS = (
+    ("Exalate: run duration", (RUN_DURATION,)),
+    ("Exalate: polls and failures", (POLLS, FAILURES)),
+)
+GRAPH_PROTOTYPES = (
+    ("Queue {#RELATION} {#ENDPOINT}: items", (QUEUE_SIZE, QUEUE_STUCK)),
+    ("Queue {#RELATION} {#ENDPOINT}: oldest item age", (QUEUE_OLDEST_AGE,)),
+    ("Poll {#RELATION} {#ENDPOINT}: duration", (POLL_DURATION,)),
+)
+COLORS = ("1A7C11", "F63100", "2774A4", "A54F10", "FC6EA3", "6C59DC")
+
+
+def _ref(spec: ItemSpec) -> str:
+    return f"/{TEMPLATE}/{spec.key_with({a: macro(a) for a in spec.parameters})}"
+
+
+def _expression(trigger: TriggerSpec, specs: dict[str, ItemSpec]) -> str:
+    text = trigger.expression.replace("{key}", _ref(specs[trigger.metric]))
+    for name, spec in specs.items():
+        text = text.replace("{key:" + name + "}", _ref(spec))
+    return text
+
+
+def _item(spec: ItemSpec, where: str, valuemaps: dict[str, str]) -> dict[str, Any]:
+    macros = {a: macro(a) for a in spec.parameters}
+    suffix = " " + " ".join(macros.values()) if macros else ""
+    item: dict[str, Any] = {
+        "uuid": uuid_for(where, spec.key),
+        "name": spec.name + suffix,
+        "type": "TRAP",
+        "key": spec.key_with(macros),
+        "delay": "0",
+        "value_type": spec.value_type,
+    }
+    if spec.value_type in ("CHAR", "LOG", "TEXT"):
+        item["trends"] = "0"
+    if spec.units:
+        item["units"] = spec.units
+    item["description"] = spec.description
+    if spec.key in valuemaps:
+        item["valuemap"] = {"name": valuemaps[spec.key]}
+    tags = [{"tag": "component", "value": "exalate"}]
+    tags += [{"tag": a.rsplit(".", 1)[-1], "value": m} for a, m in macros.items()]
+    item["tags"] = tags
+    return item
+
+
+def _trigger(trigger: TriggerSpec, specs: dict[str, ItemSpec], where: str) -> dict[str, Any]:
+    return {
+        "uuid": uuid_for(where, "trigger", trigger.name),
+        "expression": _expression(trigger, specs),
+        "name": trigger.name,
+        "priority": trigger.priority,
+        "description": trigger.description,
+        "tags": [{"tag": "scope", "value": "availability" if trigger.priority == "HIGH" else "notice"}],
+    }
+
+
+def _graph(name: str, metrics: tuple[str, ...], specs: dict[str, ItemSpec], where: str) -> dict[str, Any]:
+    return {
+        "uuid": uuid_for(where, "graph", name),
+        "name": name,
+        "graph_items": [
+            {
+                "sortorder": str(i) if i else None,
+                "color": COLORS[i % len(COLORS)],
+                "item": {"host": TEMPLATE, "key": _ref(specs[m]).split("/", 2)[2]},
+            }
+            for i, m in enumerate(metrics)
+        ],
+    }
+
+
+def build_template(contract: Contract | None = None) -> dict[str, Any]:
+    zmap: ZabbixMap = build_map(contract or load_contract())
+    specs = {**zmap.items, **{spec.key: spec for spec in EXTRA_ITEMS}}
+    valuemaps = {ENDPOINT_UP: UP_MAP, RELATION_UP: RELATION_MAP}
+    plain = [spec for spec in specs.values() if spec.rule is None]
+    items = []
+    for spec in plain:
+        item = _item(spec, "item", valuemaps)
+        own = [_trigger(t, specs, "item") for t in TRIGGERS if t.metric == spec.key and _single(t)]
+        if own:
+            item["triggers"] = own
+        items.append(item)
+    rules = []
+    for rule in zmap.rules.values():
+        where = f"rule/{rule.key}"
+        members = [spec for spec in zmap.items.values() if spec.rule == rule.key]
+        prototypes = []
+        for spec in members:
+            item = _item(spec, where, valuemaps)
+            own = [_trigger(t, specs, where) for t in TRIGGERS if t.metric == spec.key and _single(t)]
+            if own:
+                item["trigger_prototypes"] = own
+            prototypes.append(item)
+        keys = {spec.key for spec in members}
+        shared_triggers = [_trigger(t, specs, where) for t in TRIGGERS if t.metric in keys and not _single(t)]
+        graphs = [_graph(n, ms, specs, where) for n, ms in GRAPH_PROTOTYPES if set(ms) <= keys]
+        entry: dict[str, Any] = {
+            "uuid": uuid_for(where),
+            "name": rule.name,
+            "type": "TRAP",
+            "key": rule.key,
+            "delay": "0",
+            "lifetime": "{$EXALATE.LLD.LIFETIME}",
+            "description": (
+                "Fed by exalate-collector in every run (trapper): one row per "
+                + " x ".join(macro(a) for a in rule.parameters)
+                + (" seen in any reading." if rule.shared else f" seen in {', '.join(rule.metrics)}.")
+            ),
+            "item_prototypes": prototypes,
+        }
+        if shared_triggers:
+            entry["trigger_prototypes"] = shared_triggers
+        if graphs:
+            entry["graph_prototypes"] = graphs
+        rules.append(entry)
+    template: dict[str, Any] = {
+        "uuid": uuid_for("template"),
+        "template": TEMPLATE,
+        "name": TEMPLATE,
+        "description": (
+            "Exalate synchronization queues, sync and attachment errors and relation state, sent by "
+            "exalate-collector as trapper values (one host per Exalate node). Generated from "
+            "the collector's telemetry contract; see the README's Zabbix section."
+        ),
+        "groups": [{"name": GROUP}],
+        "items": items,
+        "discovery_rules": rules,
+        "tags": [{"tag": "class", "value": "application"}, {"tag": "target", "value": "exalate"}],
+        "macros": [{"macro": m, "value": v, "description": d} for m, (v, d) in MACROS.items()],
+        "dashboards": [_dashboard(specs)],
+        "valuemaps": [
+            _valuemap(UP_MAP, {"0": "Down", "1": "Up"}),
+            _valuemap(RELATION_MAP, {"0": "Removed on the other side", "1": "Present"}),
+        ],
+    }
+    export = {
+        "version": EXPORT_VERSION,
+        "groups": [{"uuid": uuid_for("group", GROUP), "name": GROUP}],
+        "templates": [template],
+        "graphs": [_graph(n, ms, specs, "graph") for n, ms in GRAPHS],
+    }
+    return {"zabbix_export": _clean(export)}
+
+
+def _single(trigger: TriggerSpec) -> bool:
+    return "{key:" not in trigger.expression
+
+
+def _valuemap(name: str, mappings: dict[str, str]) -> dict[str, Any]:
+    return {
+        "uuid": uuid_for("valuemap", name),
+        "name": name,
+        "mappings": [{"value": v, "newvalue": n} for v, n in mappings.items()],
+    }
+
+
+def _dashboard(specs: dict[str, ItemSpec]) -> dict[str, Any]:
+    widgets = []
+    y = 0
+    for name, _ in GRAPHS:
+        widgets.append(_widget("GRAPH_CLASSIC", "GRAPH", name, 0 if y % 2 == 0 else 12, (y // 2) * 5))
+        y += 1
+    row = ((y + 1) // 2) * 5
+    for i, (name, metrics) in enumerate(GRAPH_PROTOTYPES):
+        if all(specs[m].rule for m in metrics):
+            widgets.append(_widget("GRAPH_PROTOTYPE", "GRAPH_PROTOTYPE", name, 0, row + i * 5, width=24))
+    return {"uuid": uuid_for("dashboard"), "name": "Exalate node", "pages": [{"widgets": widgets}]}
+
+
+def _widget(kind: str, field: str, graph: str, x: int, y: int, width: int = 12) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "x": str(x),
+        "y": str(y),
+        "width": str(width),
+        "height": "5",
+        "fields": [{"type": field, "name": "graphid", "value": {"host": TEMPLATE, "name": graph}}],
+    }
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def render(contract: Contract | None = None) -> str:
+    import yaml
+
+    header = (
+        "# Generated from layers/lib/exalate_collector/telemetry/contract.yaml by `make zabbix-template`.\n"
+        "# Do not edit by hand: a test fails when this file and the generator differ.\n"
+    )
+    body = yaml.safe_dump(build_template(contract), sort_keys=False, allow_unicode=True, width=1000)
+    return header + body
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(render())

@@ -1,0 +1,386 @@
+"""Against a real Zabbix 6.0 server (Debian's packages, started and stopped here): the template imports
+through the API, discovery creates the items, the simulator's values are stored, the triggers fire and
+resolve as the simulator changes, and TLS with certificates works.
+
+Asynchronous effects (discovery, the configuration cache, history, problems) are awaited by polling
+with deadlines, never by fixed sleeps. The first-run delay is part of the story: values of items that
+discovery has not created yet are refused in the first run and accepted from the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from exalate_collector.config import parse_config
+from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.errors import ZabbixSendFailed
+from exalate_collector.runner import RunResult, run
+from exalate_collector.simulator import Behaviour, NodeSimulator
+from exalate_collector.state.store import LocalStateStore
+from exalate_collector.zabbix.template import TEMPLATE
+
+from ..conftest import ROOT
+from . import zabbix_server as zs
+from .conftest import SECRET
+
+pytestmark = pytest.mark.zabbix
+
+TEMPLATE_FILE = ROOT / "integrations" / "zabbix" / "exalate_node_by_collector.yaml"
+IMPORT_RULES = {
+    "groups": {"createMissing": True},
+    "templates": {"createMissing": True, "updateExisting": True},
+    "items": {"createMissing": True, "updateExisting": True},
+    "discoveryRules": {"createMissing": True, "updateExisting": True},
+    "triggers": {"createMissing": True, "updateExisting": True},
+    "graphs": {"createMissing": True, "updateExisting": True},
+    "valueMaps": {"createMissing": True, "updateExisting": True},
+    "templateDashboards": {"createMissing": True, "updateExisting": True},
+    "templateLinkage": {"createMissing": True},
+}
+#: Host TLS settings (Zabbix API): 1 unencrypted, 2 PSK, 4 certificate.
+UNENCRYPTED, PSK, CERTIFICATE = 1, 2, 4
+
+
+@pytest.fixture(scope="module")
+def zabbix() -> Iterator[zs.ZabbixServer]:
+    absent = zs.missing()
+    if absent:
+        message = (
+            f"\n{'!' * 100}\nZABBIX INTEGRATION TEST SKIPPED: not installed: {', '.join(absent)}.\n"
+            f"`make zabbix-packages` (root, apt) installs: {zs.PACKAGES}\n{'!' * 100}"
+        )
+        print(message)
+        pytest.skip(message)
+    with zs.zabbix_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(zabbix):
+    api = zabbix.api()
+    api.configuration.import_(format="yaml", source=TEMPLATE_FILE.read_text(encoding="utf-8"), rules=IMPORT_RULES)
+    yield api
+    api.logout()
+
+
+def create_host(api, name: str, tls_accept: int = UNENCRYPTED, **tls: str) -> str:
+    template = api.template.get(filter={"host": TEMPLATE}, output=["templateid"])[0]["templateid"]
+    groups = api.hostgroup.get(filter={"name": "Exalate nodes"}, output=["groupid"])
+    group = groups[0]["groupid"] if groups else api.hostgroup.create(name="Exalate nodes")["groupids"][0]
+    return api.host.create(
+        host=name,
+        groups=[{"groupid": group}],
+        templates=[{"templateid": template}],
+        tls_accept=tls_accept,
+        tls_connect=1,
+        **tls,
+    )["hostids"][0]
+
+
+def node_items_accepted(zabbix: zs.ZabbixServer, host: str, tls: dict | None = None) -> None:
+    """Wait until the server's configuration cache knows the host (its heartbeat item takes a value)."""
+    from exalate_collector.config import ZabbixConfig, ZabbixTls
+    from exalate_collector.zabbix.mapping import HEARTBEAT, Value
+    from exalate_collector.zabbix.sender import ZabbixOutput
+
+    output = ZabbixOutput(ZabbixConfig("127.0.0.1", zabbix.trapper_port, 10, ZabbixTls(**tls) if tls else None))
+
+    def accepted() -> bool | None:
+        zabbix.reload_cache()
+        import time
+
+        processed, _, _ = output._send([Value(host, HEARTBEAT, str(int(time.time())), int(time.time()))])
+        return True if processed == 1 else None
+
+    zs.poll(f"host {host} in the server's configuration cache", accepted, deadline_s=120, every_s=1.0)
+
+
+def problems(api, hostid: str) -> set[str]:
+    return {p["name"] for p in api.problem.get(hostids=[hostid], output=["name"])}
+
+
+def history(api, hostid: str, key: str) -> list[str]:
+    """The item's stored values, oldest first (by clock and ns: two runs may start in the same second)."""
+    items = api.item.get(hostids=[hostid], filter={"key_": key}, output=["itemid", "value_type"])
+    if not items:
+        return []
+    found = api.history.get(
+        itemids=[items[0]["itemid"]], history=int(items[0]["value_type"]), sortfield="clock", sortorder="DESC", limit=50
+    )
+    return [h["value"] for h in sorted(found, key=lambda h: (int(h["clock"]), int(h["ns"])))]
+
+
+def latest(api, hostid: str, key: str) -> str | None:
+    values = history(api, hostid, key)
+    return values[-1] if values else None
+
+
+def zabbix_config(sim: NodeSimulator, zabbix: zs.ZabbixServer, **zabbix_extra) -> object:
+    return parse_config(
+        {
+            "zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port, "timeout_s": 10, **zabbix_extra},
+            "nodes": [
+                {
+                    "name": "jira-a",
+                    "zabbix_host": "exalate-jira-a",
+                    "base_url": sim.base_url,
+                    "relations": ["AllContent", "GROOVY", "RemovedPartner"],
+                    "auth": {"type": "jwt", "secret": SECRET},
+                    "timeout_s": 5,
+                },
+                {
+                    "name": "jira-b",
+                    "base_url": sim.base_url,
+                    "relations": ["GROOVY"],
+                    "auth": {"type": "jwt", "secret": SECRET},
+                    "timeout_s": 5,
+                },
+            ],
+        }
+    )
+
+
+def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, api, tmp_path: Path):
+    host_a = create_host(api, "exalate-jira-a")
+    host_b = create_host(api, "jira-b")
+    for host in ("exalate-jira-a", "jira-b"):
+        node_items_accepted(zabbix, host)
+    state = LocalStateStore(tmp_path / "state")
+    with NodeSimulator(["AllContent", "GROOVY"], secret=SECRET) as sim:
+        config = zabbix_config(sim, zabbix)
+
+        # Run 1: node items and discovery are taken; values of not-yet-discovered items may be refused.
+        first = run(config, 30, None, None, state)
+        assert first.zabbix is not None and first.zabbix.ok, first.zabbix
+        assert first.zabbix.failed == sum(first.zabbix.pending.values())  # refusals only where discovery is new
+        expected_keys = {
+            "exalate.queue.size[AllContent,syncevents/syncrequests]",
+            "exalate.sync.errors[AllContent,NO_ISSUE_TO_CONNECT_TO]",
+            "exalate.relation.up[RemovedPartner]",
+            "exalate.endpoint.up[RemovedPartner,syncevents/syncrequests]",
+            "exalate.poll.errors[RemovedPartner,syncevents/syncrequests]",
+            "exalate.queue.oldest_age[GROOVY,syncrequests/errorresponses]",
+        }
+
+        def discovered() -> set[str] | None:
+            keys = {i["key_"] for i in api.item.get(hostids=[host_a], output=["key_"])}
+            return keys if expected_keys <= keys else None
+
+        keys_a = zs.poll("discovery to create the items", discovered, deadline_s=120)
+        assert "exalate.relation.up[GROOVY]" in keys_a
+        assert any(
+            k.startswith("exalate.endpoint.up[GROOVY,")
+            for k in {i["key_"] for i in api.item.get(hostids=[host_b], output=["key_"])}
+        )
+
+        # Run 2 (as often as it takes the server to sync its cache): every value is taken.
+        def all_taken() -> RunResult | None:
+            zabbix.reload_cache()
+            result = run(config, 30, None, None, state)
+            assert result.zabbix is not None and result.zabbix.ok, result.zabbix
+            return result if result.zabbix.failed == 0 else None
+
+        second = zs.poll("the server to take every value", all_taken, deadline_s=180, every_s=1.0)
+        assert second.zabbix is not None and second.zabbix.processed == second.zabbix.total > 50
+
+        # The simulator's values are stored.
+        queue = [
+            p.value
+            for p in second.telemetry.named("exalate.queue.size")
+            if p.attributes["exalate.node"] == "jira-a"
+            and p.attributes["exalate.relation"] == "AllContent"
+            and p.attributes["exalate.endpoint"] == SYNC_REQUESTS
+        ]
+        assert queue == [1]
+        zs.poll(
+            "history of queue.size",
+            lambda: latest(api, host_a, "exalate.queue.size[AllContent,syncevents/syncrequests]") == "1" or None,
+        )
+        zs.poll(
+            "relation.up=0 stored", lambda: latest(api, host_a, "exalate.relation.up[RemovedPartner]") == "0" or None
+        )
+        zs.poll(
+            "the error.type of the last failure",
+            lambda: (
+                latest(api, host_a, "exalate.poll.errors[RemovedPartner,syncevents/syncrequests]")
+                == "connection_not_found"
+                or None
+            ),
+        )
+        log_entries = zs.poll("the error log item", lambda: history(api, host_a, "exalate.errors.log") or None)
+        assert any(e.startswith("AC-113 NO_ISSUE_TO_CONNECT_TO [AllContent] Could not connect") for e in log_entries)
+
+        # Problems: the removed relation and the sync errors.
+        removed = "Relation RemovedPartner was removed on the other side"
+        sync = "Sync errors NO_ISSUE_TO_CONNECT_TO on relation AllContent"
+        zs.poll("the problems", lambda: problems(api, host_a) if {removed, sync} <= problems(api, host_a) else None)
+
+        # The error is fixed on the node; the next run resolves that problem and only that one.
+        sim.set("AllContent", SYNC_ERRORS, Behaviour(body=b"[]"))
+        sim.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
+        third = run(config, 30, None, None, state)
+        assert third.zabbix is not None and third.zabbix.ok and third.zabbix.failed == 0, third.zabbix
+        assert latest_is(api, host_a, "exalate.sync.errors[AllContent,NO_ISSUE_TO_CONNECT_TO]", "0")
+        left = zs.poll("the sync-errors problem to resolve", lambda: _without(problems(api, host_a), sync))
+        assert removed in left
+
+
+def latest_is(api, hostid: str, key: str, value: str) -> bool:
+    return zs.poll(f"{key} = {value}", lambda: latest(api, hostid, key) == value or None)
+
+
+def _without(found: set[str], name: str) -> set[str] | None:
+    return found if name not in found else None
+
+
+def test_a_missing_host_or_an_unreachable_server_is_zabbix_send_failed(zabbix, api):
+    with NodeSimulator(["GROOVY"], secret=SECRET) as sim:
+        config = parse_config(
+            {
+                "zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port},
+                "nodes": [
+                    {
+                        "name": "jira-ghost",
+                        "base_url": sim.base_url,
+                        "relations": ["GROOVY"],
+                        "auth": {"type": "jwt", "secret": SECRET},
+                    }
+                ],
+            }
+        )
+        result = run(config, 30, None)
+        assert result.zabbix_failed
+        assert isinstance(result.zabbix.failure, ZabbixSendFailed)
+        assert "host jira-ghost" in result.zabbix.failure.detail
+        assert [p.attributes for p in result.telemetry.named("exalate.zabbix.failures")] == [
+            {"error.type": "zabbix_send_failed"}
+        ]
+        assert [e.name for e in result.telemetry.events if e.name == "exalate.zabbix.failure"] == [
+            "exalate.zabbix.failure"
+        ]
+
+        closed = parse_config(
+            {
+                **{"zabbix": {"server": "127.0.0.1", "port": zs.free_port(), "timeout_s": 2}},
+                "nodes": [
+                    {
+                        "name": "jira-ghost",
+                        "base_url": sim.base_url,
+                        "relations": ["GROOVY"],
+                        "auth": {"type": "jwt", "secret": SECRET},
+                    }
+                ],
+            }
+        )
+        unreachable = run(closed, 30, None)
+        assert unreachable.zabbix_failed and unreachable.zabbix.total == 0
+
+
+def test_tls_with_certificates(zabbix, api):
+    create_host(api, "exalate-jira-tls", tls_accept=CERTIFICATE)
+    assert zabbix.tls_dir is not None
+    tls = {
+        "ca_file": str(zabbix.tls_dir / "ca.pem"),
+        "cert_file": str(zabbix.tls_dir / "client.pem"),
+        "key_file": str(zabbix.tls_dir / "client.key"),
+    }
+    node_items_accepted(zabbix, "exalate-jira-tls", tls)
+    with NodeSimulator(["GROOVY"], secret=SECRET) as sim:
+        nodes = [
+            {
+                "name": "jira-tls",
+                "zabbix_host": "exalate-jira-tls",
+                "base_url": sim.base_url,
+                "relations": ["GROOVY"],
+                "auth": {"type": "jwt", "secret": SECRET},
+            }
+        ]
+        encrypted = run(
+            parse_config({"zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port, "tls": tls}, "nodes": nodes}),
+            30,
+            None,
+        )
+        assert encrypted.zabbix is not None and encrypted.zabbix.ok, encrypted.zabbix
+        assert encrypted.zabbix.processed > 0
+        # The host accepts certificates only: the same values in the clear are refused.
+        clear = run(
+            parse_config({"zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port}, "nodes": nodes}), 30, None
+        )
+        assert clear.zabbix_failed
+
+
+def test_the_demo_sends_to_zabbix_when_one_is_configured(zabbix, api, monkeypatch, capsys, tmp_path):
+    from exalate_collector.cli import DEMO_ZABBIX_VAR, main
+
+    for host in ("jira-demo", "jira-auto"):
+        create_host(api, host)
+        node_items_accepted(zabbix, host)
+    monkeypatch.setenv(DEMO_ZABBIX_VAR, f"127.0.0.1:{zabbix.trapper_port}")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    code = main(["demo", "--no-archive", "--state-dir", str(tmp_path / "state")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"sending to Zabbix 127.0.0.1:{zabbix.trapper_port}, hosts jira-demo and jira-auto" in out
+    assert out.count("zabbix: processed") == 2
+
+
+#: Sends one heartbeat over TLS-PSK from another interpreter (the ssl PSK callbacks are Python 3.13+).
+PSK_SENDER = """
+import json, sys, time
+from exalate_collector.config import ZabbixConfig, ZabbixTls
+from exalate_collector.zabbix.mapping import HEARTBEAT, Value
+from exalate_collector.zabbix.sender import ZabbixOutput
+port, host = int(sys.argv[1]), sys.argv[2]
+tls = ZabbixTls(psk_identity="exalate-psk", psk="${ZABBIX_PSK}")
+output = ZabbixOutput(ZabbixConfig("127.0.0.1", port, 10, tls))
+now = int(time.time())
+print(json.dumps(output._send([Value(host, HEARTBEAT, str(now), now)])))
+"""
+
+
+def python_with_psk() -> str | None:
+    """An interpreter whose ssl has PSK callbacks (3.13+), e.g. the Lambda runtime's version."""
+    import glob
+    import shutil
+    import subprocess
+
+    found = [shutil.which(f"python3.{minor}") for minor in range(13, 20)]
+    found += sorted(glob.glob(str(Path.home() / ".pyenv" / "versions" / "3.1[3-9]*" / "bin" / "python3")))
+    probe = "import ssl, sys; sys.exit(0 if hasattr(ssl.SSLContext, 'set_psk_client_callback') else 1)"
+    for python in filter(None, found):
+        if subprocess.run([python, "-c", probe], check=False, capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def test_psk_on_python_3_13(zabbix, api, tmp_path):
+    import json
+    import secrets
+    import subprocess
+
+    import zabbix_utils
+
+    python = python_with_psk()
+    if python is None:
+        pytest.skip("PSK: no Python 3.13+ interpreter here (its ssl has the PSK callbacks); certificates are tested")
+    key = secrets.token_hex(32)
+    create_host(api, "exalate-jira-psk", PSK, tls_psk_identity="exalate-psk", tls_psk=key)
+    # The library and zabbix_utils (pure Python) for the other interpreter, nothing else.
+    (tmp_path / "zabbix_utils").symlink_to(Path(zabbix_utils.__file__).parent)
+    env = {"PYTHONPATH": f"{ROOT / 'layers' / 'lib'}:{tmp_path}", "ZABBIX_PSK": key, "PATH": "/usr/bin:/bin"}
+
+    def sent() -> list[int] | None:
+        zabbix.reload_cache()
+        done = subprocess.run(
+            [python, "-c", PSK_SENDER, str(zabbix.trapper_port), "exalate-jira-psk"],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        answer = json.loads(done.stdout)
+        return answer if answer[0] == 1 else None
+
+    assert zs.poll("a value over TLS-PSK", sent, deadline_s=120, every_s=1.0) == [1, 0, 1]
