@@ -130,10 +130,11 @@ def zabbix_config(sim: NodeSimulator, zabbix: zs.ZabbixServer, **zabbix_extra) -
                     "auth": {"type": "jwt", "secret": SECRET},
                     "timeout_s": 5,
                 },
-                {
+                {  # the whole node through the 4.0 API too: per-node endpoints, totals, cmonitor, connections
                     "name": "jira-b",
                     "base_url": sim.base_url,
-                    "relations": ["GROOVY"],
+                    "relations": "auto",
+                    "collect": ["relations", "queues", "errors", "connections"],
                     "auth": {"type": "jwt", "secret": SECRET},
                     "timeout_s": 5,
                 },
@@ -170,10 +171,18 @@ def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, 
 
         keys_a = zs.poll("discovery to create the items", discovered, deadline_s=120)
         assert "exalate.relation.up[GROOVY]" in keys_a
-        assert any(
-            k.startswith("exalate.endpoint.up[GROOVY,")
-            for k in {i["key_"] for i in api.item.get(hostids=[host_b], output=["key_"])}
-        )
+        expected_b = {
+            "exalate.endpoint.up[GROOVY,syncevents/syncrequests]",
+            "exalate.endpoint.up[,4.0/syncevents]",  # a per-node 4.0 endpoint: no relation, an empty parameter
+            "exalate.queue.total[outgoing]",
+            "exalate.connection.status[GROOVY,ACTIVE]",
+        }
+
+        def discovered_b() -> set[str] | None:
+            keys = {i["key_"] for i in api.item.get(hostids=[host_b], output=["key_"])}
+            return keys if expected_b <= keys else None
+
+        zs.poll("discovery of the 4.0 items", discovered_b, deadline_s=120)
 
         # Run 2 (as often as it takes the server to sync its cache): every value is taken.
         def all_taken() -> RunResult | None:
@@ -198,6 +207,10 @@ def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, 
             "history of queue.size",
             lambda: latest(api, host_a, "exalate.queue.size[AllContent,syncevents/syncrequests]") == "1" or None,
         )
+        zs.poll(
+            "the 4.0 total stored", lambda: latest(api, host_b, "exalate.queue.total[outgoing]") is not None or None
+        )
+        zs.poll("cmonitor's error count stored", lambda: latest(api, host_b, "exalate.node.errors") is not None or None)
         zs.poll(
             "relation.up=0 stored", lambda: latest(api, host_a, "exalate.relation.up[RemovedPartner]") == "0" or None
         )

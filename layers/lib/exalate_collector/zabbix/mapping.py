@@ -7,7 +7,7 @@ The rules, applied to every metric of ``contract.yaml`` (so a new metric needs n
   ``exalate.queue.size[AllContent,syncevents/syncrequests]``. Parameters are quoted exactly as Zabbix
   quotes a low-level discovery macro value (``zbx_quote_key_param``), so the key the collector sends is
   the key discovery created.
-- ``error.type`` (a closed set of 25 values) is not a parameter: it is the *value* of a text item
+- ``error.type`` (a closed set) is not a parameter: it is the *value* of a text item
   holding the error.type of the last failure (``exalate.poll.errors[AllContent,syncevents/syncrequests]``).
 - An optional attribute that other metrics require (the relation of ``exalate.endpoint.up``, absent for
   the once-per-node 4.0 endpoints) is a parameter too, empty when absent; other optional attributes
