@@ -79,14 +79,15 @@ def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiv
             simulator, relations="auto", name="whole", collect=["relations", "queues", "errors", "connections"]
         ),
     ]
-    # A Zabbix output whose server is not there: zabbix_send_failed, for real.
-    zabbix = {"server": "127.0.0.1", "port": free_port(), "timeout_s": 2}
-    config = parse_config({"nodes": nodes, "zabbix": zabbix})
+    config = parse_config({"nodes": nodes})
     run(config, 10, pipeline, broken_archive, state)
     simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=b"[]"))  # the errors are resolved
     simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
     simulator.set("", CONNECTIONS, Behaviour(status=503, body=b""))  # discovery_failed: the kept list is used
-    run(config, 10, pipeline, broken_archive, state)
+    # Run 2 also sends to a Zabbix server that is not there: zabbix_send_failed, for real. (Not in run 1:
+    # a failed send keeps the run's new errors new, and run 2 must see them resolved.)
+    zabbix = {"server": "127.0.0.1", "port": free_port(), "timeout_s": 2}
+    run(parse_config({"nodes": nodes, "zabbix": zabbix}), 10, pipeline, broken_archive, state)
     contract = load_contract()
     kinds = {"gauge": "gauge", "counter": "sum", "histogram": "histogram"}
     declared = {(m.name, kinds[m.instrument], m.unit) for m in contract.metrics.values()}
