@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import ssl
+import struct
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -295,13 +299,70 @@ def test_the_sender_gets_the_configured_server_port_timeout_and_batches():
         return RecordingSender()
 
     ZabbixOutput(ZabbixConfig("zbx", 10052, 3.5), sender_factory=factory)
-    assert (made["server"], made["port"], made["timeout"], made["chunk_size"], made["socket_wrapper"]) == (
-        "zbx",
-        10052,
-        3.5,
-        250,
-        None,
-    )
+    assert (made["server"], made["port"], made["timeout"], made["chunk_size"]) == ("zbx", 10052, 3.5, 250)
+    assert callable(made["socket_wrapper"])  # the wall-clock deadline of every connection (no TLS here)
+
+
+class TricklingZabbix:
+    """A loopback server that reads a sender request and answers slowly: a byte every ``pause`` seconds
+    (each within any per-operation timeout), or announces a huge answer and streams zeros."""
+
+    def __init__(self, mode: str, pause: float = 0.2) -> None:
+        self.mode, self.pause = mode, pause
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.answers_started = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                header = connection.recv(13)
+                length = struct.unpack("<I", header[5:9])[0]
+                got = 0
+                while got < length:
+                    got += len(connection.recv(length - got))
+                self.answers_started += 1
+                if self.mode == "huge":
+                    connection.sendall(b"ZBXD\x01" + struct.pack("<II", 2**31, 0))
+                    while True:
+                        connection.sendall(bytes(65536))
+                body = b'{"response":"success","info":"processed: 1; failed: 0; total: 1; seconds spent: 0.0"}'
+                for byte in b"ZBXD\x01" + struct.pack("<II", len(body), 0) + body:
+                    connection.sendall(bytes([byte]))
+                    time.sleep(self.pause)
+            except OSError:
+                return  # the collector gave up and closed the connection
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.parametrize("mode", ["trickle", "huge"])
+def test_a_zabbix_server_that_answers_a_byte_at_a_time_or_without_end_is_bounded_by_the_run(mode):
+    from exalate_collector import budget
+
+    server = TricklingZabbix(mode)
+    try:
+        # Each byte comes well within the 5 s timeout, but the ~100-byte answer takes ~20 s: a per-operation
+        # timeout never fires. The run's Zabbix phase (1 s) ends the connection.
+        output = ZabbixOutput(ZabbixConfig("127.0.0.1", server.port, timeout_s=5.0))
+        with budget.within(time.monotonic() + 1.0):
+            report = output.send(_plan())
+    finally:
+        server.close()
+    assert server.answers_started == 1  # the request was read: the server is reachable, its answer is the problem
+    assert isinstance(report.failure, ZabbixSendFailed)
+    expected = "TimeoutError" if mode == "trickle" else "larger than 1048576 bytes"
+    assert expected in report.failure.detail
 
 
 def test_zabbix_configuration():

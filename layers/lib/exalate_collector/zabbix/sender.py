@@ -12,12 +12,20 @@ Per host, three batches over the Zabbix sender protocol (one TCP connection each
    problem when refusals last ("values refused in consecutive runs").
 
 An unreachable server or an error answer is ``zabbix_send_failed``.
+
+Time: zabbix_utils applies its timeout to each socket operation, so a server that answers a byte at a
+time (or announces a huge answer) could hold a run for ever. Every connection is therefore wrapped
+(``deadline_wrapper``): all its sends and receives end by one wall-clock instant, ``timeout_s`` after
+it was opened and never after the run's Zabbix phase (budget.py); an answer larger than
+``MAX_ANSWER_BYTES`` is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +40,10 @@ log = logging.getLogger(__name__)
 
 #: Values per sender request: Zabbix's own sender sends at most 250 per request.
 CHUNK_SIZE = 250
+#: A trapper answer is about a hundred bytes; a server announcing more than this is not answering.
+MAX_ANSWER_BYTES = 1 << 20
+#: Bytes per socket call (zabbix_utils asks recv() for the whole announced length at once).
+IO_SLICE = 64 * 1024
 
 
 @dataclass
@@ -98,6 +110,54 @@ def tls_wrapper(tls: ZabbixTls, server: str, resolve: Callable[[str], str]) -> C
     return wrap
 
 
+class DeadlineSocket:
+    """A connection whose every send and receive ends by ``until`` (a ``time.monotonic()`` instant)."""
+
+    def __init__(self, connection: Any, until: float) -> None:
+        self._connection = connection
+        self._until = until
+        self._received = 0
+
+    def _arm(self) -> None:
+        left = self._until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the Zabbix server did not answer in time")
+        self._connection.settimeout(left)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        for at in range(0, len(view), IO_SLICE):
+            self._arm()
+            self._connection.sendall(view[at : at + IO_SLICE])
+
+    def recv(self, size: int) -> bytes:
+        self._arm()
+        chunk: bytes = self._connection.recv(min(size, IO_SLICE))
+        self._received += len(chunk)
+        if self._received > MAX_ANSWER_BYTES:
+            raise OSError(f"the Zabbix server's answer is larger than {MAX_ANSWER_BYTES} bytes")
+        return chunk
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def deadline_wrapper(timeout_s: float, inner: Callable[[Any, Any], Any] | None) -> Callable[[Any, Any], Any]:
+    """A ``socket_wrapper`` for zabbix_utils: ``inner`` (TLS) first, then ``DeadlineSocket``, ending
+    ``timeout_s`` after the connection was opened or with the run's Zabbix phase, whichever is first."""
+
+    def wrap(connection: socket.socket, tls: Any) -> DeadlineSocket:
+        left = budget.remaining()
+        until = time.monotonic() + (timeout_s if left is None else min(timeout_s, left))
+        wrapped = inner(connection, tls) if inner is not None else connection
+        return DeadlineSocket(wrapped, until)
+
+    return wrap
+
+
 class ZabbixOutput:
     """Built per run from the configuration (cheap); ``send`` does the three batches per host."""
 
@@ -118,7 +178,7 @@ class ZabbixOutput:
             port=config.port,
             timeout=config.timeout_s,
             chunk_size=CHUNK_SIZE,
-            socket_wrapper=wrapper,
+            socket_wrapper=deadline_wrapper(config.timeout_s, wrapper),
         )
 
     @property
