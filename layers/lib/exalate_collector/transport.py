@@ -184,7 +184,8 @@ class NodePool:
             connection = self.idle.pop() if self.idle else None
         if connection is None:
             parts = urlsplit(self.base_url)
-            host, port = parts.hostname or "", parts.port
+            # the port always given: http.client alone reads an IPv6 literal's last group as the port
+            host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
             connection = (
                 WatchedHTTPSConnection(host, port, timeout=timeout, context=tls_context(self.verify))
                 if parts.scheme == "https"
