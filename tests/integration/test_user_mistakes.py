@@ -111,6 +111,16 @@ def test_an_empty_file_says_so(tmp_path, text):
     assert "NoneType" not in done.stderr
 
 
+@pytest.mark.parametrize("data", [b"\xff\xfe nodes: []\n", "nodes: []  # caf\u00e9\n".encode("latin-1")])
+def test_a_file_that_is_not_utf8_text_says_so(tmp_path, data):
+    path = tmp_path / "exalate.yaml"
+    path.write_bytes(data)
+    done = cli("run", "--config", str(path))
+    assert done.returncode == 2
+    assert f"{path}: not UTF-8 text (byte " in done.stderr
+    assert "Traceback" not in done.stderr and "this is a bug" not in done.stderr
+
+
 def test_log_level_is_case_insensitive_before_or_after_the_command(tmp_path):
     missing = str(tmp_path / "none.yaml")
     for args in (

@@ -626,6 +626,8 @@ def load_config(ref: str | None, *, read_parameter: Callable[[str], str] | None 
             text = Path(ref).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([f"{ref}: cannot read: {exc.strerror or exc}"]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{ref}: not UTF-8 text (byte {exc.start}); save it as UTF-8"]) from None
     raw = parse_text(text, ref)
     if raw is None:  # an empty file, or only comments
         raise ConfigError([f"{ref}: the configuration file is empty; it needs at least a 'nodes' list"])
