@@ -9,6 +9,7 @@ import json
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,7 @@ def test_simulate_on_a_busy_port_is_a_message_not_a_traceback():
     assert "Traceback" not in done.stderr
 
 
-def test_simulate_says_which_relations_and_credentials_it_serves():
+def test_simulate_says_which_relations_and_credentials_it_serves(tmp_path):
     with subprocess.Popen(
         [sys.executable, "-m", "exalate_collector.cli", "simulate", "--port", "0", "--relations", "Alpha, Beta"],
         stdout=subprocess.PIPE,
@@ -166,11 +167,20 @@ def test_simulate_says_which_relations_and_credentials_it_serves():
         banner: list[str] = []
         while not banner or (banner[-1] and not banner[-1].startswith("Ctrl-C")):
             banner.append(process.stdout.readline())  # "" when the process ended early
+        # the configuration it prints, copied as a user would, polls it
+        start = next(i for i, line in enumerate(banner) if line.strip() == "nodes:")
+        config = tmp_path / "exalate.yaml"
+        config.write_text(textwrap.dedent("".join(banner[start:-1])))
+        env = {"EXALATE_JWT_SECRET": "demo-shared-secret-of-32-bytes-at-least"}
+        done = cli("run", "--config", str(config), "--no-archive", env=env)
         process.terminate()
+    assert done.returncode == 0, done.stderr
+    assert f"{polls_per_relation(['Alpha', 'Beta'])} polls, " in done.stdout
+    assert "unauthorized" not in done.stdout and "connection_not_found" not in done.stdout
     text = "".join(banner)
     assert "relations served: Alpha, Beta" in text
     assert "JWT HS256 with the shared secret 'demo-shared-secret-of-32-bytes-at-least'" in text
-    assert "relations: [Alpha, Beta]" in text and "secret: ${EXALATE_JWT_SECRET}" in text
+    assert "relations: [Alpha, Beta]" in text and 'secret: "${EXALATE_JWT_SECRET}"' in text
     (url_line,) = [line for line in banner if line.startswith("simulated Exalate node at http://127.0.0.1:")]
     assert url_line.rstrip().endswith("/jira")
 

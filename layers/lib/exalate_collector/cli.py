@@ -458,7 +458,7 @@ def simulation_banner(base_url: str, relations: list[str], secret: str | None) -
             "      - name: simulated",
             f"        base_url: {base_url}",
             f"        relations: [{', '.join(relations)}]",
-            "        auth: {type: jwt, secret: ${EXALATE_JWT_SECRET}}",
+            '        auth: {type: jwt, secret: "${EXALATE_JWT_SECRET}"}',  # quoted: '}' ends a flow mapping
             "Ctrl-C to stop",
         ]
     )
