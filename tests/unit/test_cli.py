@@ -61,6 +61,9 @@ def test_a_bug_prints_its_traceback_and_says_it_is_a_bug(monkeypatch, capsys):
         (["simulate", "--latency", "-1"], "argument --latency: must be a number of seconds, 0 or more, got -1"),
         (["simulate", "--port", "70000"], "argument --port: must be a TCP port from 0 to 65535"),
         (["demo", "--deadline", "inf"], "argument --deadline: 'inf' is not a number of seconds"),
+        # a deadline past time_t's range was an OverflowError reported as a bug
+        (["run", "--deadline", "1e300"], "argument --deadline: '1e300' is more than a day (86400 seconds)"),
+        (["simulate", "--latency", "1e9"], "argument --latency: '1e9' is more than a day (86400 seconds)"),
     ],
 )
 def test_bad_option_values_are_usage_errors(argv, message, capsys):

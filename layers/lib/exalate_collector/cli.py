@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 DEMO_SECRET_VAR = "EXALATE_DEMO_JWT_SECRET"
 DEMO_SECRET = "demo-shared-secret-of-32-bytes-at-least"
 DEMO_INSTANCE = f"{socket.gethostname()}:demo"
+#: The longest --deadline or --latency: a day.
+MAX_SECONDS = 86400
 
 
 def _seconds(text: str) -> float:
@@ -51,6 +53,8 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if math.isnan(value) or math.isinf(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if value > MAX_SECONDS:  # beyond time_t, a thread's join or sleep raises OverflowError
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a day ({MAX_SECONDS} seconds)")
     return value
 
 
