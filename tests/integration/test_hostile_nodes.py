@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from exalate_collector.config import parse_config
 from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, polls_per_relation
 from exalate_collector.runner import collect
 from exalate_collector.simulator import NodeSimulator
+from exalate_collector.transport import NodePool, Watchdog, get
 
 from .conftest import OTEL_VARS, SECRET, config_for, node_config
 from .helpers import values
@@ -194,3 +197,37 @@ def test_a_node_whose_requests_all_hang_does_not_starve_the_others():
     assert hanging == {"deadline_exceeded"}
     healthy_failed = {(ex.relation, ex.endpoint) for ex in result.exchanges if ex.node == "healthy" and not ex.ok}
     assert healthy_failed == {(r, BLOB_ERRORS) for r in relations}  # only the seed's own invalid JSON
+
+
+def _keep_alive_then_close(listener: socket.socket, answered: list[threading.Event]) -> None:
+    """Answers each request with keep-alive headers, then closes the connection anyway (a node's idle
+    keep-alive timeout, or a proxy's), and says so through ``answered``."""
+    for event in answered:
+        conn, _ = listener.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+        event.set()
+
+
+def test_a_keep_alive_connection_the_node_closed_while_idle_is_not_reused():
+    answered = [threading.Event(), threading.Event()]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = threading.Thread(target=_keep_alive_then_close, args=(listener, answered), daemon=True)
+        peer.start()
+        pool = NodePool(f"http://127.0.0.1:{listener.getsockname()[1]}", verify=True, size=1)
+        watchdog = Watchdog(time.monotonic)
+        assert watchdog.start()
+        try:
+            statuses = []
+            for event in answered:
+                answer, body = get(pool, ("/x", {}), {}, 30, watchdog, lambda a: a.response.read(), time.monotonic)
+                statuses.append((answer.status, body))
+                event.wait()  # the node has closed this connection: the next GET needs a new one
+        finally:
+            watchdog.stop()
+            pool.close()
+        peer.join()
+    assert statuses == [(200, b"[]"), (200, b"[]")]

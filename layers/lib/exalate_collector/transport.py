@@ -16,6 +16,7 @@ import http.client
 import itertools
 import logging
 import os
+import select
 import socket
 import ssl
 import threading
@@ -168,6 +169,22 @@ def _certifi() -> str | None:
     return str(certifi.where())
 
 
+def _unusable(connection: http.client.HTTPConnection) -> bool:
+    """An idle connection must have nothing to read: readable means the node closed it (EOF) or sent
+    bytes outside any answer, which the next request would take for its own answer."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    poller = select.poll()  # not select(): descriptors past 1024 are refused there
+    try:
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))  # POLLIN, or POLLHUP / POLLERR
+    except (OSError, ValueError):  # closed under us
+        return True
+
+
 @dataclass
 class NodePool:
     """Idle keep-alive connections to one node; at most ``size`` are kept."""
@@ -181,7 +198,18 @@ class NodePool:
 
     def take(self, timeout: float, watchdog: Watchdog, request: InFlight) -> http.client.HTTPConnection:
         with self.lock:
-            connection = self.idle.pop() if self.idle else None
+            idle, self.idle = self.idle, []
+        connection = None
+        while idle:
+            candidate = idle.pop()
+            if _unusable(candidate):  # closed by the node while idle, or bytes nobody asked for
+                candidate.close()
+            else:
+                connection = candidate
+                break
+        if idle:
+            with self.lock:
+                self.idle.extend(idle)
         if connection is None:
             parts = urlsplit(self.base_url)
             # the port always given: http.client alone reads an IPv6 literal's last group as the port
