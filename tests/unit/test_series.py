@@ -117,6 +117,31 @@ def test_final_zeros_only_for_gauges_that_are_gone_and_declared_so():
         {"schema": 2},
         {"schema": 1, "sums": [{"m": "x", "a": {}, "v": "three", "t": 1.0}]},
         {"schema": 1, "start_unix_nano": "yesterday"},
+        # Counts below zero: exported on the same start time, the counter would go down (read as a reset).
+        {"schema": 1, "start_unix_nano": 1, "sums": [{"m": "x", "a": {}, "v": -5, "t": 1.0}]},
+        {"schema": 1, "start_unix_nano": -1},
+        {
+            "schema": 1,
+            "histograms": [
+                {
+                    "m": "h",
+                    "a": {},
+                    "count": -1,
+                    "sum": 1,
+                    "bounds": [1],
+                    "buckets": [0, -1],
+                    "min": 1,
+                    "max": 1,
+                    "t": 1,
+                }
+            ],
+        },
+        {
+            "schema": 1,
+            "histograms": [
+                {"m": "h", "a": {}, "count": 3, "sum": 1, "bounds": [1], "buckets": [1, 1], "min": 1, "max": 1, "t": 1}
+            ],
+        },
         {
             "schema": 1,
             "histograms": [

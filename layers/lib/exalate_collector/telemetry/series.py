@@ -114,8 +114,8 @@ def from_document(raw: object, instance: str) -> SeriesMemory:
         raise StateCorrupt(f"{where}: not a schema {SCHEMA} object")
     try:
         start = raw.get("start_unix_nano")
-        if start is not None and not isinstance(start, int):
-            raise TypeError("start_unix_nano")
+        if start is not None and (not isinstance(start, int) or start <= 0):
+            raise ValueError("start_unix_nano")
         gauges = {series_key(str(name), dict(attrs)) for name, attrs in raw.get("gauges", [])}
         sums = {
             series_key(str(s["m"]), dict(s["a"])): SumTotal(_number(s["v"]), float(s["t"])) for s in raw.get("sums", [])
@@ -134,9 +134,16 @@ def from_document(raw: object, instance: str) -> SeriesMemory:
         }
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise StateCorrupt(f"{where}: malformed entry ({type(exc).__name__})") from None
+    # A total below zero (or buckets not adding up to the count) would be exported on the same start
+    # time as the true totals before it: a counter going down, which backends read as a reset.
+    for key, total in sums.items():
+        if total.value < 0:
+            raise StateCorrupt(f"{where}: {key[0]} has a negative total")
     for key, h in histograms.items():
         if len(h.buckets) != len(h.bounds) + 1:
             raise StateCorrupt(f"{where}: {key[0]} has {len(h.buckets)} buckets for {len(h.bounds)} bounds")
+        if h.count < 0 or min(h.buckets) < 0 or sum(h.buckets) != h.count:
+            raise StateCorrupt(f"{where}: {key[0]} has bucket counts that do not add up to its count")
     return SeriesMemory(start, gauges, sums, histograms)
 
 
