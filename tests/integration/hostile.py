@@ -7,6 +7,7 @@ What it does depends on the relation in the request path (``/relations/<relation
 - ``TrickleHeaders``: the status line at once, then the headers one byte at a time, never ending;
 - ``TrickleBody``: status and headers at once (Content-Length 1 MB), then the body one byte at a time;
 - ``Silent``: reads the request and never answers;
+- ``Gzipped``: ``200 []`` compressed with gzip (Content-Encoding), though nobody asked for it;
 - anything else: ``200 []`` as JSON, keep-alive.
 
 Stdlib only. Prints ``PORT <n>`` on stdout when listening; stops on SIGTERM or when stdin closes.
@@ -15,11 +16,15 @@ Stdlib only. Prints ``PORT <n>`` on stdout when listening; stops on SIGTERM or w
 from __future__ import annotations
 
 import argparse
+import gzip
 import socket
 import sys
 import threading
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+GZIPPED_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+)
 stopping = threading.Event()
 
 
@@ -77,6 +82,10 @@ def serve(conn: socket.socket, default_mode: str, pause: float) -> None:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
                 _trickle(conn, b"[", pause, forever=b"1,")
                 return
+            if mode == "Gzipped":
+                body = gzip.compress(b"[]")
+                conn.sendall(GZIPPED_HEAD % len(body) + body)
+                continue
             conn.sendall(OK)
     except OSError:
         return  # the client cut the connection: what a hostile peer expects

@@ -85,6 +85,15 @@ def test_a_node_that_accepts_and_never_answers_is_timeout_not_deadline():
     assert all(ex.sent for ex in result.exchanges)
 
 
+def test_a_compressed_answer_nobody_asked_for_is_invalid_json_that_says_so():
+    with hostile() as peer:
+        result = collect(config_for(node_config(peer, ["Gzipped", "Healthy"])), deadline_s=120)
+    assert outcomes(result.exchanges, "Gzipped") == ["invalid_json"] * len(ENDPOINTS)
+    assert outcomes(result.exchanges, "Healthy") == ["ok"] * len(ENDPOINTS)
+    details = {ex.failure.detail for ex in result.exchanges if ex.failure}
+    assert details == {"the answer is compressed (Content-Encoding: gzip) though none was asked for; a proxy?"}
+
+
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

@@ -291,6 +291,12 @@ def fetch(
             exchange.content_type = answer.headers.get("Content-Type")
             exchange.content_length = answer.headers.get("Content-Length")
             exchange.date = answer.headers.get("Date")
+            encoding = (answer.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity" and 200 <= answer.status < 300:  # never inflated: no gzip bomb
+                raise errors.InvalidJson(
+                    f"the answer is compressed (Content-Encoding: {encoding[:32]}) though none was asked for; a proxy?",
+                    answer.status,
+                )
             return _read_body(answer, node, start + budget, monotonic, memory)
 
         answer, (exchange.body, exchange.body_file) = get(
