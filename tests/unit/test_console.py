@@ -5,7 +5,7 @@ from __future__ import annotations
 from exalate_collector.console import summary, verdict
 from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS
 from exalate_collector.simulator.server import NOT_FOUND_TEXT
-from exalate_collector.telemetry.points import run_telemetry
+from exalate_collector.telemetry.points import Event, run_telemetry
 
 from ..conftest import exchange_for, repaired_blob_errors, seed_exchanges
 
@@ -50,3 +50,11 @@ def test_summary_shows_each_failure_once_and_no_age_for_an_empty_queue():
     assert text.count("connection_not_found (HTTP 400)") == rows
     assert f"events ({rows}, of which {rows} exalate.poll.failure: the failed rows above):" in text
     assert "GET syncevents" not in text  # the event bodies are not printed again
+
+
+def test_a_node_wide_event_is_shown_under_its_node_without_a_relation():
+    exchanges = [exchange_for(SYNC_ERRORS, b"[]")]
+    event = Event("exalate.state.failure", "WARN", "state of node jira-prod unusable", {"exalate.node": "jira-prod"})
+    text = summary(exchanges, run_telemetry(exchanges, 0.1).extended([], [event]))
+    (line,) = [line for line in text.splitlines() if "exalate.state.failure" in line]
+    assert line.split()[2] == "jira-prod"  # it said jira-prod/None

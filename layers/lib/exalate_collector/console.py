@@ -63,7 +63,8 @@ def summary(exchanges: Sequence[Exchange], telemetry: RunTelemetry) -> str:
         also = f", of which {failures} {POLL_FAILURE_EVENT}: the failed rows above" if failures else ""
         parts.append(f"\nevents ({len(telemetry.events)}{also}):")
         for event in others:
-            where = f"{event.attributes.get('exalate.node')}/{event.attributes.get('exalate.relation')}"
+            place = ("exalate.node", "exalate.relation")  # a node-wide event has no relation
+            where = "/".join(str(event.attributes[k]) for k in place if k in event.attributes)
             keys = (
                 "exalate.error.reason",
                 "exalate.issue.key",
