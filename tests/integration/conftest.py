@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from exalate_collector.aws import client as aws_client
 from exalate_collector.config import Config, parse_config
 from exalate_collector.devtools.otlp_receiver import OtlpReceiver
 from exalate_collector.simulator import NodeSimulator
+from exalate_collector.state.store import LocalStateStore, S3StateStore, StateStore
 from exalate_collector.telemetry.otel import OtelPipeline
 
 from ..conftest import ROOT
@@ -113,3 +116,14 @@ def aws(moto_server, monkeypatch) -> str:
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     return moto_server
+
+
+@pytest.fixture(params=["s3", "local"])
+def store(request, tmp_path) -> StateStore:
+    """A state store of each kind: S3 through moto's server, and a local directory."""
+    if request.param == "local":
+        return LocalStateStore(tmp_path / "state")
+    request.getfixturevalue("aws")
+    bucket = f"state-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return S3StateStore(aws_client("s3"), bucket, "state/")

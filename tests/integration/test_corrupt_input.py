@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from exalate_collector.archive.records import decode_jsonl_gz
 from exalate_collector.archive.sinks import LocalDirectorySink
-from exalate_collector.aws import client as aws_client
 from exalate_collector.endpoints import ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
@@ -55,16 +52,6 @@ def test_an_id_too_large_for_int64_is_kept_as_text(simulator):
     (event,) = [e for e in result.telemetry.events if e.name == "exalate.sync.error"]
     assert event.attributes["exalate.sync_event.id"] == str(10**30)
     assert event.attributes["exalate.issue.id"] == str(2**64)
-
-
-@pytest.fixture(params=["s3", "local"])
-def store(request, tmp_path) -> StateStore:
-    if request.param == "local":
-        return LocalStateStore(tmp_path / "state")
-    request.getfixturevalue("aws")
-    bucket = f"state-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    return S3StateStore(aws_client("s3"), bucket, "state/")
 
 
 def write_raw(store: StateStore, data: bytes) -> None:

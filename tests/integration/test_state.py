@@ -4,10 +4,8 @@ overlapping runs, corrupt state, failed polls, refused writes."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
-import boto3
 import pytest
 from exalate_collector.aws import client as aws_client
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
@@ -30,16 +28,6 @@ ERRORS = json.dumps(
     ]
 ).encode()
 QUEUE = json.dumps([{"syncEventId": 1}, {"syncEventId": 2}]).encode()
-
-
-@pytest.fixture(params=["s3", "local"])
-def store(request, tmp_path) -> StateStore:
-    if request.param == "local":
-        return LocalStateStore(tmp_path / "state")
-    request.getfixturevalue("aws")
-    bucket = f"state-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    return S3StateStore(aws_client("s3"), bucket, "state/")
 
 
 def stored(store: StateStore, node: str = "jira-test") -> dict[str, Any] | None:
