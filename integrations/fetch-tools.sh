@@ -2,8 +2,13 @@
 # Fetch the third-party binaries the integration tests use, once, into a cache directory (ignored by git):
 #   promtool          from Debian bookworm's `prometheus` package (checks and unit-tests the alert rules)
 #   victoria-metrics  from Debian 13 (trixie)'s `victoria-metrics` package (bookworm's 1.79 has no OTLP)
-# Nothing is installed and the system's apt sources are untouched: `apt-get download` (trixie through a private
-# apt directory) and `dpkg-deb -x` into the cache. A stamp file per tool makes later calls free.
+#   zabbix-7.0        zabbix-server-pgsql and zabbix-frontend-php 7.0 from bookworm-backports, with the two
+#                     libevent libraries 7.0 needs beyond 6.0's (tests/integration/test_zabbix.py runs 6.0 from
+#                     the installed packages and 7.0 from here; its other libraries are 6.0's: run after
+#                     `make zabbix-packages`)
+# Nothing is installed and the system's apt sources are untouched: `apt-get download` (trixie and
+# bookworm-backports through private apt directories) and `dpkg-deb -x` into the cache. A stamp file per tool
+# makes later calls free.
 # Exit status is 0 even when a tool cannot be fetched: the tests that need it then skip with a loud message.
 set -uo pipefail
 CACHE="${EXALATE_TOOLS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.cache/tools}"
@@ -30,18 +35,27 @@ fetch_promtool() {
     touch "$CACHE/promtool.stamp"
 }
 
+# private_apt DIR SOURCES_LINE...: an apt directory of its own (lists, cache, empty status) in DIR, its options in
+# the array `opts`, its package lists read. The system's sources, lists and status are neither read nor changed.
+private_apt() {
+    local apt="$1"; shift
+    mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/etc/preferences.d" "$apt/work"
+    printf '%s\n' "$@" > "$apt/etc/sources.list"
+    : > "$apt/status"
+    opts=(-o "Dir::Etc::SourceList=$apt/etc/sources.list" -o "Dir::Etc::SourceParts=-"
+          -o "Dir::Etc::Preferences=$apt/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt/etc/preferences.d"
+          -o "Dir::State::Lists=$apt/lists" -o "Dir::State::Status=$apt/status"
+          -o "Dir::Cache=$apt" -o "Dir::Cache::archives=$apt/archives" -o "APT::Get::List-Cleanup=0")
+    apt-get "${opts[@]}" update >/dev/null 2>&1
+}
+
 fetch_victoria_metrics() {
     [ -f "$CACHE/victoria-metrics.stamp" ] && return 0
     local apt="$CACHE/apt-trixie" keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     [ -f /usr/share/keyrings/debian-archive-trixie-stable.gpg ] && keyring=/usr/share/keyrings/debian-archive-trixie-stable.gpg
-    mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/etc/preferences.d" "$apt/work"
-    echo "deb [signed-by=$keyring] http://deb.debian.org/debian trixie main" > "$apt/etc/sources.list"
-    : > "$apt/status"
-    local opts=(-o "Dir::Etc::SourceList=$apt/etc/sources.list" -o "Dir::Etc::SourceParts=-"
-                -o "Dir::Etc::Preferences=$apt/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt/etc/preferences.d"
-                -o "Dir::State::Lists=$apt/lists" -o "Dir::State::Status=$apt/status"
-                -o "Dir::Cache=$apt" -o "Dir::Cache::archives=$apt/archives" -o "APT::Get::List-Cleanup=0")
-    apt-get "${opts[@]}" update >/dev/null 2>&1 || { log "could not read the Debian 13 (trixie) package lists"; return 1; }
+    local opts
+    private_apt "$apt" "deb [signed-by=$keyring] http://deb.debian.org/debian trixie main" \
+        || { log "could not read the Debian 13 (trixie) package lists"; return 1; }
     (cd "$apt/work" && apt-get "${opts[@]}" download victoria-metrics >/dev/null 2>&1) \
         || { log "could not download Debian 13's victoria-metrics package"; return 1; }
     extract "$apt/work/victoria-metrics_*.deb" "$CACHE/victoria-metrics" || { log "could not unpack victoria-metrics"; return 1; }
@@ -50,6 +64,28 @@ fetch_victoria_metrics() {
     touch "$CACHE/victoria-metrics.stamp"
 }
 
+fetch_zabbix_7() {
+    [ -f "$CACHE/zabbix-7.0.stamp" ] && return 0
+    local apt="$CACHE/apt-bookworm-backports" dest="$CACHE/zabbix-7.0" keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    local opts
+    private_apt "$apt" "deb [signed-by=$keyring] http://deb.debian.org/debian bookworm main" \
+        "deb [signed-by=$keyring] http://deb.debian.org/debian bookworm-backports main" \
+        || { log "could not read the bookworm-backports package lists (Zabbix 7.0)"; return 1; }
+    (cd "$apt/work" && apt-get "${opts[@]}" download zabbix-server-pgsql/bookworm-backports \
+        zabbix-frontend-php/bookworm-backports libevent-extra-2.1-7 libevent-pthreads-2.1-7 >/dev/null 2>&1) \
+        || { log "could not download Zabbix 7.0 from bookworm-backports"; return 1; }
+    rm -rf "$dest" && mkdir -p "$dest"
+    local deb
+    for deb in "$apt"/work/*.deb; do dpkg-deb -x "$deb" "$dest" || { log "could not unpack $deb"; return 1; }; done
+    local libs
+    libs=$(dirname "$(ls "$dest"/usr/lib/*/libevent_extra-2.1.so.7 | head -n1)")
+    LD_LIBRARY_PATH="$libs" "$dest/usr/sbin/zabbix_server" -V 2>&1 | grep -q '(Zabbix) 7\.0\.' \
+        || { log "Zabbix 7.0's server does not run here (missing libraries? \`make zabbix-packages\` installs 6.0's)"; return 1; }
+    rm -rf "$apt/work"/*.deb "$apt/lists"
+    touch "$CACHE/zabbix-7.0.stamp"
+}
+
 fetch_promtool
 fetch_victoria_metrics
+fetch_zabbix_7
 exit 0

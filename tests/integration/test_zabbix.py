@@ -1,6 +1,6 @@
-"""Against a real Zabbix 6.0 server (Debian's packages, started and stopped here): the template imports
-through the API, discovery creates the items, the simulator's values are stored, the triggers fire and
-resolve as the simulator changes, and TLS with certificates works.
+"""Against real Zabbix servers, 6.0 and 7.0 (Debian's packages, started and stopped here; every test runs on
+both): the template imports through the API, discovery creates the items, the simulator's values are
+stored, the triggers fire and resolve as the simulator changes, and TLS with certificates works.
 
 Asynchronous effects (discovery, the configuration cache, history, problems) are awaited by polling
 with deadlines, never by fixed sleeps. The first-run delay is part of the story: values of items that
@@ -19,48 +19,57 @@ from exalate_collector.errors import ZabbixSendFailed
 from exalate_collector.runner import RunResult, run
 from exalate_collector.simulator import Behaviour, NodeSimulator
 from exalate_collector.state.store import LocalStateStore
-from exalate_collector.zabbix.template import TEMPLATE
+from exalate_collector.zabbix.template import TEMPLATE, import_rules
 
 from ..conftest import ROOT
+from . import tools
 from . import zabbix_server as zs
 from .conftest import SECRET
 
 pytestmark = pytest.mark.zabbix
 
 TEMPLATE_FILE = ROOT / "integrations" / "zabbix" / "exalate_node_by_collector.yaml"
-IMPORT_RULES = {
-    "groups": {"createMissing": True},
-    "templates": {"createMissing": True, "updateExisting": True},
-    "items": {"createMissing": True, "updateExisting": True},
-    "discoveryRules": {"createMissing": True, "updateExisting": True},
-    "triggers": {"createMissing": True, "updateExisting": True},
-    "graphs": {"createMissing": True, "updateExisting": True},
-    "valueMaps": {"createMissing": True, "updateExisting": True},
-    "templateDashboards": {"createMissing": True, "updateExisting": True},
-    "templateLinkage": {"createMissing": True},
-}
 #: Host TLS settings (Zabbix API): 1 unencrypted, 2 PSK, 4 certificate.
 UNENCRYPTED, PSK, CERTIFICATE = 1, 2, 4
 
 
-@pytest.fixture(scope="module")
-def zabbix() -> Iterator[zs.ZabbixServer]:
+def _skip_loudly(why: str) -> None:
+    message = (
+        f"\n{'!' * 100}\nZABBIX INTEGRATION TEST SKIPPED: {why}.\n"
+        f"`make zabbix-packages` (root, apt) installs: {zs.PACKAGES}; `make tools` unpacks 7.0\n{'!' * 100}"
+    )
+    print(message)
+    pytest.skip(message)
+
+
+def distribution(series: str) -> zs.Distribution:
+    """Zabbix ``series`` on this machine, or a loud skip saying what is missing."""
     absent = zs.missing()
     if absent:
-        message = (
-            f"\n{'!' * 100}\nZABBIX INTEGRATION TEST SKIPPED: not installed: {', '.join(absent)}.\n"
-            f"`make zabbix-packages` (root, apt) installs: {zs.PACKAGES}\n{'!' * 100}"
-        )
-        print(message)
-        pytest.skip(message)
-    with zs.zabbix_server() as server:
+        _skip_loudly(f"not installed: {', '.join(absent)}")
+    found = zs.distribution(series, lambda: tools.tool(f"zabbix-{series}").parents[2])
+    if isinstance(found, str):
+        _skip_loudly(found)
+        raise AssertionError("unreachable")  # pytest.skip raises
+    absent = zs.missing(found)
+    if absent:
+        _skip_loudly(f"Zabbix {series}: not installed: {', '.join(absent)}")
+    return found
+
+
+@pytest.fixture(scope="module", params=zs.VERSIONS)
+def zabbix(request) -> Iterator[zs.ZabbixServer]:
+    with zs.zabbix_server(distribution(request.param)) as server:
+        assert server.distribution.series == request.param
         yield server
 
 
 @pytest.fixture(scope="module")
 def api(zabbix):
     api = zabbix.api()
-    api.configuration.import_(format="yaml", source=TEMPLATE_FILE.read_text(encoding="utf-8"), rules=IMPORT_RULES)
+    assert str(api.api_version()) == zabbix.version  # the frontend is the server's version
+    rules = import_rules(api.api_version())
+    api.configuration.import_(format="yaml", source=TEMPLATE_FILE.read_text(encoding="utf-8"), rules=rules)
     yield api
     api.logout()
 
@@ -397,3 +406,25 @@ def test_psk_on_python_3_13(zabbix, api, tmp_path):
         return answer if answer[0] == 1 else None
 
     assert zs.poll("a value over TLS-PSK", sent, deadline_s=120, every_s=1.0) == [1, 0, 1]
+
+
+class _TestFailed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("series", zs.VERSIONS)
+def test_the_server_stops_leaving_no_process_when_a_test_fails(series):
+    """A failing test inside ``zabbix_server()``: every process of the server, the API and PostgreSQL ends
+    (a SIGTERM to the server alone stops its children in order; on 7.0 a group kill left them running)."""
+    found = distribution(series)
+    started: set[zs.Process] = set()
+    with pytest.raises(_TestFailed), zs.zabbix_server(found) as server:
+        server_processes = zs.alive(zs.tree(server.processes[0].pid))
+        assert sum(command == "zabbix_server" for command in server_processes.values()) > 10, server_processes
+        assert len(zs.tree(server.sessions[0])) > 3  # the postmaster and its workers
+        started = set().union(*(zs.tree(leader) for leader in [*(p.pid for p in server.processes), *server.sessions]))
+        raise _TestFailed
+    assert len(started) > 15
+    assert zs.alive(started) == {}
+    assert all(process.returncode is not None for process in server.processes)
+    assert not server.root.exists()
