@@ -419,8 +419,12 @@ def test_the_server_stops_leaving_no_process_when_a_test_fails(series):
     found = distribution(series)
     started: set[zs.Process] = set()
     with pytest.raises(_TestFailed), zs.zabbix_server(found) as server:
-        server_processes = zs.alive(zs.tree(server.processes[0].pid))
-        assert sum(command == "zabbix_server" for command in server_processes.values()) > 10, server_processes
+
+        def forked() -> dict[zs.Process, str] | None:  # the trapper port opens before the children start
+            found = zs.alive(zs.tree(server.processes[0].pid))
+            return found if sum(command == "zabbix_server" for command in found.values()) > 10 else None
+
+        zs.poll("the server's processes", forked)
         assert len(zs.tree(server.sessions[0])) > 3  # the postmaster and its workers
         started = set().union(*(zs.tree(leader) for leader in [*(p.pid for p in server.processes), *server.sessions]))
         raise _TestFailed
