@@ -192,8 +192,16 @@ def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, 
             return keys if expected_b <= keys else None
 
         zs.poll("discovery of the 4.0 items", discovered_b, deadline_s=120)
+        removed = "Relation RemovedPartner was removed on the other side"
+        sync = "Sync errors NO_ISSUE_TO_CONNECT_TO on relation AllContent"
 
-        # Run 2 (as often as it takes the server to sync its cache): every value is taken.
+        def triggers() -> set[str] | None:  # discovery writes the triggers after the items
+            found = {t["description"] for t in api.trigger.get(hostids=[host_a], output=["description"])}
+            return found if {removed, sync} <= found else None
+
+        zs.poll("discovery to create the triggers", triggers, deadline_s=120)
+
+        # Run 2 (as often as it takes the server to load what discovery created): every value is taken.
         def all_taken() -> RunResult | None:
             zabbix.reload_cache()
             result = run(config, 30, None, None, state)
@@ -235,8 +243,6 @@ def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, 
         assert any(e.startswith("AC-113 NO_ISSUE_TO_CONNECT_TO [AllContent] Could not connect") for e in log_entries)
 
         # Problems: the removed relation and the sync errors.
-        removed = "Relation RemovedPartner was removed on the other side"
-        sync = "Sync errors NO_ISSUE_TO_CONNECT_TO on relation AllContent"
         zs.poll("the problems", lambda: problems(api, host_a) if {removed, sync} <= problems(api, host_a) else None)
 
         # The error is fixed on the node; the next run resolves that problem and only that one.
@@ -298,6 +304,61 @@ def test_a_missing_host_or_an_unreachable_server_is_zabbix_send_failed(zabbix, a
         )
         unreachable = run(closed, 30, None)
         assert unreachable.zabbix_failed and unreachable.zabbix.total == 0
+
+
+def test_the_first_run_after_creating_the_host_says_the_server_has_not_loaded_it_yet(
+    zabbix, api, monkeypatch, capsys, tmp_path
+):
+    """As the README says: template imported, host created with it, then ``run``. The host is in Zabbix's
+    database but not yet in the server's configuration cache (loaded every CacheUpdateFrequency; here only
+    when the test says so): run 1 is refused whole and says that. Once loaded, run 2's node items and
+    discovery data are taken and the discovered items' values refused (they do not exist yet): exit 0,
+    saying so. After discovery and the next load, every value is taken."""
+    import json
+
+    from exalate_collector.cli import main
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    hostid = create_host(api, "jira-first")
+    linked = api.host.get(hostids=[hostid], selectParentTemplates=["host"], output=["host", "status"])
+    assert [(h["host"], h["status"], [t["host"] for t in h["parentTemplates"]]) for h in linked] == [
+        ("jira-first", "0", [TEMPLATE])  # status 0: monitored
+    ]
+    with NodeSimulator(["GROOVY"], secret=SECRET) as sim:
+        node = {"name": "jira-first", "base_url": sim.base_url, "relations": ["GROOVY"], "timeout_s": 5}
+        node["auth"] = {"type": "jwt", "secret": SECRET}
+        config = tmp_path / "exalate.json"
+        config.write_text(json.dumps({"zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port}, "nodes": [node]}))
+        args = ["run", "--config", str(config), "--no-archive", "--state-dir", str(tmp_path / "state")]
+
+        assert main(args) == 1
+        out, err = capsys.readouterr()
+        assert "zabbix: host jira-first took none of its values: the server does not know it, or not yet." in out
+        assert "zabbix_server -R config_cache_reload" in out
+        assert "zabbix_send_failed: Zabbix 127.0.0.1:" in err and "host jira-first: all " in err
+        assert "Just created, or the template just linked: not loaded yet (CacheUpdateFrequency" in err
+
+        node_items_accepted(zabbix, "jira-first")  # the server has loaded the host (a heartbeat is taken)
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        assert "took none of its values" not in out and "zabbix_send_failed" not in err
+        assert "values of newly discovered items were refused: Zabbix creates those items" in out
+        assert "failed 0," not in out
+
+        zs.poll(
+            "discovery to create the items",
+            lambda: api.item.get(hostids=[hostid], search={"key_": "exalate.queue.size["}, output=["key_"]) or None,
+        )
+
+        def all_taken() -> str | None:
+            zabbix.reload_cache()
+            code = main(args)
+            out = capsys.readouterr().out
+            assert code == 0, out
+            return out if "failed 0," in out else None
+
+        last = zs.poll("the server to take every value", all_taken, deadline_s=180, every_s=1.0)
+        assert "refused" not in last
 
 
 def test_tls_with_certificates(zabbix, api):

@@ -1,7 +1,8 @@
 """A real Zabbix server (6.0 or 7.0) for the tests, from Debian's packages, on loopback, in a temporary directory.
 
 PostgreSQL 15 in a private cluster (initdb + pg_ctl on a free port, trust auth on loopback), the schema
-from the package, ``zabbix_server -f`` with a low ``CacheUpdateFrequency``, and the frontend's JSON-RPC
+from the package, ``zabbix_server -f`` whose configuration cache is loaded when a test asks for it
+(``reload_cache``; ``CacheUpdateFrequency`` is its maximum, an hour), and the frontend's JSON-RPC
 API served by ``php -S`` from a copy of the frontend with its own ``conf/zabbix.conf.php``.
 Run as root (CI), PostgreSQL and the server run as the ``zabbix`` user.
 
@@ -232,7 +233,8 @@ def _server_conf(server: ZabbixServer) -> str:
         "LogFileSize": 0,
         "PidFile": server.root / "zabbix_server.pid",
         "SocketDir": server.root,
-        "CacheUpdateFrequency": 2,
+        # The cache is loaded when a test says so (reload_cache), never by chance between two of its steps.
+        "CacheUpdateFrequency": 3600,
         "HousekeepingFrequency": 0,
         "StartPollers": 1,
         "StartPollersUnreachable": 1,

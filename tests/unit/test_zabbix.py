@@ -268,6 +268,21 @@ def test_refused_node_items_or_an_unreachable_server_are_zabbix_send_failed():
     assert [e.attributes["error.type"] for e in events] == ["zabbix_send_failed"]
 
 
+def test_a_host_that_took_no_value_and_one_that_took_some_are_told_apart():
+    """All refused: the server does not have the host (yet: a host just created is loaded with the next
+    configuration cache update). Some refused: the host is there, its template lacks items."""
+    unknown = _output(RecordingSender(known=set())).send(_plan())
+    assert unknown.unknown_hosts == ["jira-prod"] and unknown.failure is not None
+    assert "host jira-prod: all " in unknown.failure.detail
+    assert "not loaded yet (CacheUpdateFrequency: 60 s by default on Zabbix 6.0, 10 s on 7.0)" in unknown.failure.detail
+    older = _output(RecordingSender(known={mapping.HEARTBEAT})).send(_plan())
+    assert older.unknown_hosts == [] and older.failure is not None
+    assert "values of node items and discovery refused: the host lacks some of the template's items" in (
+        older.failure.detail
+    )
+    assert "older than this collector: import it again" in older.failure.detail
+
+
 def test_after_a_connection_failure_the_other_hosts_are_not_tried():
     _, telemetry = _telemetry_with_memory()
     hosts = {"jira-prod": "a", "other": "b"}
