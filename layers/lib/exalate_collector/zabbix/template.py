@@ -164,7 +164,8 @@ TRIGGERS = (
         "last({key})>{$EXALATE.AUTH.FAILURES.MAX}",
         "HIGH",
         "Polls failed with unauthorized (401: wrong credentials, per Exalate), forbidden (403: no valid "
-        "authentication) or secret_unavailable (the collector could not read the secret).",
+        "authentication), secret_unavailable (the collector could not read the secret) or login_failed "
+        "(the node's login gave no token: wrong user or password).",
     ),
     TriggerSpec(
         REFUSED,
