@@ -361,6 +361,29 @@ def test_the_first_run_after_creating_the_host_says_the_server_has_not_loaded_it
         assert "refused" not in last
 
 
+def test_a_host_lacking_some_of_the_template_s_items_is_told_apart_from_an_unknown_one(zabbix, api):
+    """The host is loaded and takes its heartbeat, but has none of the template's other items (as with a
+    template older than the collector): some values are refused, and the message says that, not 'unknown'."""
+    from exalate_collector.zabbix.mapping import HEARTBEAT
+
+    groups = api.hostgroup.get(filter={"name": "Exalate nodes"}, output=["groupid"])
+    group = groups[0]["groupid"] if groups else api.hostgroup.create(name="Exalate nodes")["groupids"][0]
+    hostid = api.host.create(host="jira-partial", groups=[{"groupid": group}])["hostids"][0]
+    api.item.create(hostid=hostid, name="heartbeat", key_=HEARTBEAT, type=2, value_type=3)  # trapper, unsigned
+    node_items_accepted(zabbix, "jira-partial")
+    with NodeSimulator(["GROOVY"], secret=SECRET) as sim:
+        node = {"name": "jira-partial", "base_url": sim.base_url, "relations": ["GROOVY"]}
+        node["auth"] = {"type": "jwt", "secret": SECRET}
+        config = parse_config({"zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port}, "nodes": [node]})
+        result = run(config, 30, None)
+    assert result.zabbix is not None and isinstance(result.zabbix.failure, ZabbixSendFailed)
+    assert result.zabbix.unknown_hosts == []
+    detail = result.zabbix.failure.detail
+    assert "values of node items and discovery refused: the host lacks some of the template's items" in detail
+    assert "older than this collector: import it again" in detail and "all " not in detail
+    assert 0 < result.zabbix.processed < result.zabbix.total
+
+
 def test_tls_with_certificates(zabbix, api):
     create_host(api, "exalate-jira-tls", tls_accept=CERTIFICATE)
     assert zabbix.tls_dir is not None
