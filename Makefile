@@ -33,9 +33,10 @@ demo: $(STAMP)
 test: lint $(STAMP) $(ZABBIX_STAMP) tools
 	$(BIN)/pytest
 
-# promtool, VictoriaMetrics and Zabbix 7.0 (server, frontend) from Debian packages, into .cache/tools (once:
-# stamp files; no install, system apt sources untouched). Tests that need one skip loudly if it cannot be
-# fetched. Zabbix 7.0 uses the libraries of the installed 6.0: make test installs those first.
+# promtool, VictoriaMetrics and the Zabbix version not installed (7.0, or 6.0 where 7.0 is; server, frontend)
+# from Debian packages, into .cache/tools (once: stamp files; no install, system apt sources untouched). Tests
+# that need one skip loudly if it cannot be fetched. That Zabbix uses the libraries of the installed one:
+# make test installs those first.
 tools:
 	bash integrations/fetch-tools.sh
 

@@ -3,9 +3,10 @@
 #   promtool          from Debian bookworm's `prometheus` package (checks and unit-tests the alert rules)
 #   victoria-metrics  from Debian 13 (trixie)'s `victoria-metrics` package (bookworm's 1.79 has no OTLP)
 #   zabbix-7.0        zabbix-server-pgsql and zabbix-frontend-php 7.0 from bookworm-backports, with the two
-#                     libevent libraries 7.0 needs beyond 6.0's (tests/integration/test_zabbix.py runs 6.0 from
-#                     the installed packages and 7.0 from here; its other libraries are 6.0's: run after
-#                     `make zabbix-packages`)
+#                     libevent libraries 7.0 needs beyond 6.0's, and zabbix-6.0 from bookworm: each only when
+#                     the installed server is not that version (tests/integration/test_zabbix.py runs both,
+#                     the installed one from the system); their other libraries are the installed server's:
+#                     run after `make zabbix-packages`
 # Nothing is installed and the system's apt sources are untouched: `apt-get download` (trixie and
 # bookworm-backports through private apt directories) and `dpkg-deb -x` into the cache. A stamp file per tool
 # makes later calls free.
@@ -64,28 +65,40 @@ fetch_victoria_metrics() {
     touch "$CACHE/victoria-metrics.stamp"
 }
 
-fetch_zabbix_7() {
-    [ -f "$CACHE/zabbix-7.0.stamp" ] && return 0
-    local apt="$CACHE/apt-bookworm-backports" dest="$CACHE/zabbix-7.0" keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    local opts
-    private_apt "$apt" "deb [signed-by=$keyring] http://deb.debian.org/debian bookworm main" \
-        "deb [signed-by=$keyring] http://deb.debian.org/debian bookworm-backports main" \
-        || { log "could not read the bookworm-backports package lists (Zabbix 7.0)"; return 1; }
-    (cd "$apt/work" && apt-get "${opts[@]}" download zabbix-server-pgsql/bookworm-backports \
-        zabbix-frontend-php/bookworm-backports libevent-extra-2.1-7 libevent-pthreads-2.1-7 >/dev/null 2>&1) \
-        || { log "could not download Zabbix 7.0 from bookworm-backports"; return 1; }
+# The installed Zabbix server's series (6.0, 7.0, ...), empty when none.
+installed_zabbix() {
+    /usr/sbin/zabbix_server -V 2>/dev/null | sed -n 's/.*(Zabbix) \([0-9]*\.[0-9]*\)\..*/\1/p' | head -n1
+}
+
+# fetch_zabbix SERIES SUITE: Zabbix SERIES' server and frontend from Debian SUITE into zabbix-SERIES, unless the
+# installed server is that series (then the tests use it); EXALATE_ZABBIX_UNPACK="6.0 7.0" unpacks those anyway.
+fetch_zabbix() {
+    local series="$1" suite="$2"
+    [ -f "$CACHE/zabbix-$series.stamp" ] && return 0
+    case " ${EXALATE_ZABBIX_UNPACK:-} " in
+        *" $series "*) ;;
+        *) [ "$(installed_zabbix)" = "$series" ] && return 0 ;;
+    esac
+    local apt="$CACHE/apt-$suite" dest="$CACHE/zabbix-$series" keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    local opts sources=("deb [signed-by=$keyring] http://deb.debian.org/debian bookworm main")
+    [ "$suite" = bookworm ] || sources+=("deb [signed-by=$keyring] http://deb.debian.org/debian $suite main")
+    private_apt "$apt" "${sources[@]}" || { log "could not read the $suite package lists (Zabbix $series)"; return 1; }
+    (cd "$apt/work" && apt-get "${opts[@]}" download "zabbix-server-pgsql/$suite" "zabbix-frontend-php/$suite" \
+        libevent-extra-2.1-7 libevent-pthreads-2.1-7 >/dev/null 2>&1) \
+        || { log "could not download Zabbix $series from $suite"; return 1; }
     rm -rf "$dest" && mkdir -p "$dest"
     local deb
     for deb in "$apt"/work/*.deb; do dpkg-deb -x "$deb" "$dest" || { log "could not unpack $deb"; return 1; }; done
     local libs
     libs=$(dirname "$(ls "$dest"/usr/lib/*/libevent_extra-2.1.so.7 | head -n1)")
-    LD_LIBRARY_PATH="$libs" "$dest/usr/sbin/zabbix_server" -V 2>&1 | grep -q '(Zabbix) 7\.0\.' \
-        || { log "Zabbix 7.0's server does not run here (missing libraries? \`make zabbix-packages\` installs 6.0's)"; return 1; }
+    LD_LIBRARY_PATH="$libs" "$dest/usr/sbin/zabbix_server" -V 2>&1 | grep -q "(Zabbix) ${series//./\\.}\." \
+        || { log "Zabbix $series's server does not run here (missing libraries? \`make zabbix-packages\` installs 6.0's)"; return 1; }
     rm -rf "$apt/work"/*.deb "$apt/lists"
-    touch "$CACHE/zabbix-7.0.stamp"
+    touch "$CACHE/zabbix-$series.stamp"
 }
 
 fetch_promtool
 fetch_victoria_metrics
-fetch_zabbix_7
+fetch_zabbix 7.0 bookworm-backports
+fetch_zabbix 6.0 bookworm
 exit 0

@@ -17,7 +17,9 @@ FETCH = ROOT / "integrations" / "fetch-tools.sh"
 BINARIES = {
     "promtool": Path("prometheus/usr/bin/promtool"),
     "victoria-metrics": Path("victoria-metrics/usr/bin/victoria-metrics"),
-    "zabbix-7.0": Path("zabbix-7.0/usr/sbin/zabbix_server"),  # with its frontend and schema in the same tree
+    # with their frontends and schemas in the same trees; each only where the installed server is another version
+    "zabbix-6.0": Path("zabbix-6.0/usr/sbin/zabbix_server"),
+    "zabbix-7.0": Path("zabbix-7.0/usr/sbin/zabbix_server"),
 }
 
 

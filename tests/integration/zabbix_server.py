@@ -6,9 +6,9 @@ from the package, ``zabbix_server -f`` whose configuration cache is loaded when 
 API served by ``php -S`` from a copy of the frontend with its own ``conf/zabbix.conf.php``.
 Run as root (CI), PostgreSQL and the server run as the ``zabbix`` user.
 
-Two versions on one machine: 6.0 from the installed packages (``make zabbix-packages``, Debian 12's), 7.0 from
-bookworm-backports' packages unpacked into .cache/tools/zabbix-7.0 (integrations/fetch-tools.sh; no install).
-Whichever version is installed is used from the system.
+Two versions on one machine: the installed one from the system (``make zabbix-packages`` installs Debian 12's
+6.0), the other from Debian's packages unpacked into .cache/tools/zabbix-SERIES (integrations/fetch-tools.sh:
+7.0 from bookworm-backports, 6.0 from bookworm; nothing installed).
 
 Stopping leaves no process: each long-running program starts in a session of its own, is asked to stop
 (SIGTERM to the program alone: zabbix_server's children ignore a SIGTERM not sent by their parent, which
@@ -100,14 +100,16 @@ def missing(distribution: Distribution | None = None) -> list[str]:
     return found
 
 
+#: Set (to anything): the unpacked packages even where the installed server is that version (to test them).
+PREFER_UNPACKED = "EXALATE_ZABBIX_UNPACKED"
+
+
 def distribution(series: str, unpacked: Callable[[], Path]) -> Distribution | str:
     """Zabbix ``series`` (6.0, 7.0): the installed packages if they are that version, else the packages
-    unpacked by ``unpacked()`` (a prefix; 7.0 only); or why there is none."""
+    unpacked by ``unpacked()`` (a prefix, from fetch-tools.sh); or why there is none."""
     installed = server_version(Path("/"))
-    if installed is not None and installed.startswith(series + "."):
+    if installed is not None and installed.startswith(series + ".") and not os.environ.get(PREFER_UNPACKED):
         return Distribution(Path("/"), installed)
-    if series == "6.0":
-        return f"Zabbix 6.0 is not installed (installed: {installed or 'none'}; make zabbix-packages)"
     prefix = unpacked()
     version = server_version(prefix)
     if version is None or not version.startswith(series + "."):
