@@ -3,8 +3,11 @@ both): the template imports through the API, discovery creates the items, the si
 stored, the triggers fire and resolve as the simulator changes, and TLS with certificates works.
 
 Asynchronous effects (discovery, the configuration cache, history, problems) are awaited by polling
-with deadlines, never by fixed sleeps. The first-run delay is part of the story: values of items that
-discovery has not created yet are refused in the first run and accepted from the next.
+with deadlines, never by fixed sleeps. The server loads its configuration cache only when a test says so
+(``reload_cache``), so the first runs are told as they happen: a host not loaded yet refuses everything
+(and the message says so), then values of items that discovery has not created yet are refused, and
+from the next load on everything is taken. Each server is stopped leaving no process, a failed test
+included (``test_the_server_stops_leaving_no_process_when_a_test_fails``).
 """
 
 from __future__ import annotations
