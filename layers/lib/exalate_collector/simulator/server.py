@@ -28,10 +28,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import jwt
 
 from ..auth import query_string_hash
-from ..endpoints import TABLE, Endpoint, row
+from ..endpoints import LOGIN_PATH, TABLE, Endpoint, row
 from ..errors import PollFailure
 from ..parse import interpret
-from ..transport import LOGIN_PATH
 
 NOT_FOUND_TEXT = "Connection `{relation}` not found. Seems like it was removed on the Destination side."
 
