@@ -202,7 +202,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     auth.add_argument("--token", default=None, help="accept only this static token, sent any way (auth type token)")
     auth.add_argument(
-        "--basic", type=_user_password, default=None, metavar="USER:PASSWORD", help="accept only basic auth with these"
+        "--basic",
+        type=_user_password,
+        default=None,
+        metavar="USER:PASSWORD",
+        help="accept only basic auth with these (auth type basic)",
     )
     sim.add_argument(
         "--secret",
