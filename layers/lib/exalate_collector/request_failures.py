@@ -15,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from . import errors
 from .config import NodeConfig
 from .strict_http import FramingError
+from .text import printable
 
 
 def failure_of(exc: BaseException, node: NodeConfig, *, deadline_binds: bool, status: int | None) -> errors.PollFailure:
@@ -62,12 +63,6 @@ def _parser_words(message: object) -> str:
     """aiohttp's own words for a parser error: its first line, never the node's bytes it quotes after."""
     first = str(message).splitlines()[0] if str(message) else "unparsable"
     return printable(first.split(": b'", 1)[0].split(':b"', 1)[0].rstrip(": ")[:120])
-
-
-def printable(text: str) -> str:
-    """``text`` with every control character escaped (``\\x1b``): node-written text in a log line or on a
-    console can neither forge a line nor drive the terminal."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def address(url: str) -> str:
