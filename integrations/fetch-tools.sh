@@ -2,6 +2,7 @@
 # Fetch the third-party binaries the integration tests use, once, into a cache directory (ignored by git):
 #   promtool          from Debian bookworm's `prometheus` package (checks and unit-tests the alert rules)
 #   victoria-metrics  from Debian 13 (trixie)'s `victoria-metrics` package (bookworm's 1.79 has no OTLP)
+#   tinyproxy         from Debian bookworm's `tinyproxy-bin` package (the forward proxy of the proxy tests)
 #   zabbix-7.0        zabbix-server-pgsql and zabbix-frontend-php 7.0 from bookworm-backports, with the two
 #                     libevent libraries 7.0 needs beyond 6.0's, and zabbix-6.0 from bookworm: each only when
 #                     the installed server is not that version (tests/integration/test_zabbix.py runs both,
@@ -65,6 +66,19 @@ fetch_victoria_metrics() {
     touch "$CACHE/victoria-metrics.stamp"
 }
 
+fetch_tinyproxy() {
+    [ -f "$CACHE/tinyproxy.stamp" ] && return 0
+    local work="$CACHE/tinyproxy-deb"
+    mkdir -p "$work"
+    (cd "$work" && apt-get download tinyproxy-bin >/dev/null 2>&1) \
+        || { apt-get -o DPkg::Lock::Timeout=900 update >/dev/null 2>&1 && (cd "$work" && apt-get download tinyproxy-bin >/dev/null 2>&1); } \
+        || { log "could not download Debian's tinyproxy-bin package"; return 1; }
+    extract "$work/tinyproxy-bin_*.deb" "$CACHE/tinyproxy" || { log "could not unpack tinyproxy"; return 1; }
+    "$CACHE/tinyproxy/usr/bin/tinyproxy" -v >/dev/null 2>&1 || { log "tinyproxy does not run"; return 1; }
+    rm -f "$work"/*.deb
+    touch "$CACHE/tinyproxy.stamp"
+}
+
 # The installed Zabbix server's series (6.0, 7.0, ...), empty when none.
 installed_zabbix() {
     /usr/sbin/zabbix_server -V 2>/dev/null | sed -n 's/.*(Zabbix) \([0-9]*\.[0-9]*\)\..*/\1/p' | head -n1
@@ -99,6 +113,7 @@ fetch_zabbix() {
 
 fetch_promtool
 fetch_victoria_metrics
+fetch_tinyproxy
 fetch_zabbix 7.0 bookworm-backports
 fetch_zabbix 6.0 bookworm
 exit 0
