@@ -431,3 +431,23 @@ def test_run_timestamp_is_the_values_clock():
     _, telemetry = _telemetry_with_memory()
     plan = plan_values(telemetry, {"jira-prod": "h"}, stamp, build_map(load_contract()))
     assert {(v.clock, v.ns) for v in plan.hosts["h"].second} == {(int(stamp.timestamp()), 250_000_000)}
+
+
+def test_the_import_rules_in_docs_zabbix_are_the_library_s_for_6_0_and_7_0():
+    """docs/zabbix.md's hand-written rules (6.0's line, 7.0's line, the rest) are what import_rules gives."""
+    import json
+    import re
+
+    from exalate_collector.zabbix.template import import_rules
+
+    text = (ROOT / "docs" / "zabbix.md").read_text(encoding="utf-8")
+    block = text.split("```jsonc\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if not line.startswith("//")]
+
+    def rules(chunk: str) -> dict:
+        return {name: json.loads(value) for name, value in re.findall(r'"(\w+)": (\{[^{}]*\})', chunk)}
+
+    rest = rules("\n".join(lines[2:]))
+    assert rules(lines[0]) | rest == import_rules("6.0.14")
+    assert rules(lines[1]) | rest == import_rules("7.0.9")
+    assert import_rules("6.2") == import_rules("7.0") != import_rules("6.0")
