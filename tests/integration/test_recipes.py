@@ -92,7 +92,7 @@ def limits() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The image as `make image` builds it (deploy/container/build.sh), on the Debian 13 base."""
     need_commands("podman", "runc", "mmdebstrap")
     env = {
@@ -105,7 +105,10 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     }
     env.pop("BASE", None)
     run(["bash", str(DEPLOY / "container" / "build.sh"), TAG], env=env, timeout=1800)
-    return TAG
+    yield TAG
+    # the project's own storage: the image and what a rebuild left untagged go, the cached base stays
+    subprocess.run([*podman(), "rmi", "--force", TAG], capture_output=True, check=False)
+    subprocess.run([*podman(), "image", "prune", "--force"], capture_output=True, check=False)
 
 
 def run_container(
