@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -78,6 +79,10 @@ def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
     assert done.returncode == 0, f"{shlex.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def podman() -> list[str]:
@@ -162,7 +167,8 @@ def test_the_image_runs_as_its_own_user_without_the_build_stage(image: str):
     assert inspected["Entrypoint"] == ["exalate-collector"] and inspected["Cmd"] == ["run"]
     assert "/var/lib/exalate-collector" in inspected["Volumes"]
     probe = (
-        "import importlib.util, json, os, exalate_collector;"
+        "import importlib.metadata, importlib.util, json, os, exalate_collector;"
+        "print(json.dumps(sorted(d.metadata['Name'] for d in importlib.metadata.distributions())));"
         "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'version': exalate_collector.__version__,"
         "'pip': importlib.util.find_spec('pip') is not None, 'wheels': os.path.exists('/wheels'),"
         "'root_writable': os.access('/opt/exalate-collector', os.W_OK),"
@@ -178,7 +184,12 @@ def test_the_image_runs_as_its_own_user_without_the_build_stage(image: str):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout)
+    dists, probed = done.stdout.splitlines()
+    # every dependency pyproject.toml names is in the image: the recipe takes them from there, no list of its own
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = {normalized(re.split(r"[\s<>=!~;\[(]", d, maxsplit=1)[0]) for d in declared}
+    assert wanted - {normalized(name) for name in json.loads(dists)} == set()
+    seen = json.loads(probed)
     assert seen["uid"] == seen["gid"] == UID
     assert seen["version"] == __version__
     assert seen["pip"] is False and seen["wheels"] is False  # the installer and the wheelhouse stayed behind
