@@ -5,22 +5,24 @@
 #
 #   BASE=$(deploy/container/debian-base.sh) && podman build --build-arg BASE="$BASE" ...
 #
-# The root file system is cached as .cache/deploy/base-<key>.tar, key = this file's SHA-256: changing the
-# suite, the packages or any option below makes a new one; delete the tar for current packages (security
-# updates) with the same inputs.
-# PODMAN  the podman command (default: podman), e.g. "podman --root DIR --runtime runc"
-# MIRROR  a Debian mirror (default http://deb.debian.org/debian)
+# The root file system is cached as .cache/deploy/base-<key>.tar, key = the SHA-256 of this file, SUITE
+# and PACKAGES: changing the suite, the packages or any option below makes a new one; delete the tar for
+# current packages (security updates) with the same inputs.
+# PODMAN    the podman command (default: podman), e.g. "podman --root DIR --runtime runc"
+# MIRROR    a Debian mirror (default http://deb.debian.org/debian)
+# SUITE     default trixie (Python 3.13); the systemd test of make check-recipes boots a bookworm one
+# PACKAGES  comma-separated, default below
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${EXALATE_CACHE:-$here/../../.cache}/deploy
-suite=trixie
+suite=${SUITE:-trixie}
 mirror=${MIRROR:-http://deb.debian.org/debian}
-keyring=/usr/share/keyrings/debian-archive-trixie-stable.gpg
+keyring=/usr/share/keyrings/debian-archive-$suite-stable.gpg
 # python3 (3.13 in trixie) and its standard library; TLS roots for OTLP and nodes; useradd for the image's user.
-packages=python3,ca-certificates,passwd
+packages=${PACKAGES:-python3,ca-certificates,passwd}
 read -r -a podman <<< "${PODMAN:-podman}"
 
-key=$(sha256sum "$0" | cut -c1-12)
+key=$({ cat "$0"; echo "$suite $packages"; } | sha256sum | cut -c1-12)
 tar=$cache/base-$key.tar
 image=localhost/exalate-collector-base:$suite-$key
 
