@@ -10,6 +10,8 @@ What it does depends on the relation in the request path (``/relations/<relation
 - ``Trickle10``: an HTTP/1.0 answer (ends with the connection), its body trickled;
 - a name of ``FRAMING``: that answer, not valid HTTP/1.1 (chunk sizes, lengths, folded or malformed
   headers, two answers to one request), followed by 64 MB of filler that nobody should read;
+- ``Interim``: 100 Continue and 103 Early Hints before a valid answer; ``InterimForever``: 50 of them;
+- ``NotUtf8``: a valid answer whose Content-Type and Date hold bytes that are not UTF-8;
 - ``TwoAnswers``: a valid answer and, in the same write, a second one (``[999]``);
 - ``Stray``: a valid answer, then, once the client is idle on the kept-alive connection, an answer
   nobody asked for (``[999]``), and so on for every request;
@@ -130,6 +132,18 @@ def serve(conn: socket.socket, default_mode: str, pause: float) -> None:
                 conn.sendall(FRAMING[mode])
                 _filler(conn)
                 return
+            if mode == "Interim":  # 100 Continue and 103 Early Hints, then the answer: all legal
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)
+                continue
+            if mode == "InterimForever":
+                conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" * 50 + OK)
+                continue
+            if mode == "NotUtf8":  # bytes that are not UTF-8 in headers every exporter must still encode
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json; x=\x9b\r\nDate: Thu, 03 Dec\xff 2026\r\n"
+                    b"Content-Length: 2\r\n\r\n[]"
+                )
+                continue
             if mode == "TwoAnswers":
                 conn.sendall(OK + STRAY)
                 continue

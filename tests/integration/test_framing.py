@@ -146,3 +146,23 @@ def test_a_negative_chunk_size_is_refused_at_once_without_reading_the_stream_beh
         hostile_run = _peak(peer, "NegativeChunk")
     assert idle["outcomes"] == ["ok"] and hostile_run["outcomes"] == ["invalid_response"]
     assert hostile_run["peak_kb"] - idle["peak_kb"] < 64 * 1024, (idle, hostile_run)
+
+
+def test_interim_answers_are_read_past_and_too_many_are_invalid_response():
+    with hostile() as peer:
+        result = collect(config_for(node_config(peer, ["Interim", "InterimForever"])), deadline_s=120)
+    assert outcomes(result.exchanges, "Interim") == ["ok"] * len(ENDPOINTS)
+    assert outcomes(result.exchanges, "InterimForever") == ["invalid_response"] * len(ENDPOINTS)
+
+
+def test_header_bytes_that_are_not_utf8_are_kept_printable_and_the_run_exports(receiver, pipeline):
+    from exalate_collector.runner import run
+
+    with hostile() as peer:
+        result = run(config_for(node_config(peer, ["NotUtf8"])), 60, pipeline)
+    assert outcomes(result.exchanges, "NotUtf8") == ["ok"] * len(ENDPOINTS)
+    assert result.export is not None and result.export.ok
+    for ex in result.exchanges:
+        assert ex.content_type is not None and ex.content_type.isprintable() and ex.content_type.isascii()
+        assert ex.date is not None and ex.date.isprintable()
+        ex.date.encode("utf-8")  # never a lone surrogate

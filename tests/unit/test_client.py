@@ -111,3 +111,31 @@ def test_a_timeout_the_deadline_caused_is_deadline_exceeded():
 )
 def test_node_text_is_shown_with_control_characters_escaped(text, shown):
     assert printable(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        (
+            "Got more than 8190 bytes when reading: bytearray(b'Call +1-555-0100 or visit evil.example')",
+            "Got more than 8190 bytes when reading",
+        ),
+        ("Invalid character in chunk size:\n\n  b'-1'\n    ^", "Invalid character in chunk size"),
+        ("Bad status line:\n  Invalid status code", "Bad status line"),
+        ("Duplicate Content-Length (b'2')", "Duplicate Content-Length"),
+        ("", "unparsable"),
+    ],
+)
+def test_only_aiohttps_own_words_of_a_parser_error_are_kept(message, words):
+    failure = failure_of(
+        aiohttp.ClientResponseError(None, (), status=400, message=message), node(), deadline_binds=False, status=None
+    )  # type: ignore[arg-type]
+    assert failure.detail == f"the answer is not valid HTTP/1.1: {words}"
+
+
+@pytest.mark.parametrize("setting", ["http://proxyuser:S3cretPassw0rd", "http://user:pw@[::1", "ftp://proxy:21"])
+def test_an_unusable_proxy_setting_fails_the_node_without_quoting_it(setting):
+    with pytest.raises(errors.ConnectionFailed) as raised:
+        proxy_for(node(), {"HTTPS_PROXY": setting})
+    assert "S3cret" not in raised.value.detail and "pw" not in raised.value.detail
+    assert raised.value.detail == "the proxy setting (HTTPS_PROXY / HTTP_PROXY) is not a URL such as http://host:3128"

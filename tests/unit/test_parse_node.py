@@ -86,6 +86,10 @@ def test_connections_as_a_list_or_results_unknown_fields_ignored(wrap):
         # a name goes into every URL, attribute and log line of its relation: no megabyte, no line break
         ([{"name": "A"}, {"name": "L" * 256}], f"$[1].name: expected {NAME}, got a JSON string"),
         ([{"name": "A\nnode=other poll failed"}], f"$[0].name: expected {NAME}, got a JSON string"),
+        # not UTF-8 (a lone surrogate from a JSON escape), a line separator, a bidi override
+        ([{"name": "Evil\ud800"}], f"$[0].name: expected {NAME}, got a JSON string"),
+        ([{"name": "A\u2028B"}], f"$[0].name: expected {NAME}, got a JSON string"),
+        ([{"name": "A\u202eB"}], f"$[0].name: expected {NAME}, got a JSON string"),
         ("ok", "$: expected a list of connections, got a JSON string"),
     ],
 )

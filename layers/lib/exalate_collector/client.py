@@ -118,14 +118,21 @@ def proxy_for(node: NodeConfig, env: Mapping[str, str] | None = None) -> Proxy |
         url = proxies.get(parts.scheme)
     if not url:
         return None
-    parts = urlsplit(url if "://" in url else "http://" + url)
+    where = "proxy:" if node.proxy else "HTTPS_PROXY / HTTP_PROXY"
+    try:  # never the URL in the message: it may hold the proxy password
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        port = parts.port
+    except ValueError:
+        raise errors.ConnectionFailed(f"the proxy setting ({where}) is not a URL such as http://host:3128") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.ConnectionFailed(f"the proxy setting ({where}) is not a URL such as http://host:3128")
     headers: dict[str, str] = {}
     if parts.username is not None or parts.password is not None:
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
         redact.remember_basic(user, password)
         headers["Proxy-Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    netloc = host + (f":{port}" if port else "")
     return Proxy(f"{parts.scheme}://{netloc}", headers)
 
 
@@ -161,7 +168,13 @@ class NodeClient:
         # the port always given: an IPv6 literal's last group must never be read as one
         self.origin = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
         self._https = parts.scheme == "https"
-        self.proxy = proxy_for(node)
+        self.proxy: Proxy | None = None
+        #: Set when the proxy setting is unusable: every request of the node fails with it, nothing is sent.
+        self.unusable: errors.PollFailure | None = None
+        try:
+            self.proxy = proxy_for(node)
+        except errors.PollFailure as failure:
+            self.unusable = failure
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -203,6 +216,8 @@ class NodeClient:
         raise). Raises ``TimeoutError`` when ``until`` passed, a ``PollFailure`` of ours, or what aiohttp
         raised (``failure_of`` names it)."""
         allowed(method, path, query)
+        if self.unusable is not None:
+            raise errors.ConnectionFailed(self.unusable.detail)
         left = until - self._monotonic()
         if left <= 0:
             raise TimeoutError
@@ -296,7 +311,12 @@ class NodeClient:
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
+            connector = session.connector
             await session.close()
+            if isinstance(connector, StrictConnector):
+                connector.abort_all()
+                for _ in range(2):  # the aborted sockets close in callbacks of the loop
+                    await asyncio.sleep(0)
 
 
 def _spill_file(memory: MemoryBudget) -> BinaryIO:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from .endpoints import GROUPS, Group
 from .errors import ConfigError
-from .text import control_character
+from .text import control_character, is_name_text
 
 AuthType = Literal["jwt", "token", "basic", "login"]
 SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
@@ -349,6 +349,8 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         relations = []
     elif not all(isinstance(r, str) and r.strip() for r in relations):
         problems.add(where, "relations", "every relation must be a non-empty string")
+    elif not all(is_name_text(r) for r in relations):
+        problems.add(where, "relations", "a relation name holds a control or format character (or is not UTF-8)")
     elif any(r.strip() in (".", "..") for r in relations):
         problems.add(where, "relations", "'.' and '..' are not relation names (they would leave /relations/)")
     elif "auto" in relations:
@@ -432,8 +434,8 @@ def _proxy_problem(proxy: object) -> str | None:
     try:
         parts = urlsplit(proxy)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError as exc:
-        return f"not a valid URL ({exc}); expected {example}"
+    except ValueError:
+        return f"not a valid URL (its port or address does not parse); expected {example}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be {example}"
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -580,8 +582,8 @@ def _url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
     try:
         parts = urlsplit(base_url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError as exc:
-        return f"not a valid URL ({exc}); expected {example}"
+    except ValueError:
+        return f"not a valid URL (its port or address does not parse); expected {example}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"required: {example}"
     if parts.username is not None or parts.password is not None:

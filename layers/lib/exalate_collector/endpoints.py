@@ -96,7 +96,8 @@ class Endpoint:
 
     def url_path(self, relation: str = "") -> str:
         """The request path below the Jira context path; the relation name is percent-encoded."""
-        return self.template.format(relation=quote(relation, safe=""))
+        # errors="replace": a name that is not text (a lone surrogate) can never raise here
+        return self.template.format(relation=quote(relation, safe="", errors="replace"))
 
     @property
     def query_string(self) -> str:

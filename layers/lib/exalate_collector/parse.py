@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from . import errors
 from .endpoints import Answer, Endpoint, row
 from .redact import excerpt, redact, scrub
+from .text import is_name_text, printable, unicode_safe
 
 UNKNOWN = "UNKNOWN"
 #: Free text from the node (error messages) is cut here before it becomes an event body.
@@ -27,7 +28,6 @@ MAX_VALUE_CHARS = 128
 #: A connection name from the 4.0 list goes into URLs, attributes, log lines and the state as it is:
 #: a longer one, or one with a control character, is not a name (the list is unexpected_shape).
 MAX_NAME_CHARS = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def is_connection_name(name: object) -> bool:
@@ -38,7 +38,7 @@ def is_connection_name(name: object) -> bool:
         isinstance(name, str)
         and bool(name.strip())
         and len(name) <= MAX_NAME_CHARS
-        and not _CONTROL.search(name)
+        and is_name_text(name)
         and name not in (".", "..")
     )
 
@@ -266,7 +266,7 @@ def _safe_location(location: str | None) -> str:
         return "(an unreadable Location header)"
     if parts.scheme and host:
         host = f"[{host}]" if ":" in host else host
-        return f"{parts.scheme}://{host}{f':{port}' if port else ''}"
+        return printable(f"{parts.scheme[:16]}://{host[:255]}{f':{port}' if port else ''}")
     return "(a path on the same host)"
 
 
@@ -393,7 +393,7 @@ def parse_connections(spec: Endpoint, text: str) -> Reading:
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _shape(f"{where}.name", "a non-empty string", name)
-        if len(name) > MAX_NAME_CHARS or _CONTROL.search(name):  # '.' and '..' are left out by discovery
+        if len(name) > MAX_NAME_CHARS or not is_name_text(name):  # '.' and '..' are left out by discovery
             expected = f"a connection name (at most {MAX_NAME_CHARS} characters, no control characters)"
             raise _shape(f"{where}.name", expected, name)
         status = item.get("status", UNKNOWN)
@@ -473,7 +473,8 @@ def _text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     value = scrub(value.strip()) if len(value) > MAX_VALUE_CHARS // 2 else value.strip()
-    return value[:MAX_VALUE_CHARS] or None  # scrubbed before the cut: no credential is cut in half
+    # scrubbed before the cut (no credential is cut in half); an attribute value: one printable line
+    return printable(value[:MAX_VALUE_CHARS]) or None
 
 
 #: Identifiers are exported as OTLP int64 attributes; larger integers travel as (cut) text.
@@ -489,5 +490,5 @@ def _ident(value: object) -> int | str | None:
 def _message(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    cleaned = redact(value)
+    cleaned = unicode_safe(redact(value))
     return cleaned[:MAX_MESSAGE_CHARS] or None

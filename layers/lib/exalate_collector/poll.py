@@ -33,6 +33,7 @@ from .endpoints import row
 from .model import Exchange
 from .parse import interpret, interpret_file
 from .request_failures import failure_of
+from .text import printable
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,19 @@ async def _fetch_once_more_after_a_login_expired(
     return exchange
 
 
+#: Content codings whose names a failure may repeat (RFC 9110 and the IANA registry).
+_CODINGS = frozenset(
+    {"gzip", "x-gzip", "deflate", "br", "compress", "x-compress", "zstd", "aes128gcm", "exi", "pack200-gzip"}
+)
+
+
+def _header(answer: Answer, name: str) -> str | None:
+    """A header as the collector may keep it: valid UTF-8 (aiohttp keeps a byte that is not as a lone
+    surrogate, which no exporter can encode) and printable, at most 512 characters."""
+    value = answer.headers.get(name)
+    return None if value is None else printable(value[:512])
+
+
 def _failed(node: NodeConfig, relation: str, endpoint: str, failure: errors.PollFailure) -> Exchange:
     return Exchange(
         node=node.name,
@@ -243,13 +257,15 @@ async def fetch(
 
         def head(answer: Answer) -> None:
             exchange.status_code = answer.status
-            exchange.content_type = answer.headers.get("Content-Type")
-            exchange.content_length = answer.headers.get("Content-Length")
-            exchange.date = answer.headers.get("Date")
+            exchange.content_type = _header(answer, "Content-Type")
+            exchange.content_length = _header(answer, "Content-Length")
+            exchange.date = _header(answer, "Date")
             encoding = (answer.headers.get("Content-Encoding") or "identity").strip().lower()
             if encoding != "identity" and 200 <= answer.status < 300:  # never inflated: no gzip bomb
+                # only a coding's registered name is repeated: the node's own text could be anything
+                named = encoding if encoding in _CODINGS else "an unknown coding"
                 raise errors.InvalidJson(
-                    f"the answer is compressed (Content-Encoding: {encoding[:32]}) though none was asked for; a proxy?",
+                    f"the answer is compressed (Content-Encoding: {named}) though none was asked for; a proxy?",
                     answer.status,
                 )
 
@@ -257,7 +273,7 @@ async def fetch(
             "GET", node.context_path + path, {**query, **signed.query}, headers, start + budget, on_head=head
         )
         exchange.body, exchange.body_file = answer.body, answer.body_file
-        location = answer.headers.get("Location")
+        location = _header(answer, "Location")
         if exchange.body_file is not None or len(exchange.body) > STREAM_PARSE_BYTES:
             body = exchange.body_file or io.BytesIO(exchange.body)  # shares the bytes: no copy
             exchange.reading = interpret_file(endpoint, answer.status, exchange.content_type, body, location)

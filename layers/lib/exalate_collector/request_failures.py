@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -61,8 +62,10 @@ def failure_of(exc: BaseException, node: NodeConfig, *, deadline_binds: bool, st
 
 def _parser_words(message: object) -> str:
     """aiohttp's own words for a parser error: its first line, never the node's bytes it quotes after."""
-    first = str(message).splitlines()[0] if str(message) else "unparsable"
-    return printable(first.split(": b'", 1)[0].split(':b"', 1)[0].rstrip(": ")[:120])
+    first = str(message).splitlines()[0] if str(message) else ""
+    # aiohttp's stem comes before the first ':' or '('; what follows may quote the node's bytes
+    stem = re.split(r"[:(]", first, maxsplit=1)[0].strip()
+    return printable(stem[:80]) or "unparsable"
 
 
 def address(url: str) -> str:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import re
 import socket
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +29,8 @@ from .endpoints import LOGIN_PATH
 
 log = logging.getLogger(__name__)
 
+#: Interim answers (100 Continue, 103 Early Hints) taken before the final one; more is a node stalling.
+MAX_INTERIM_ANSWERS = 8
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _FOLD = re.compile(rb"\n[ \t]")
@@ -54,11 +56,23 @@ class StrictResponseHandler(ResponseHandler):
         super().__init__(loop)
         self._expecting = False  # a request is out and its answer is not complete
         self._answers = 0
+        self._interim = 0
         self._in_head = False
         self._carry = b""
         self.refused: FramingError | None = None
+        self._own_transport: asyncio.BaseTransport | None = None
         self._surplus = False
         self.reused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._own_transport = transport  # kept: ResponseHandler forgets it when it closes
+        super().connection_made(transport)
+
+    def abort_transport(self) -> None:
+        transport, self._own_transport = self._own_transport, None
+        if transport is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                transport.abort()  # type: ignore[attr-defined]
 
     def set_response_params(self, **kwargs: Any) -> None:
         if self._answers:
@@ -66,7 +80,7 @@ class StrictResponseHandler(ResponseHandler):
         if self._tail or self._buffer:
             self._tail = b""  # never parsed as this request's answer
             self._refuse("the node sent bytes before the request went out")
-        self._expecting, self._answers, self._in_head, self._carry = True, 0, True, b""
+        self._expecting, self._answers, self._interim, self._in_head, self._carry = True, 0, 0, True, b""
         super().set_response_params(**kwargs)
 
     def data_received(self, data: bytes) -> None:
@@ -82,6 +96,15 @@ class StrictResponseHandler(ResponseHandler):
         super().data_received(data)
 
     def feed_data(self, data: Any, size: int = 0) -> None:  # one parsed answer: (message, payload)
+        message = data[0]
+        if 100 <= message.code < 200 and message.code != 101:  # 100 Continue, 103 Early Hints: interim
+            self._interim += 1
+            if self._interim > MAX_INTERIM_ANSWERS:
+                self._refuse(f"more than {MAX_INTERIM_ANSWERS} interim (1xx) answers to one request")
+                return
+            self._in_head, self._carry = True, b""  # the final answer's head comes next
+            super().feed_data(data, size)  # aiohttp's response reads past them to the final answer
+            return
         self._answers += 1
         if self._answers > 1 or not self._expecting:
             self._drop("a second answer to one request")  # the first, complete, stands
@@ -139,7 +162,19 @@ class StrictConnector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._factory = functools.partial(StrictResponseHandler, loop=self._loop)  # type: ignore[assignment]
+        self._made: weakref.WeakSet[StrictResponseHandler] = weakref.WeakSet()
+        self._factory = self._protocol  # type: ignore[assignment]
+
+    def _protocol(self) -> StrictResponseHandler:
+        protocol = StrictResponseHandler(self._loop)
+        self._made.add(protocol)
+        return protocol
+
+    def abort_all(self) -> None:
+        """Abort every transport this connector made, closed or not: a TLS connection closed after a
+        timeout waits for a graceful shutdown that needs the event loop, which ends with the run."""
+        for protocol in list(self._made):
+            protocol.abort_transport()
 
 
 class DaemonResolver(AbstractResolver):
