@@ -153,6 +153,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     _output_arguments(run_cmd)
 
+    check_cmd = sub.add_parser(
+        "check",
+        help="try every node once (secrets, DNS, connect, TLS, login, discovery, one GET of each endpoint)"
+        " and print what to fix; exports, archives and stores nothing",
+        description="Validates the configuration, resolves every secret and tries each node as a run"
+        " would: the host name, the connection, TLS, the login (auth type login), the connection list"
+        " (relations: auto), then one GET of each endpoint it collects for one relation. Prints one row"
+        " per step, with a fix for each failure. Exit 0 when every step passed, 1 otherwise (2: the"
+        " configuration itself is invalid). Nothing is exported, archived or stored.",
+    )
+    check_cmd.add_argument("--config", help="YAML/JSON file, or ssm:<name> (default: $EXALATE_COLLECTOR_CONFIG)")
+    check_cmd.add_argument(
+        "--deadline", type=_positive_seconds, default=60.0, help="seconds for the whole check (default 60)"
+    )
+
     demo_cmd = sub.add_parser(
         "demo",
         help="two collections, five minutes apart, against the bundled simulator; shows what they produced",
@@ -309,6 +324,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError(unset)
         instance = args.instance_id or cli_instance_id(args.config or args.settings.config_ref)
         return _run(config, args.deadline, _sink(args), _state(args), instance, print_summary=args.summary)
+    if args.command == "check":
+        from . import check
+
+        report = check.check(load_config(args.config or args.settings.config_ref), args.deadline)
+        print(check.render(report))
+        return check.exit_code(report)
     if args.command == "demo":
         if args.no_state or args.state_dir:
             return demo(args.deadline, _sink(args), _state(args))

@@ -89,6 +89,9 @@ class LoginAuthenticator:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._renewed = False
         self._refused: tuple[str, int | None] | None = None
+        #: The login failure of this run, if any; its ``__cause__`` is the transport failure (connection_failed,
+        #: tls_error, timeout) when the POST got no answer, None when the node answered and refused.
+        self.refusal: errors.LoginFailed | None = None
         #: The token this run obtained itself: used for the rest of the run even once its exp has passed
         #: by our clock (a node whose clock is behind ours); only a 401 (renew) replaces it.
         self._obtained: str | None = None
@@ -116,6 +119,8 @@ class LoginAuthenticator:
                 token = await self._login(client, until)
             except errors.PollFailure as failure:
                 self._refused = (failure.detail, failure.status_code)
+                refused = failure if isinstance(failure, errors.LoginFailed) else errors.LoginFailed(*self._refused)
+                self.refusal = refused
                 return
             redact.remember_token(token)
             self._obtained = self._current = token
@@ -155,10 +160,11 @@ class LoginAuthenticator:
                 max_bytes=MAX_ANSWER_BYTES,
             )
         except TimeoutError:
-            raise errors.LoginFailed(f"the login got no complete answer within {max(budget, 0):g} s") from None
+            late = errors.Timeout(f"the login got no complete answer within {max(budget, 0):g} s")
+            raise errors.LoginFailed(late.detail) from late
         except (errors.PollFailure, OSError, aiohttp.ClientError) as exc:
             failure = failure_of(exc, self._node, deadline_binds=False, status=None)
-            raise errors.LoginFailed(f"the login request failed: {failure.error_type}: {failure.detail}") from None
+            raise errors.LoginFailed(f"the login request failed: {failure.error_type}: {failure.detail}") from failure
         if answer.status != 200:
             raise errors.LoginFailed(f"the node refused the login (HTTP {answer.status})", answer.status)
         content = answer.body
