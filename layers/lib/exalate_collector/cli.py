@@ -2,9 +2,11 @@
 
 Exit codes: 0 the run completed (poll failures are reported as telemetry, not as an exit code);
 1 the run's output was not all delivered (the telemetry backend refused the export, or the answers
-could not be archived), or the command could not start (``simulate`` on a busy port); 2 the
-configuration, an environment variable or an option is invalid; 70 a bug in exalate-collector (the
-only case that prints a traceback).
+could not be archived), ``check`` found a step that failed, or the command could not start
+(``simulate`` on a busy port); 2 the configuration, an environment variable or an option is invalid;
+3 no poll of the run succeeded; 70 a bug in exalate-collector (the only case that prints a traceback);
+130 interrupted. When several apply, the one found first in the run's course wins: 2 (nothing was
+tried) before 3 (nothing was collected) before 1 (what was collected was not all delivered).
 """
 
 from __future__ import annotations
@@ -363,6 +365,7 @@ def _run(
         _print_zabbix(result)
     elif not exporting:
         print("\n(no OTEL_EXPORTER_OTLP_ENDPOINT set: nothing was exported; the summary above is the output)")
+    print(verdict(result.exchanges))
     return _exit_code(result)
 
 
@@ -388,7 +391,12 @@ def _print_zabbix(result: RunResult) -> None:
         )
 
 
+#: No poll of the run succeeded: what was delivered says only that (docs/running.md, exit codes).
+EXIT_NOTHING_POLLED = 3
+
+
 def _exit_code(result: RunResult) -> int:
+    """1 for output not delivered, 3 when nothing was polled (it wins: the cause to fix first)."""
     code = 0
     if result.zabbix_failed and result.zabbix is not None and result.zabbix.failure is not None:
         print(f"exalate-collector: zabbix_send_failed: {result.zabbix.failure.detail}", file=sys.stderr)
@@ -399,6 +407,13 @@ def _exit_code(result: RunResult) -> int:
     if result.archive_failed:
         print("exalate-collector: some answers could not be archived (see the log)", file=sys.stderr)
         code = 1
+    if result.nothing_polled:
+        print(
+            f"exalate-collector: no poll of this run succeeded ({result.failures} of {len(result.exchanges)} failed);"
+            " 'exalate-collector check --config FILE' tries each node step by step and says what to fix",
+            file=sys.stderr,
+        )
+        code = EXIT_NOTHING_POLLED
     return code
 
 

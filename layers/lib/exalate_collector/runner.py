@@ -96,6 +96,11 @@ class RunResult:
         return sum(1 for ex in self.exchanges if ex.failure is not None)
 
     @property
+    def nothing_polled(self) -> bool:
+        """No poll of the run gave a usable answer (every node down, refused, or every relation gone)."""
+        return not any(ex.ok for ex in self.exchanges)
+
+    @property
     def export_failed(self) -> bool:
         return self.export is not None and not self.export.ok
 
