@@ -92,9 +92,14 @@ def test_every_step_fails_where_it_should(tmp_path):
             node_config(plain, name="gone", relations=["Gone"]),
         )
         env = {"EXALATE_PASSWORD": PASSWORD, "EXALATE_WRONG_PASSWORD": WRONG_PASSWORD}
-        done = cli("check", "--config", str(config), env=env, cwd=tmp_path)
+        done = cli("--log-level", "debug", "check", "--config", str(config), env=env, cwd=tmp_path)
 
     assert done.returncode == 1, done.stderr
+    # at debug, a request that got no answer says so: its node, method, path, time and the class of the failure
+    (refused,) = [line for line in done.stderr.splitlines() if "request node=down GET " in line]
+    assert re.search(
+        r"request node=down GET /jira/rest/\S+ query=- failed after ms=[\d.]+: ClientConnectorError", refused
+    )
     found = {name: rows_of(done.stdout, name) for name in ("auto", "refused", "no-tls", "down", "unset", "gone")}
     assert found["auto"]["login"] == "ok: a token obtained"
     assert found["auto"]["discovery"] == "ok: 1 connections listed, 1 pass the discover filters"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import re
 import threading
@@ -27,6 +28,8 @@ from .auth import Signed
 from .client import USER_AGENT, NodeClient, failure_of
 from .config import NodeConfig
 from .endpoints import LOGIN_PATH
+
+log = logging.getLogger(__name__)
 
 #: A login answer is small; more than this is not read.
 MAX_ANSWER_BYTES = 1 << 20
@@ -55,6 +58,14 @@ def token_in(headers: Mapping[str, str], body: bytes) -> str | None:
         return in_header.group(0)
     found = _JWT.search(body[:65536].decode("utf-8", "replace"))
     return found.group(0) if found else None
+
+
+def claim_names(token: str) -> list[str]:
+    """The names of a token's claims (for the debug log; never their values)."""
+    try:
+        return list(jwt.decode(token, options={"verify_signature": False}))
+    except jwt.InvalidTokenError:
+        return []
 
 
 def expires_at(token: str) -> float:
@@ -100,6 +111,10 @@ class LoginAuthenticator:
     def __repr__(self) -> str:  # never the password or the token
         return f"LoginAuthenticator(node={self._node.name!r})"
 
+    @property
+    def _fields(self) -> dict[str, str]:
+        return {"exalate.node": self._node.name}
+
     async def prepare(self, client: NodeClient, until: float) -> None:
         """A token for ``sign``: the process's while it lasts, else a login over ``client`` (one at a time
         per node: the GETs waiting for it then share it)."""
@@ -113,6 +128,8 @@ class LoginAuthenticator:
             with _TOKENS_LOCK:
                 cached = _TOKENS.get(self._key)
             if cached is not None and (now < cached[1] or cached[0] == self._obtained):
+                if self._current != cached[0]:
+                    log.debug("login node=%s: the process's token is reused", self._node.name, extra=self._fields)
                 self._current = cached[0]
                 return
             try:
@@ -127,6 +144,13 @@ class LoginAuthenticator:
             exp = expires_at(token)
             with _TOKENS_LOCK:
                 _TOKENS[self._key] = (token, exp - min(MARGIN_S, max(0.0, exp - now) / 2))
+            log.debug(
+                "login node=%s: a token obtained, claims %s, valid %s",
+                self._node.name,
+                ",".join(claim_names(token)) or "-",
+                "without exp" if math.isinf(exp) else f"for {exp - now:.0f} s",
+                extra=self._fields,
+            )
 
     def sign(self, path: str, query: Mapping[str, str]) -> Signed:
         if self._refused is not None:
