@@ -30,16 +30,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/exalate-collector demo
 
-test: lint $(STAMP) tools $(ZABBIX_STAMP)
+test: lint $(STAMP) $(ZABBIX_STAMP) tools
 	$(BIN)/pytest
 
-# promtool and VictoriaMetrics from Debian packages, into .cache/tools (once: stamp files; no install,
-# system apt sources untouched). Tests that need one skip loudly if it cannot be fetched.
+# promtool, VictoriaMetrics and the Zabbix version not installed (7.0, or 6.0 where 7.0 is; server, frontend)
+# from Debian packages, into .cache/tools (once: stamp files; no install, system apt sources untouched). Tests
+# that need one skip loudly if it cannot be fetched. That Zabbix uses the libraries of the installed one:
+# make test installs those first.
 tools:
 	bash integrations/fetch-tools.sh
 
-# The real Zabbix 6.0 server of tests/integration/test_zabbix.py, from Debian's packages (root + apt).
-# Elsewhere this says so loudly and the test skips with the same message.
+# The real Zabbix 6.0 server of tests/integration/test_zabbix.py, from Debian's packages (root + apt); its
+# 7.0 server comes from `make tools`. Elsewhere this says so loudly and the test skips with the same message.
 zabbix-packages: $(ZABBIX_STAMP)
 $(ZABBIX_STAMP): | $(STAMP)
 	@if [ -x /usr/sbin/zabbix_server ] && [ -f /usr/share/zabbix/api_jsonrpc.php ] && command -v php >/dev/null \
@@ -52,7 +54,7 @@ $(ZABBIX_STAMP): | $(STAMP)
 	  && touch $@; \
 	else echo "!!! Zabbix packages not installed and cannot be (needs root and apt-get): the Zabbix integration test will SKIP. Install: $(ZABBIX_PACKAGES)"; fi
 
-test-zabbix: $(STAMP) $(ZABBIX_STAMP)
+test-zabbix: $(STAMP) $(ZABBIX_STAMP) tools
 	$(BIN)/pytest -m zabbix tests/integration/test_zabbix.py
 
 lint: $(STAMP)

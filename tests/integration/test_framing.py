@@ -16,10 +16,11 @@ import textwrap
 import time
 
 import pytest
-from exalate_collector.client import NodeClient, StrictResponseHandler
+from exalate_collector.client import NodeClient
 from exalate_collector.config import parse_config
 from exalate_collector.endpoints import ENDPOINTS
 from exalate_collector.runner import collect
+from exalate_collector.strict_http import StrictResponseHandler
 
 from .conftest import config_for, node_config
 from .hostile import FRAMING

@@ -9,9 +9,12 @@ import base64
 import aiohttp
 import pytest
 from exalate_collector import errors
-from exalate_collector.client import NodeClient, allowed, failure_of, printable, proxy_for
+from exalate_collector.client import NodeClient, proxy_for
 from exalate_collector.config import parse_config
 from exalate_collector.endpoints import LOGIN_PATH
+from exalate_collector.request_failures import failure_of
+from exalate_collector.strict_http import allowed
+from exalate_collector.text import printable
 
 
 def node(base_url: str = "https://jira.example.com/jira", **extra: object):

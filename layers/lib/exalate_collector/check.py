@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from . import budget, errors, secret_refs
 from .auth import Authenticator
-from .client import RESOLVER_THREADS, DaemonResolver, NodeClient, printable
+from .client import RESOLVER_THREADS, NodeClient
 from .config import Config, NodeConfig
 from .console import table
 from .discovery import discovered
@@ -35,6 +35,8 @@ from .login import LoginAuthenticator
 from .model import Discovery, Exchange
 from .poll import NodeTarget, fetch
 from .runner import prepare_targets
+from .strict_http import DaemonResolver
+from .text import printable
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,9 @@ HINTS: dict[str, str] = {
     "state_read_failed": "check STATE_BUCKET / --state-dir and permissions",
     "state_corrupt": "nothing: the next run starts anew (ages restart, standing errors count as new)",
     "state_write_failed": "check permissions; do runs overlap (two crontab lines, one state)?",
-    "zabbix_send_failed": "check the host exists with the template linked, named like the node or"
-    " zabbix_host (zabbix.md)",
+    "zabbix_send_failed": "a host just created is taken once the server has loaded it (CacheUpdateFrequency:"
+    " 60 s on 6.0, 10 s on 7.0): run again; else check the host exists with the template linked, named like"
+    " the node or zabbix_host (zabbix.md)",
 }
 
 

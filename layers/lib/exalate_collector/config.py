@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .endpoints import GROUPS, Group
 from .errors import ConfigError
+from .text import control_character
 
 AuthType = Literal["jwt", "token", "basic", "login"]
 SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
@@ -31,8 +32,6 @@ DEFAULT_STUCK_AFTER_S = 1800.0
 DEFAULT_LIFETIME_S = 180
 #: Requests in flight at once in a whole run, all nodes together (one worker thread each).
 DEFAULT_MAX_IN_FLIGHT = 64
-#: Bytes of answers held in memory at once in a run, outside Lambda (in Lambda: a share of its memory).
-DEFAULT_MEMORY_BUDGET_MB = 256
 #: ``relations: auto``: at most this many connections of a node are polled (``discover.max``).
 DEFAULT_DISCOVER_MAX = 500
 
@@ -547,14 +546,6 @@ def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | No
         qsh=qsh,
         send_as=send_as,
     )
-
-
-def control_character(value: str) -> str | None:
-    """The first control character of ``value`` as ``0x0a``, or None (to name it, never the value)."""
-    for char in value:
-        if ord(char) < 32 or ord(char) == 127:
-            return f"0x{ord(char):02x}"
-    return None
 
 
 def _is_int(value: object) -> bool:

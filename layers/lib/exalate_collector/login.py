@@ -25,9 +25,10 @@ import jwt
 
 from . import errors, redact
 from .auth import Signed
-from .client import USER_AGENT, NodeClient, failure_of
+from .client import USER_AGENT, NodeClient
 from .config import NodeConfig
 from .endpoints import LOGIN_PATH
+from .request_failures import failure_of
 
 log = logging.getLogger(__name__)
 

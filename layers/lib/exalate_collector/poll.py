@@ -27,11 +27,12 @@ import aiohttp
 from . import errors
 from .auth import Authenticator
 from .budget import MemoryBudget
-from .client import RESOLVER_THREADS, USER_AGENT, Answer, NodeClient, failure_of
+from .client import RESOLVER_THREADS, USER_AGENT, Answer, NodeClient
 from .config import DEFAULT_MAX_IN_FLIGHT, NodeConfig
 from .endpoints import row
 from .model import Exchange
 from .parse import interpret, interpret_file
+from .request_failures import failure_of
 
 log = logging.getLogger(__name__)
 

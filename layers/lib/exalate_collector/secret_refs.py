@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import aws
-from .config import control_character
 from .errors import SecretUnavailable
+from .text import control_character
 
 log = logging.getLogger(__name__)
 

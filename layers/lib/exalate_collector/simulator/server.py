@@ -22,13 +22,15 @@ import base64
 import hmac
 import json
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
@@ -113,6 +115,7 @@ class NodeSimulator:
         login: tuple[str, str] | None = None,
         login_only: bool = False,
         examples: Examples = "seed",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         relations = relations if relations is not None else ["AllContent"]
         if isinstance(relations, list):
@@ -123,6 +126,8 @@ class NodeSimulator:
         self.static_token = static_token
         self.basic = basic
         self.latency_s = latency_s
+        #: Serve HTTPS with this server context (base_url is then https://).
+        self.tls = tls
         #: (user, password) the login accepts ('' user: a personal access token); None: no login endpoint.
         self.login = login
         #: With ``login``: GETs are accepted only with a token of the login, in X-exalate-jwt.
@@ -235,7 +240,7 @@ class NodeSimulator:
     def base_url(self) -> str:
         assert self._server is not None, "start() the simulator first"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.context_path}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}{self.context_path}"
 
     def start(self, port: int = 0) -> NodeSimulator:
         simulator = self
@@ -245,6 +250,7 @@ class NodeSimulator:
 
         self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self._server.tls = self.tls
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="exalate-simulator", daemon=True
         )
@@ -318,6 +324,13 @@ class NodeSimulator:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default listen backlog (5) drops connections under a real fan-out
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake happens in the request's own thread, at its first read
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
 
 class _Handler(BaseHTTPRequestHandler):
