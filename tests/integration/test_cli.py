@@ -213,3 +213,48 @@ def test_docs_command_prints_the_committed_reference():
     done = cli("docs")
     assert done.returncode == 0
     assert done.stdout == (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")
+
+
+def test_run_ends_with_the_verdict_even_when_exporting(config_file, simulator, receiver):
+    from .conftest import SECRET
+
+    done = cli(
+        "run",
+        "--config",
+        str(config_file),
+        "--no-archive",
+        "--no-state",
+        env={"EXALATE_JWT_SECRET": SECRET, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+    )
+    assert done.returncode == 0, done.stderr
+    # no summary while exporting, but the verdict: AllContent answered, Gone is removed
+    assert done.stdout.splitlines() == [
+        "verdict: 1 relation healthy, 1 removed on the other side; 1 sync error, blob errors unknown"
+        " (1 of 1 relation unread); 1 other failed poll (invalid_json x1)"
+    ]
+
+
+def test_a_run_that_polled_nothing_exits_3_and_wins_over_an_undelivered_export(tmp_path, receiver):
+    from .conftest import SECRET, free_port
+
+    dead = {"name": "jira-dead", "base_url": f"http://127.0.0.1:{free_port()}/jira", "relations": ["AllContent"]}
+    path = tmp_path / "dead.json"
+    path.write_text(json.dumps({"nodes": [{**dead, "auth": {"secret": "${S}"}}]}))
+    done = cli("run", "--config", str(path), "--no-archive", "--no-state", env={"S": SECRET})
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("verdict: 1 relation not reachable;")
+    nothing = f"exalate-collector: no poll of this run succeeded ({len(ENDPOINTS)} of {len(ENDPOINTS)} failed)"
+    assert nothing in done.stderr and "exalate-collector check --config FILE" in done.stderr
+
+    receiver.status = 403  # and the backend refuses: both are said, the exit code is the cause to fix first
+    done = cli(
+        "run",
+        "--config",
+        str(path),
+        "--no-archive",
+        "--no-state",
+        env={"S": SECRET, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+    )
+    assert done.returncode == 3, done.stderr
+    assert "refused the export" in done.stderr and nothing in done.stderr
+    assert done.stdout.splitlines()[-1].startswith("verdict: 1 relation not reachable;")

@@ -187,7 +187,7 @@ def test_many_silent_nodes_under_a_thread_limit_exit_normally_and_report_every_n
             timeout=120,
             check=False,
         )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 3, done.stderr[-3000:]  # every node silent: nothing polled
     assert "can't start new thread" not in done.stderr
     assert "Traceback" not in done.stderr
     reported = {p.attributes["exalate.node"] for p in receiver.points() if p.name == "exalate.endpoint.up"}

@@ -203,3 +203,23 @@ def test_a_warm_function_stays_flat_over_ten_invocations_with_trickling_nodes(la
     threads, fds = zip(*counts, strict=True)
     assert max(threads) - min(threads) <= 2, counts
     assert max(fds) - min(fds) <= 2, counts
+
+
+def test_a_run_that_polled_nothing_is_an_error_line_not_a_failed_invocation(lambda_env, receiver, capsys):
+    """Every node down: the run's output (each failure) was delivered, so the invocation does not fail
+    (the Errors alarm means "the collector failed"); one ERROR line says nothing was polled."""
+    from .conftest import free_port
+
+    dead = {"name": "jira-dead", "base_url": f"http://127.0.0.1:{free_port()}/jira", "relations": RELATIONS}
+    dead["auth"] = {"secret": f"secretsmanager:{lambda_env['secret']}"}
+    boto3.client("ssm").put_parameter(
+        Name=lambda_env["parameter"], Value=json.dumps({"nodes": [dead]}), Type="String", Overwrite=True
+    )
+    app = load_handler()
+    answer = app.handler(EVENT, Context())
+    assert (answer["polls"], answer["failed"], answer["succeeded"]) == (POLLS, POLLS, 0)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (nothing,) = [line for line in lines if "no poll succeeded" in line["message"]]
+    assert nothing["level"] == "ERROR" and nothing["exalate.polls.succeeded"] == 0
+    assert nothing["exalate.polls.failed"] == POLLS and nothing["run_id"] == answer["run_id"]
+    assert values(receiver, "exalate.endpoint.up", {"exalate.node": "jira-dead"}) == [0] * POLLS  # what to alert on

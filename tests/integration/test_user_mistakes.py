@@ -76,7 +76,8 @@ def test_a_refused_connection_names_host_port_and_node(tmp_path):
     dead = {"name": "jira-dead", "base_url": f"http://127.0.0.1:{port}/jira", "relations": ["AllContent"]}
     config = write(tmp_path, {**dead, "auth": {"secret": "${EXALATE_JWT_SECRET}"}})
     done = cli("run", "--config", str(config), "--no-archive", env={"EXALATE_JWT_SECRET": SECRET})
-    assert done.returncode == 0  # poll failures are data, not an exit code
+    assert done.returncode == 3  # poll failures are data, but a run that polled nothing says so (exit 3)
+    assert "no poll of this run succeeded" in done.stderr
     lines = log_lines(done.stderr, "error.type=connection_failed")
     assert len(lines) == polls_per_relation(["AllContent"])
     assert all("node=jira-dead" in line and f"connection to 127.0.0.1:{port} failed" in line for line in lines)
@@ -86,7 +87,7 @@ def test_a_missing_context_path_gets_a_hint(tmp_path, simulator):
     root = simulator.base_url.removesuffix("/jira")
     config = write(tmp_path, node_config(simulator, base_url=root, auth={"secret": "${EXALATE_JWT_SECRET}"}))
     done = cli("run", "--config", str(config), "--no-archive", env={"EXALATE_JWT_SECRET": SECRET})
-    assert done.returncode == 0
+    assert done.returncode == 3  # every poll failed: nothing polled
     assert "http_error (HTTP 404)" in done.stdout
     lines = log_lines(done.stderr, "error.type=http_error")
     assert len(lines) == polls_per_relation(["AllContent"])

@@ -24,6 +24,7 @@ def test_every_option_and_command_has_help():
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert {c.dest: bool(c.help) for c in commands._choices_actions} == {
         "run": True,
+        "check": True,
         "demo": True,
         "simulate": True,
         "docs": True,

@@ -182,6 +182,31 @@ def authenticator_for(auth: AuthConfig, resolve: Callable[[str], str]) -> Authen
     return JwtAuthenticator(auth, secret)
 
 
+_CARRIED_IN: dict[str, str] = {
+    "bearer": "header Authorization: Bearer",
+    "jwt": "header Authorization: JWT",
+    "x-exalate-jwt": "header X-exalate-jwt",
+    "query": "query parameter jwt",
+}
+
+
+def scheme(auth: AuthConfig) -> str:
+    """How a node's requests carry their credentials, for the debug log: the type, where the credential
+    goes and, for a JWT, its claim names (never a value, never a secret)."""
+    if auth.type == "jwt":
+        names = ",".join(JwtAuthenticator(auth, "").claims(0.0, "/", {}))  # the names of what is minted
+        minted = "one per request (qsh)" if auth.qsh else f"reused until {REFRESH_MARGIN_S:g} s before its exp"
+        return (
+            f"type=jwt HS256, {_CARRIED_IN[auth.send_as]}, claims {names}, exp in {auth.exp_unit},"
+            f" lifetime {auth.lifetime_s} s, a token {minted}"
+        )
+    if auth.type == "token":
+        return f"type=token, a static token in {_CARRIED_IN[auth.send_as]}"
+    if auth.type == "basic":
+        return "type=basic, header Authorization: Basic"
+    return "type=login, POST /rest/issuehub/4.0/authenticate (user, password), then its JWT in header X-exalate-jwt"
+
+
 def short_key_warning(node: str, authenticator: Authenticator) -> str | None:
     """The configuration warning for an HS256 secret under 32 bytes; None when the key is long enough."""
     if not isinstance(authenticator, JwtAuthenticator) or authenticator.key_bytes >= MIN_HMAC_KEY_BYTES:

@@ -17,12 +17,15 @@ The Lambda margin comes from settings.py (EXALATE_DEADLINE_MARGIN_S), read and v
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 #: Order of the phases after polling and their weight in the reserve (absent phases weigh nothing).
 AFTER_POLLING: tuple[tuple[str, float], ...] = (
@@ -68,6 +71,12 @@ class RunBudget:
             at += reserve * weight / weights
             ends[name] = at
         ends[present[-1][0]] = end  # no rounding left over
+        if log.isEnabledFor(logging.DEBUG):
+            spans, at = [], start
+            for name, until in ends.items():
+                spans.append(f"{name} {until - at:.2f} s")
+                at = until
+            log.debug("budget: %g s for the run: %s", total_s, ", ".join(spans))
         return cls(start, total_s, ends)
 
     @property

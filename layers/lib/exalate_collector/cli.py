@@ -2,9 +2,11 @@
 
 Exit codes: 0 the run completed (poll failures are reported as telemetry, not as an exit code);
 1 the run's output was not all delivered (the telemetry backend refused the export, or the answers
-could not be archived), or the command could not start (``simulate`` on a busy port); 2 the
-configuration, an environment variable or an option is invalid; 70 a bug in exalate-collector (the
-only case that prints a traceback).
+could not be archived), ``check`` found a step that failed, or the command could not start
+(``simulate`` on a busy port); 2 the configuration, an environment variable or an option is invalid;
+3 no poll of the run succeeded; 70 a bug in exalate-collector (the only case that prints a traceback);
+130 interrupted. When several apply, the one found first in the run's course wins: 2 (nothing was
+tried) before 3 (nothing was collected) before 1 (what was collected was not all delivered).
 """
 
 from __future__ import annotations
@@ -152,6 +154,21 @@ def _parser() -> argparse.ArgumentParser:
         " OTEL_RESOURCE_ATTRIBUTES wins). Runs that may overlap need distinct ids",
     )
     _output_arguments(run_cmd)
+
+    check_cmd = sub.add_parser(
+        "check",
+        help="try every node once (secrets, DNS, connect, TLS, login, discovery, one GET of each endpoint)"
+        " and print what to fix; exports, archives and stores nothing",
+        description="Validates the configuration, resolves every secret and tries each node as a run"
+        " would: the host name, the connection, TLS, the login (auth type login), the connection list"
+        " (relations: auto), then one GET of each endpoint it collects for one relation. Prints one row"
+        " per step, with a fix for each failure. Exit 0 when every step passed, 1 otherwise (2: the"
+        " configuration itself is invalid). Nothing is exported, archived or stored.",
+    )
+    check_cmd.add_argument("--config", help="YAML/JSON file, or ssm:<name> (default: $EXALATE_COLLECTOR_CONFIG)")
+    check_cmd.add_argument(
+        "--deadline", type=_positive_seconds, default=60.0, help="seconds for the whole check (default 60)"
+    )
 
     demo_cmd = sub.add_parser(
         "demo",
@@ -309,6 +326,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError(unset)
         instance = args.instance_id or cli_instance_id(args.config or args.settings.config_ref)
         return _run(config, args.deadline, _sink(args), _state(args), instance, print_summary=args.summary)
+    if args.command == "check":
+        from . import check
+
+        report = check.check(load_config(args.config or args.settings.config_ref), args.deadline)
+        print(check.render(report))
+        return check.exit_code(report)
     if args.command == "demo":
         if args.no_state or args.state_dir:
             return demo(args.deadline, _sink(args), _state(args))
@@ -342,6 +365,7 @@ def _run(
         _print_zabbix(result)
     elif not exporting:
         print("\n(no OTEL_EXPORTER_OTLP_ENDPOINT set: nothing was exported; the summary above is the output)")
+    print(verdict(result.exchanges))
     return _exit_code(result)
 
 
@@ -378,7 +402,12 @@ def _print_zabbix(result: RunResult) -> None:
         )
 
 
+#: No poll of the run succeeded: what was delivered says only that (docs/running.md, exit codes).
+EXIT_NOTHING_POLLED = 3
+
+
 def _exit_code(result: RunResult) -> int:
+    """1 for output not delivered, 3 when nothing was polled (it wins: the cause to fix first)."""
     code = 0
     if result.zabbix_failed and result.zabbix is not None and result.zabbix.failure is not None:
         print(f"exalate-collector: zabbix_send_failed: {result.zabbix.failure.detail}", file=sys.stderr)
@@ -389,6 +418,13 @@ def _exit_code(result: RunResult) -> int:
     if result.archive_failed:
         print("exalate-collector: some answers could not be archived (see the log)", file=sys.stderr)
         code = 1
+    if result.nothing_polled:
+        print(
+            f"exalate-collector: no poll of this run succeeded ({result.failures} of {len(result.exchanges)} failed);"
+            " 'exalate-collector check --config FILE' tries each node step by step and says what to fix",
+            file=sys.stderr,
+        )
+        code = EXIT_NOTHING_POLLED
     return code
 
 

@@ -224,28 +224,41 @@ class NodeClient:
         target = self.origin + path + ("?" + urlencode(query) if query else "")
         started = self._monotonic()
         answer: Answer | None = None
-        async with asyncio.timeout(left):
-            async with self._open().request(
+        try:
+            async with asyncio.timeout(left):
+                async with self._open().request(
+                    method,
+                    URL(target, encoded=True),
+                    headers={"Accept-Encoding": "identity", **headers},
+                    data=body,
+                    allow_redirects=False,
+                    proxy=self.proxy.url if self.proxy else None,
+                    proxy_headers=self.proxy.headers if self.proxy else None,
+                ) as response:
+                    try:
+                        answer = Answer(response.status, response.headers)
+                        protocol = response.connection.protocol if response.connection else None
+                        answer.reused = isinstance(protocol, StrictResponseHandler) and protocol.reused
+                        if on_head is not None:
+                            on_head(answer)
+                        answer.body, answer.body_file = await self._read_body(
+                            response, max_bytes or self.node.max_body_bytes
+                        )
+                    except BaseException:
+                        response.close()
+                        raise
+        except BaseException as exc:
+            log.debug(
+                "request node=%s %s %s query=%s failed after ms=%.1f: %s",
+                self.node.name,
                 method,
-                URL(target, encoded=True),
-                headers={"Accept-Encoding": "identity", **headers},
-                data=body,
-                allow_redirects=False,
-                proxy=self.proxy.url if self.proxy else None,
-                proxy_headers=self.proxy.headers if self.proxy else None,
-            ) as response:
-                try:
-                    answer = Answer(response.status, response.headers)
-                    protocol = response.connection.protocol if response.connection else None
-                    answer.reused = isinstance(protocol, StrictResponseHandler) and protocol.reused
-                    if on_head is not None:
-                        on_head(answer)
-                    answer.body, answer.body_file = await self._read_body(
-                        response, max_bytes or self.node.max_body_bytes
-                    )
-                except BaseException:
-                    response.close()
-                    raise
+                redact.redact(path),
+                ",".join(query) or "-",
+                (self._monotonic() - started) * 1000,
+                type(exc).__name__,  # the class only: str(exc) may quote a URL or the node's bytes
+                extra={"exalate.node": self.node.name},
+            )
+            raise
         if log.isEnabledFor(logging.DEBUG):
             size = len(answer.body) if answer.body_file is None else answer.body_file.tell()
             log.debug(

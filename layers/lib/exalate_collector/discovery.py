@@ -62,6 +62,12 @@ def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) ->
             extra={"exalate.node": node.name},
         )
         if len(names) <= most:
+            log.debug(
+                "discovery: node=%s polls %s",
+                node.name,
+                ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "") or "no relation",
+                extra={"exalate.node": node.name},
+            )
             return Discovery(node.name, tuple(names))
         failure = DiscoveryFailed(
             f"node {node.name} lists {len(names)} connections that pass the discover filters, more than"

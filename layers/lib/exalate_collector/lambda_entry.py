@@ -76,11 +76,22 @@ def collect(
     if event.get("execution_id"):
         log.info("scheduled execution %s", event["execution_id"], extra={"execution_id": event["execution_id"]})
     result = run(config, deadline_s(context, settings), publisher, archive, state)
+    if result.nothing_polled:
+        # Not raised: the run's output (every failure, as exalate.poll.errors and exalate.endpoint.up 0)
+        # was delivered, and the Errors alarm stays "the collector failed", not "the nodes are down".
+        log.error(
+            "run %s: no poll succeeded (%d of %d failed); alert on exalate.endpoint.up, see the failures above",
+            result.run_id,
+            result.failures,
+            len(result.exchanges),
+            extra={"run_id": result.run_id, "exalate.polls.succeeded": 0, "exalate.polls.failed": result.failures},
+        )
     raise_if_incomplete(result)
     return {
         "run_id": result.run_id,
         "polls": len(result.exchanges),
         "failed": result.failures,
+        "succeeded": len(result.exchanges) - result.failures,
         "points": len(result.telemetry.points),
         "events": len(result.telemetry.events),
         "archived": result.archive.delivered if result.archive else {},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import re
 import threading
@@ -28,6 +29,8 @@ from .client import USER_AGENT, NodeClient
 from .config import NodeConfig
 from .endpoints import LOGIN_PATH
 from .request_failures import failure_of
+
+log = logging.getLogger(__name__)
 
 #: A login answer is small; more than this is not read.
 MAX_ANSWER_BYTES = 1 << 20
@@ -56,6 +59,14 @@ def token_in(headers: Mapping[str, str], body: bytes) -> str | None:
         return in_header.group(0)
     found = _JWT.search(body[:65536].decode("utf-8", "replace"))
     return found.group(0) if found else None
+
+
+def claim_names(token: str) -> list[str]:
+    """The names of a token's claims (for the debug log; never their values)."""
+    try:
+        return list(jwt.decode(token, options={"verify_signature": False}))
+    except jwt.InvalidTokenError:
+        return []
 
 
 def expires_at(token: str) -> float:
@@ -90,6 +101,9 @@ class LoginAuthenticator:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._renewed = False
         self._refused: tuple[str, int | None] | None = None
+        #: The login failure of this run, if any; its ``__cause__`` is the transport failure (connection_failed,
+        #: tls_error, timeout) when the POST got no answer, None when the node answered and refused.
+        self.refusal: errors.LoginFailed | None = None
         #: The token this run obtained itself: used for the rest of the run even once its exp has passed
         #: by our clock (a node whose clock is behind ours); only a 401 (renew) replaces it.
         self._obtained: str | None = None
@@ -97,6 +111,10 @@ class LoginAuthenticator:
 
     def __repr__(self) -> str:  # never the password or the token
         return f"LoginAuthenticator(node={self._node.name!r})"
+
+    @property
+    def _fields(self) -> dict[str, str]:
+        return {"exalate.node": self._node.name}
 
     async def prepare(self, client: NodeClient, until: float) -> None:
         """A token for ``sign``: the process's while it lasts, else a login over ``client`` (one at a time
@@ -111,18 +129,29 @@ class LoginAuthenticator:
             with _TOKENS_LOCK:
                 cached = _TOKENS.get(self._key)
             if cached is not None and (now < cached[1] or cached[0] == self._obtained):
+                if self._current != cached[0]:
+                    log.debug("login node=%s: the process's token is reused", self._node.name, extra=self._fields)
                 self._current = cached[0]
                 return
             try:
                 token = await self._login(client, until)
             except errors.PollFailure as failure:
                 self._refused = (failure.detail, failure.status_code)
+                refused = failure if isinstance(failure, errors.LoginFailed) else errors.LoginFailed(*self._refused)
+                self.refusal = refused
                 return
             redact.remember_token(token)
             self._obtained = self._current = token
             exp = expires_at(token)
             with _TOKENS_LOCK:
                 _TOKENS[self._key] = (token, exp - min(MARGIN_S, max(0.0, exp - now) / 2))
+            log.debug(
+                "login node=%s: a token obtained, claims %s, valid %s",
+                self._node.name,
+                ",".join(claim_names(token)) or "-",
+                "without exp" if math.isinf(exp) else f"for {exp - now:.0f} s",
+                extra=self._fields,
+            )
 
     def sign(self, path: str, query: Mapping[str, str]) -> Signed:
         if self._refused is not None:
@@ -156,10 +185,11 @@ class LoginAuthenticator:
                 max_bytes=MAX_ANSWER_BYTES,
             )
         except TimeoutError:
-            raise errors.LoginFailed(f"the login got no complete answer within {max(budget, 0):g} s") from None
+            late = errors.Timeout(f"the login got no complete answer within {max(budget, 0):g} s")
+            raise errors.LoginFailed(late.detail) from late
         except (errors.PollFailure, OSError, aiohttp.ClientError) as exc:
             failure = failure_of(exc, self._node, deadline_binds=False, status=None)
-            raise errors.LoginFailed(f"the login request failed: {failure.error_type}: {failure.detail}") from None
+            raise errors.LoginFailed(f"the login request failed: {failure.error_type}: {failure.detail}") from failure
         if answer.status != 200:
             raise errors.LoginFailed(f"the node refused the login (HTTP {answer.status})", answer.status)
         content = answer.body

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
-from .auth import Authenticator, authenticator_for, short_key_warning
+from .auth import Authenticator, authenticator_for, scheme, short_key_warning
 from .budget import MemoryBudget, RunBudget, memory_budget_bytes
 from .config import Config, NodeConfig
 from .discovery import discover
@@ -96,6 +96,11 @@ class RunResult:
         return sum(1 for ex in self.exchanges if ex.failure is not None)
 
     @property
+    def nothing_polled(self) -> bool:
+        """No poll of the run gave a usable answer (every node down, refused, or every relation gone)."""
+        return not any(ex.ok for ex in self.exchanges)
+
+    @property
     def export_failed(self) -> bool:
         return self.export is not None and not self.export.ok
 
@@ -123,11 +128,25 @@ def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeT
             targets.append(NodeTarget(node, None, failure))
         else:
             targets.append(NodeTarget(node, authenticator))
+            log.debug(
+                "auth node=%s: %s; read from %s",
+                node.name,
+                scheme(node.auth),
+                _sources(node),
+                extra={"exalate.node": node.name, "exalate.auth.type": node.auth.type},
+            )
             warning = short_key_warning(node.name, authenticator)
             if warning:
                 log.warning("configuration: %s", warning, extra={"exalate.node": node.name})
         _warn_literal(node)
     return targets
+
+
+def _sources(node: NodeConfig) -> str:
+    """``auth.secret ${EXALATE_JWT_SECRET}``: where each credential was read from (never its value)."""
+    keys = {"secret": node.auth.secret, "token": node.auth.token}
+    keys |= {"username": node.auth.username, "password": node.auth.password}
+    return ", ".join(f"auth.{key} {secret_refs.describe(ref)}" for key, ref in keys.items() if ref) or "-"
 
 
 def _authenticator(node: NodeConfig, resolve: Callable[[str], str]) -> Authenticator:
@@ -203,6 +222,7 @@ def collect(
         for t in targets
     ]
     memory = MemoryBudget(memory_budget_bytes(config.limits.memory_budget_mb))
+    log.debug("answers held in memory: at most %d MB, beyond in temporary files", memory.limit >> 20)
     polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight, memory=memory)
     result.spilled = memory.spilled
     if memory.spilled:
@@ -235,6 +255,14 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
         batch = NodeBatch(result.run_id, node, result.started_at, writer.records, writer.finish())
         try:
             outcome.delivered[node] = sink.deliver(batch)
+            log.debug(
+                "archive node=%s: %d records, %d bytes (gzip JSON Lines) to %s",
+                node,
+                batch.records,
+                batch.payload.size,
+                outcome.delivered[node],
+                extra={"run_id": result.run_id, "exalate.node": node},
+            )
         except ArchiveFailure as failure:
             outcome.failures.append((node, failure))
         except Exception as exc:

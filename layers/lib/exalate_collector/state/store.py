@@ -172,16 +172,17 @@ class S3StateStore:
         from botocore.exceptions import BotoCoreError, ClientError
 
         condition = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
+        body = _encode(state)
         try:
-            self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=_encode(state), ContentType="application/json", **condition
-            )
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **condition)
         except ClientError as exc:
             if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                log.debug("state: s3://%s/%s changed since it was read: not written", self.bucket, key)
                 return False
             raise StateWriteFailed(f"s3://{self.bucket}/{key}: {error_code(exc)}") from None
         except BotoCoreError as exc:
             raise StateWriteFailed(f"s3://{self.bucket}/{key}: {type(exc).__name__}") from None
+        log.debug("state: wrote s3://%s/%s, %d bytes", self.bucket, key, len(body))
         return True
 
 
@@ -233,12 +234,14 @@ class LocalStateStore:
                 except FileNotFoundError:
                     current = None
                 if current != token:
+                    log.debug("state: %s changed since it was read: not written", path)
                     return False
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                temporary.write_bytes(_encode(state))
+                size = temporary.write_bytes(_encode(state))
                 os.replace(temporary, path)
         except OSError as exc:
             raise StateWriteFailed(f"{path}: {exc.strerror or type(exc).__name__}") from None
+        log.debug("state: wrote %s, %d bytes", path, size)
         return True
 
 

@@ -479,6 +479,7 @@ class OtelPipeline:
         finally:
             self._gauge_values = {}
             self._reader.transform = None
+        log.debug("export: %d points and %d events sent", len(telemetry.points), len(telemetry.events))
         return ExportReport(
             metrics_ok=bool(self._reader.last_ok),
             logs_ok=bool(logs_ok),
