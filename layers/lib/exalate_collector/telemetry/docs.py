@@ -124,6 +124,7 @@ def render(contract: Contract | None = None) -> str:
         ("archive", errors.archive_failure_types()),
         ("state", errors.state_failure_types()),
         ("output", errors.output_failure_types()),
+        ("export", errors.export_failure_types()),
     ]
     for kind, classes in kinds:
         for cls in classes:
