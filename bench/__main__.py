@@ -638,11 +638,11 @@ def delivery(work: Path, quick: bool) -> None:
                 f"SDK instruments + encoder, CPU {sdk / per * 1000:.0f} ms",
                 cpu / sdk,
             )
+            sent, raw = receiver.received.bytes_received / per / 1024, sum(receiver.received.sizes) / per / 1024
             row(
                 "8 delivery",
                 f"export of {n:,} series: bytes per 1,000 series (gzip / protobuf), requests",
-                f"{receiver.received.bytes_received / per / 1024:.1f} KiB / {sum(receiver.received.sizes) / per / 1024:.1f} KiB,"
-                f" {len(receiver.received.metric_requests)} requests",
+                f"{sent:.1f} KiB / {raw:.1f} KiB, {len(receiver.received.metric_requests)} requests",
                 f"largest {max(receiver.received.sizes) / 2**20:.2f} MiB of 4 MiB",
                 goal="all delivered",
                 met=report.ok and got > 0,
