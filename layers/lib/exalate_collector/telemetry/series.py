@@ -82,15 +82,19 @@ def _attrs(key: SeriesKey) -> dict[str, Any]:
     return dict(key[1])
 
 
+def _by_key(item: tuple[SeriesKey, Any]) -> str:
+    return repr(item[0])
+
+
 def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "instance": instance,
         "start_unix_nano": memory.start_unix_nano,
-        "gauges": [[key[0], _attrs(key)] for key in sorted(memory.gauges, key=repr)],
+        "gauges": [[key[0], _attrs(key)] for key in memory.gauges],  # a set: any order reads back the same
         "sums": [
             {"m": key[0], "a": _attrs(key), "v": total.value, "t": total.changed_at}
-            for key, total in sorted(memory.sums.items(), key=repr)
+            for key, total in sorted(memory.sums.items(), key=_by_key)
         ],
         "histograms": [
             {
@@ -104,7 +108,7 @@ def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
                 "max": h.max,
                 "t": h.changed_at,
             }
-            for key, h in sorted(memory.histograms.items(), key=repr)
+            for key, h in sorted(memory.histograms.items(), key=_by_key)
         ],
         **(
             {"pending": [{"m": k[0], "a": _attrs(k), "v": v} for k, v in sorted(memory.pending.items(), key=repr)]}
@@ -278,7 +282,7 @@ def cumulate(
 
 def _add_histogram(before: HistogramTotal | None, delta: HistogramTotal, now_s: float) -> HistogramTotal:
     if before is None or before.bounds != delta.bounds:  # new series, or the boundaries changed with an upgrade
-        return dataclasses.replace(delta, buckets=list(delta.buckets), changed_at=now_s)
+        return HistogramTotal(delta.count, delta.sum, delta.bounds, list(delta.buckets), delta.min, delta.max, now_s)
     return HistogramTotal(
         count=before.count + delta.count,
         sum=before.sum + delta.sum,

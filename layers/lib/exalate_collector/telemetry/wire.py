@@ -74,6 +74,12 @@ class Encoded:
 
 
 def _varint(n: int) -> bytes:
+    if n < _SMALL:
+        return _VARINTS[n]
+    return _slow_varint(n)
+
+
+def _slow_varint(n: int) -> bytes:
     out = bytearray()
     while True:
         low = n & 0x7F
@@ -85,9 +91,15 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+_SMALL = 1 << 14
+_VARINTS = [_slow_varint(n) for n in range(_SMALL)]
+_TAGS = [bytes((n,)) for n in range(256)]
+
+
 def _field(tag: int, payload: bytes) -> bytes:
     """A length-delimited field: tag byte (field number << 3 | 2), length, payload."""
-    return bytes((tag,)) + _varint(len(payload)) + payload
+    n = len(payload)
+    return _TAGS[tag] + (_VARINTS[n] if n < _SMALL else _slow_varint(n)) + payload
 
 
 def _any(value: AttributeValue) -> AnyValue:
@@ -209,6 +221,10 @@ class _Metric:
     points: list[bytes]
 
 
+def _by_key(item: tuple[SeriesKey, Any]) -> str:
+    return repr(item[0])
+
+
 def _head(spec: MetricSpec) -> bytes:
     return pb.Metric(name=spec.name, description=spec.description, unit=spec.unit).SerializeToString()
 
@@ -250,9 +266,9 @@ def metric_requests(
     encode = _Encoder()
     for name, series in run.gauges.items():
         by_name[name] = [encode.number(k, v, 0, now_unix_nano) for k, v in series.items()]
-    for key, value in sorted(sum_values.items(), key=repr):
+    for key, value in sorted(sum_values.items(), key=_by_key):
         by_name.setdefault(key[0], []).append(encode.number(key, value, start, now_unix_nano))
-    for key, h in sorted(histograms.items(), key=repr):
+    for key, h in sorted(histograms.items(), key=_by_key):
         by_name.setdefault(key[0], []).append(encode.histogram(key, h, start, now_unix_nano))
     metrics = []
     for name, spec in specs.items():
