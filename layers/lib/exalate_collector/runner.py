@@ -349,7 +349,9 @@ def _report_late(
         # only events: a metric export of nothing says nothing
         followup = publisher.publish(extra, timeout_s=_left(until))
         events = result.export.events + followup.events
-        result.export = replace(result.export, logs_ok=result.export.logs_ok and followup.logs_ok, events=events)
+        outcomes = result.export.outcomes + followup.outcomes
+        logs_ok = result.export.logs_ok and followup.logs_ok
+        result.export = replace(result.export, logs_ok=logs_ok, events=events, outcomes=outcomes)
         _log_export(result)
 
 

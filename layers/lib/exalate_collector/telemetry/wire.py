@@ -239,23 +239,21 @@ def metric_requests(
     *,
     cumulative: bool = True,
     delta_start_unix_nano: int | None = None,
-    carry: bool = True,
     max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> Encoded:
-    """Every series of ``points`` (and, cumulative with ``carry``, every total ``memory`` carries) as
+    """Every series of ``points`` (and, cumulative, every total ``memory`` carries) as
     ExportMetricsServiceRequest bodies of at most ``max_bytes`` each, metrics in the contract's order.
 
     Gauges: time ``now``, no start. Counters and histograms: cumulative totals since the memory's start
     (a new one when it is unset or in the future), or with ``cumulative=False`` this run's deltas since
-    ``delta_start_unix_nano``. ``carry=False`` exports only the series of ``points`` (a follow-up).
+    ``delta_start_unix_nano``.
     """
     run = aggregate(points, specs)
     if cumulative:
         kept = continue_totals(run.sums, run.histograms, memory, now_unix_nano)
         start = kept.start_unix_nano or now_unix_nano
-        sums = kept.sums if carry else {k: kept.sums[k] for k in run.sums}
-        histograms = kept.histograms if carry else {k: kept.histograms[k] for k in run.histograms}
-        sum_values = {k: v.value for k, v in sums.items()}
+        histograms = kept.histograms
+        sum_values = {k: v.value for k, v in kept.sums.items()}
         temporality = _CUMULATIVE
     else:
         kept = memory
