@@ -2,6 +2,7 @@
 # Fetch the third-party binaries the integration tests use, once, into a cache directory (ignored by git):
 #   promtool          from Debian bookworm's `prometheus` package (checks and unit-tests the alert rules)
 #   victoria-metrics  from Debian 13 (trixie)'s `victoria-metrics` package (bookworm's 1.79 has no OTLP)
+#   tinyproxy         from Debian bookworm's `tinyproxy-bin` package (the forward proxy of the proxy tests)
 # Nothing is installed and the system's apt sources are untouched: `apt-get download` (trixie through a private
 # apt directory) and `dpkg-deb -x` into the cache. A stamp file per tool makes later calls free.
 # Exit status is 0 even when a tool cannot be fetched: the tests that need it then skip with a loud message.
@@ -50,6 +51,20 @@ fetch_victoria_metrics() {
     touch "$CACHE/victoria-metrics.stamp"
 }
 
+fetch_tinyproxy() {
+    [ -f "$CACHE/tinyproxy.stamp" ] && return 0
+    local work="$CACHE/tinyproxy-deb"
+    mkdir -p "$work"
+    (cd "$work" && apt-get download tinyproxy-bin >/dev/null 2>&1) \
+        || { apt-get -o DPkg::Lock::Timeout=900 update >/dev/null 2>&1 && (cd "$work" && apt-get download tinyproxy-bin >/dev/null 2>&1); } \
+        || { log "could not download Debian's tinyproxy-bin package"; return 1; }
+    extract "$work/tinyproxy-bin_*.deb" "$CACHE/tinyproxy" || { log "could not unpack tinyproxy"; return 1; }
+    "$CACHE/tinyproxy/usr/bin/tinyproxy" -v >/dev/null 2>&1 || { log "tinyproxy does not run"; return 1; }
+    rm -f "$work"/*.deb
+    touch "$CACHE/tinyproxy.stamp"
+}
+
 fetch_promtool
 fetch_victoria_metrics
+fetch_tinyproxy
 exit 0

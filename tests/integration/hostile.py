@@ -6,6 +6,13 @@ What it does depends on the relation in the request path (``/relations/<relation
 - ``TrickleStatus``: the status line, then everything else, one byte every ``--pause`` seconds;
 - ``TrickleHeaders``: the status line at once, then the headers one byte at a time, never ending;
 - ``TrickleBody``: status and headers at once (Content-Length 1 MB), then the body one byte at a time;
+- ``TrickleClose``: ``Connection: close`` and no length (the body ends with the connection), trickled;
+- ``Trickle10``: an HTTP/1.0 answer (ends with the connection), its body trickled;
+- a name of ``FRAMING``: that answer, not valid HTTP/1.1 (chunk sizes, lengths, folded or malformed
+  headers, two answers to one request), followed by 64 MB of filler that nobody should read;
+- ``TwoAnswers``: a valid answer and, in the same write, a second one (``[999]``);
+- ``Stray``: a valid answer, then, once the client is idle on the kept-alive connection, an answer
+  nobody asked for (``[999]``), and so on for every request;
 - ``Silent``: reads the request and never answers;
 - ``Gzipped``: ``200 []`` compressed with gzip (Content-Encoding), though nobody asked for it;
 - anything else: ``200 []`` as JSON, keep-alive.
@@ -26,6 +33,26 @@ GZIPPED_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
 )
 stopping = threading.Event()
+FILLER_BYTES = 64 << 20
+CHUNKED = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+#: Answers that are not valid HTTP/1.1; each must be refused as invalid_response, never read to its end.
+FRAMING: dict[str, bytes] = {
+    "NegativeChunk": CHUNKED + b"-1\r\n",
+    "HugeChunk": CHUNKED + b"FFFFFFFFFFFFFFFFFFFF\r\n",
+    "MalformedChunk": CHUNKED + b"2x\r\n[]\r\n0\r\n\r\n",
+    "DuplicateLength": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n[]",
+    "ConflictingLength": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\n[1,2,3]",
+    "LengthAndChunked": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    + CHUNKED.split(b"\r\n", 2)[2]
+    + b"2\r\n[]\r\n0\r\n\r\n",
+    "NegativeLength": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n[]",
+    "Folded": b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n ERROR forged line\r\nContent-Length: 2\r\n\r\n[]",
+    "SpaceInName": b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n[]",
+    "ControlInValue": b"HTTP/1.1 200 OK\r\nX-Note: \x1b[2Jcleared\r\nContent-Length: 2\r\n\r\n[]",
+    "NotHttp": b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+}
+#: An answer nobody asked for.
+STRAY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[999]"
 
 
 def _read_request(conn: socket.socket, buffer: bytearray) -> bytes | None:
@@ -62,6 +89,15 @@ def _mode_of(head: bytes, default: str) -> str:
     return parts[1].split("/", 1)[0] if len(parts) == 2 else ""
 
 
+def _filler(conn: socket.socket) -> None:
+    """What a broken framing would have the client read to the end of the stream: 64 MB."""
+    block = b"x" * 65536
+    for _ in range(FILLER_BYTES // len(block)):
+        if stopping.is_set():
+            return
+        conn.sendall(block)
+
+
 def serve(conn: socket.socket, default_mode: str, pause: float) -> None:
     buffer = bytearray()
     try:
@@ -82,6 +118,27 @@ def serve(conn: socket.socket, default_mode: str, pause: float) -> None:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
                 _trickle(conn, b"[", pause, forever=b"1,")
                 return
+            if mode == "TrickleClose":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+                _trickle(conn, b"[", pause, forever=b"1,")
+                return
+            if mode == "Trickle10":
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+                _trickle(conn, b"[", pause, forever=b"1,")
+                return
+            if mode in FRAMING:
+                conn.sendall(FRAMING[mode])
+                _filler(conn)
+                return
+            if mode == "TwoAnswers":
+                conn.sendall(OK + STRAY)
+                continue
+            if mode == "Stray":
+                conn.sendall(OK)
+                if stopping.wait(pause):  # the client is idle on the kept-alive connection now
+                    return
+                conn.sendall(STRAY)
+                continue
             if mode == "Gzipped":
                 body = gzip.compress(b"[]")
                 conn.sendall(GZIPPED_HEAD % len(body) + body)

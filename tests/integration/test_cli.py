@@ -145,18 +145,28 @@ def test_demo_shows_what_it_produced(tmp_path: Path):
     first, second = done.stdout.split("=== run 2")
     assert "jira-demo  RemovedPartner  syncevents/syncrequests" in first
     assert "exalate.sync.error " in first and "NO_ISSUE_TO_CONNECT_TO" in first
-    # per relation polled: its sync error and the seed's invalid bloberrorresponses; RemovedPartner: every endpoint
+    # the blob errors show: the simulator serves the API document's broken example repaired, and says so
+    assert "exalate.blob.error " in first and "CHECKSUM_MISMATCH" in first
+    assert "bloberrorresponses example misses a comma, so the simulator" in first
+    assert "invalid_json" not in done.stdout
+    # per relation polled: its sync error and its blob error; RemovedPartner: every endpoint
     relations = ["AllContent", "GROOVY"] * 2  # jira-demo's, and those jira-auto discovered
     assert f"in 1 request(s) and {2 * len(relations) + len(ENDPOINTS)} events in 1 request(s)" in first
     assert "relations of jira-auto from the node's connection list: AllContent, GROOVY\n" in first
-    assert "that example misses a comma" in first  # the seed's broken example, explained where it shows
-    assert "verdict: 4 relations healthy, 1 removed on the other side; 4 sync errors, 0 blob errors;" in first
+    assert "verdict: 4 relations healthy, 1 removed on the other side; 4 sync errors, 4 blob errors\n" in first
     # run 2: ages grew, the fixed error is resolved, standing errors are not repeated, an empty queue has no age
     assert "jira-demo  AllContent      syncevents/syncrequests          1      5m00s   ok" in second
     assert "jira-demo  GROOVY          syncrequests/errorresponses      0      -       ok" in second
     assert "exalate.sync.error.resolved" in second and "resolved after 5m00s" in second
     assert "exalate.sync.error " not in second
-    assert "verdict: 5 relations healthy, 1 removed on the other side; 3 sync errors, 0 blob errors" in second
+    # a failed endpoint is counted, and its errors are not read as none (nor reported resolved)
+    failed = "jira-demo  AllContent      syncrequests/bloberrorresponses  -      -       server_error (HTTP 500)"
+    assert failed in second
+    assert (
+        "verdict: 5 relations healthy, 1 removed on the other side; 3 sync errors, 3 blob errors"
+        " (1 of 5 relations unread); 1 other failed poll (server_error x1)\n"
+    ) in second
+    assert "exalate.blob.error.resolved" not in second
     assert "methods the node saw: GET" in second
     # the discovered connection is polled at the second run, without a configuration change
     assert "relations of jira-auto from the node's connection list: AllContent, GROOVY, NewPartner" in second

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 
 import pytest
-from exalate_collector import login, transport
+from exalate_collector import login
+from exalate_collector.client import NodeClient
+from exalate_collector.config import parse_config
 from exalate_collector.endpoints import (
     CONNECTIONS,
+    LOGIN_PATH,
     RELATION_ENDPOINTS,
     SYNC_ERRORS,
     TABLE,
@@ -20,7 +24,6 @@ from exalate_collector.errors import LoginFailed
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour, NodeSimulator
 from exalate_collector.state.store import LocalStateStore
-from exalate_collector.transport import LOGIN_PATH, NodePool, Watchdog, post_login
 
 from ..contract_check import all_problems
 from .conftest import SECRET, config_for, node_config
@@ -249,18 +252,22 @@ def test_the_token_and_the_password_go_nowhere(node, receiver, pipeline, tmp_pat
         assert secret not in caplog.text and secret not in archived_text and secret not in exported
 
 
-def test_the_transport_posts_nothing_but_the_login(node):
-    pool, watchdog = NodePool(node.base_url, False, 1), Watchdog(time.monotonic)
-    watchdog.start()
-    try:
-        for path in ("/jira/rest/issuehub/4.0/connections", "/jira/rest/issuehub/2.4/relations/A/syncevents"):
-            with pytest.raises(ValueError, match="sends only GET and the configured login POST"):
-                post_login(pool, path, b"{}", {}, 5, watchdog, lambda a: b"", time.monotonic)
-        with pytest.raises(ValueError, match="refused DELETE"):
-            transport._send("DELETE", pool, (LOGIN_PATH, {}), {}, 5, watchdog, lambda a: b"", time.monotonic)
-    finally:
-        watchdog.stop()
-        pool.close()
+def test_the_client_posts_nothing_but_the_login(node):
+    async def attempts() -> None:
+        client = NodeClient(parse_config({"nodes": [node_config(node, ["A"])]}).nodes[0], asyncio.Semaphore(1))
+        until = time.monotonic() + 5
+        try:
+            for path in ("/jira/rest/issuehub/4.0/connections", "/jira/rest/issuehub/2.4/relations/A/syncevents"):
+                with pytest.raises(ValueError, match="sends only GET and the configured login POST"):
+                    await client.send("POST", path, {}, {}, until, body=b"{}")
+            with pytest.raises(ValueError, match="refused DELETE"):
+                await client.send("DELETE", "/jira" + LOGIN_PATH, {}, {}, until)
+            with pytest.raises(ValueError, match="refused POST"):  # not even the login path with a query
+                await client.send("POST", "/jira" + LOGIN_PATH, {"a": "b"}, {}, until, body=b"{}")
+        finally:
+            await client.close()
+
+    asyncio.run(attempts())
     assert node.seen == []
 
 

@@ -6,8 +6,8 @@ event and a log line, and that everything else in the same run was still polled 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,8 @@ SCENARIOS: dict[str, Scenario] = {
     "deadline_exceeded": Scenario(behaviour=Behaviour(hang=True), deadline_s=3.0),
     "connection_failed": Scenario(behaviour=Behaviour(drop=True)),
     "tls_error": Scenario(node={"base_url": "https"}, whole_node=True),
+    # Content-Length and Transfer-Encoding in one answer: the classic request-smuggling ambiguity
+    "invalid_response": Scenario(behaviour=Behaviour(headers={"Transfer-Encoding": "chunked"})),
     "too_large": Scenario(node={"max_body_bytes": TOO_LARGE_LIMIT}, status=200),  # syncrequests is 9170 bytes
     "unexpected_content_type": Scenario(
         behaviour=Behaviour(content_type="text/html", body=b"<html>Log in</html>"), status=200
@@ -104,7 +106,7 @@ def test_error_type_end_to_end(error_type, receiver, pipeline, monkeypatch, capl
             real = poll.interpret
 
             def broken(endpoint, *args, **kwargs):
-                if endpoint == SYNC_REQUESTS and threading.current_thread().name == "poll-broken":
+                if endpoint == SYNC_REQUESTS and _polling_node() == "broken":
                     raise RuntimeError("a bug in the collector")
                 return real(endpoint, *args, **kwargs)
 
@@ -170,3 +172,9 @@ def test_an_unreachable_node_does_not_stop_the_others(simulator, receiver, pipel
     assert set(by_node["dead"]) == {"connection_failed"}
     assert by_node["jira-test"].count("ok") == polls_per_relation(["AllContent", "GROOVY"]) - 2  # seed blob errors
     assert values(receiver, "exalate.poll.errors", {"exalate.node": "dead"}) == [1] * len(ENDPOINTS)
+
+
+def _polling_node() -> str | None:
+    """The node whose request is being handled here: poll.py names each request's task after it."""
+    task = asyncio.current_task()
+    return task.get_name().removeprefix("poll-") if task is not None else None

@@ -178,3 +178,34 @@ def test_cold_starts_continue_the_counters_of_the_function(lambda_env, receiver,
         receiver.clear()
     key = "state/series/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Aexalate-collector.json"
     assert json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["sums"]
+
+
+def test_a_warm_function_stays_flat_over_ten_invocations_with_trickling_nodes(lambda_env, receiver, simulator):
+    """A body trickled after Connection: close, or in an HTTP/1.0 answer, is cut at timeout_s; no thread,
+    descriptor or task of an invocation outlives it, and every invocation's export goes out."""
+    import threading
+
+    from .test_hostile_nodes import hostile
+
+    with hostile() as peer:
+        trickling = node_config(peer, ["TrickleClose", "Trickle10"], name="trickling", timeout_s=0.5, concurrency=4)
+        config = {
+            "nodes": [
+                node_config(simulator, RELATIONS, auth={"secret": f"secretsmanager:{lambda_env['secret']}"}),
+                trickling,
+            ]
+        }
+        boto3.client("ssm").put_parameter(
+            Name=lambda_env["parameter"], Value=json.dumps(config), Type="String", Overwrite=True
+        )
+        app = load_handler()
+        counts = []
+        for _ in range(10):
+            receiver.clear()
+            answer = app.handler(EVENT, Context())
+            assert answer["polls"] == POLLS + polls_per_relation(["TrickleClose", "Trickle10"])
+            assert values(receiver, "exalate.poll.errors", {"exalate.node": "trickling", "error.type": "timeout"})
+            counts.append((threading.active_count(), len(os.listdir("/proc/self/fd"))))
+    threads, fds = zip(*counts, strict=True)
+    assert max(threads) - min(threads) <= 2, counts
+    assert max(fds) - min(fds) <= 2, counts

@@ -1,4 +1,4 @@
-"""Third-party binaries from Debian packages (promtool, VictoriaMetrics), fetched once by
+"""Third-party binaries from Debian packages (promtool, VictoriaMetrics, tinyproxy), fetched once by
 integrations/fetch-tools.sh into .cache/tools (``make test`` runs it; so does the first test needing one)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ FETCH = ROOT / "integrations" / "fetch-tools.sh"
 BINARIES = {
     "promtool": Path("prometheus/usr/bin/promtool"),
     "victoria-metrics": Path("victoria-metrics/usr/bin/victoria-metrics"),
+    "tinyproxy": Path("tinyproxy/usr/bin/tinyproxy"),
 }
 
 

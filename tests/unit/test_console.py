@@ -25,10 +25,23 @@ def test_verdict_in_plain_words():
         for ex in seed_exchanges("GROOVY")
     ]
     text = verdict(healthy + fixed + removed("Gone"))
+    # GROOVY's bloberrorresponses is the seed's invalid JSON: its blob errors were not counted, and it says so
     assert text == (
-        "verdict: 2 relations healthy, 1 removed on the other side; 1 sync error, 1 blob error; 1 other failed poll"
-        " (invalid_json x1)"
+        "verdict: 2 relations healthy, 1 removed on the other side; 1 sync error, 1 blob error (1 of 2 relations"
+        " unread); 1 other failed poll (invalid_json x1)"
     )
+
+
+def test_a_verdict_never_reads_a_failed_error_queue_as_no_errors():
+    # every blob error queue failed (the seed's own example, as the demo served it): not "0 blob errors"
+    text = verdict(seed_exchanges() + seed_exchanges("GROOVY"))
+    assert "; 2 sync errors, blob errors unknown (2 of 2 relations unread); " in text
+    assert "0 blob errors" not in text
+    assert text.endswith("2 other failed polls (invalid_json x2)")
+    # the error queues of relations that answered are counted: 2 sync errors, 2 blob errors
+    repaired = [exchange_for(BLOB_ERRORS, repaired_blob_errors(), relation=r) for r in ("AllContent", "GROOVY")]
+    sound = [ex for ex in seed_exchanges() + seed_exchanges("GROOVY") if ex.endpoint != BLOB_ERRORS] + repaired
+    assert verdict(sound) == "verdict: 2 relations healthy; 2 sync errors, 2 blob errors"
 
 
 def test_verdict_of_a_node_that_does_not_answer():

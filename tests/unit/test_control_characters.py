@@ -10,9 +10,9 @@ import pytest
 from exalate_collector import logs
 from exalate_collector.console import summary
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
-from exalate_collector.redact import printable
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.points import run_telemetry
+from exalate_collector.text import printable
 from exalate_collector.zabbix.mapping import build_map, plan_values
 
 from ..conftest import T0, exchange_for

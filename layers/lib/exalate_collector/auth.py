@@ -1,5 +1,6 @@
 """Credentials for one node: JWT (HS256 via PyJWT), a static token, or basic auth (login: login.py).
 
+``prepare(client, until)`` obtains what signing needs (only the login sends a request for it);
 ``sign(path, query)`` returns the headers and query parameters to add to one GET. ``path`` is the
 request path *below the Jira context path*, which is what Atlassian Connect's ``qsh`` hashes.
 """
@@ -13,13 +14,16 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 import jwt
 
 from . import redact
 from .config import AuthConfig, SendAs
+
+if TYPE_CHECKING:
+    from .client import NodeClient
 
 #: A cached token is replaced this long (at most) before it expires.
 REFRESH_MARGIN_S = 30.0
@@ -40,6 +44,10 @@ class Signed:
 
 
 class Authenticator(Protocol):
+    async def prepare(self, client: NodeClient, until: float) -> None:
+        """Before ``sign``: obtain what signing needs over the node's client (the login), by ``until``."""
+        ...
+
     def sign(self, path: str, query: Mapping[str, str]) -> Signed: ...
 
     def renew(self) -> bool:
@@ -48,7 +56,10 @@ class Authenticator(Protocol):
 
 
 class _Fixed:
-    """Credentials that a retry cannot change: a 401 is final."""
+    """Credentials that a retry cannot change: a 401 is final; nothing to obtain before signing."""
+
+    async def prepare(self, client: NodeClient, until: float) -> None:
+        return None
 
     def renew(self) -> bool:
         return False

@@ -103,6 +103,8 @@ def lambda_deadline_s(remaining_ms: int, margin_s: float = DEFAULT_DEADLINE_MARG
     return max(MIN_DEADLINE_S, remaining_ms / 1000.0 - margin_s)
 
 
+#: Bytes of answers held in memory at once in a run, outside Lambda (in Lambda: a share of its memory).
+DEFAULT_MEMORY_BUDGET_MB = 256
 #: Lambda: the share of the function's memory that answers held in memory may take. The rest is the
 #: interpreter and its libraries (about 90 MB), parsing, and the archive payload being compressed.
 LAMBDA_MEMORY_SHARE = 0.25
@@ -112,8 +114,6 @@ MEMORY_SIZE_VAR = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 def memory_budget_bytes(configured_mb: int | None, env: Mapping[str, str] | None = None) -> int:
     """``limits.memory_budget_mb`` when set; else in Lambda a share of the function's memory; else the
     default of ``limits.memory_budget_mb``."""
-    from .config import DEFAULT_MEMORY_BUDGET_MB
-
     env = os.environ if env is None else env
     if configured_mb is not None:
         return configured_mb * 1024 * 1024

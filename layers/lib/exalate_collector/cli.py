@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 import os
+import re
 import socket
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +31,7 @@ from .archive.sinks import ArchiveSink, sink_for
 from .config import Config, load_config, parse_config, unset_environment_secrets
 from .console import summary, verdict
 from .endpoints import BLOB_ERRORS
-from .errors import ConfigError, InvalidJson
+from .errors import ConfigError
 from .runner import RunResult, run
 from .settings import Settings
 from .state.store import StateStore, store_for
@@ -36,6 +39,7 @@ from .telemetry.otel import OtelPipeline, cli_instance_id, export_failure_messag
 
 if TYPE_CHECKING:
     from .devtools.otlp_receiver import OtlpReceiver
+    from .simulator import NodeSimulator
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,36 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port from 0 to 65535 (0: any free port), got {text}")
     return int(text)
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no relation (comma-separated names)")
+    return names
+
+
+_STATUS = re.compile(r"[A-Z][A-Z_]*")
+
+
+def _connections(text: str) -> list[tuple[str, str]]:
+    """``AllContent,Legacy:DEACTIVATED`` -> [("AllContent", "ACTIVE"), ("Legacy", "DEACTIVATED")]."""
+    found = []
+    for item in _names(text):
+        name, _, status = item.rpartition(":")
+        if not name or not _STATUS.fullmatch(status):
+            name, status = item, "ACTIVE"  # no status: a name (which may hold a colon)
+        found.append((name.strip(), status))
+    return found
+
+
+def _user_password(text: str) -> tuple[str, str]:
+    user, colon, password = text.partition(":")
+    if not colon or not password:
+        raise argparse.ArgumentTypeError(
+            "must be USER:PASSWORD with a password (':TOKEN' for an empty user and a personal access token)"
+        )
+    return user, password
 
 
 def _log_level(text: str) -> str:
@@ -136,10 +170,54 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "simulate",
         help="serve a simulated Exalate node until interrupted; prints its relations and credentials",
+        description="Serves a simulated Exalate node on 127.0.0.1: the six 2.4 endpoints of each relation"
+        " with the API document's examples, the 4.0 endpoints (queue totals, cmonitor, the connection"
+        " list), and the credentials chosen (a JWT with a shared secret by default; --login, --token or"
+        " --basic). It prints a configuration that polls it.",
     )
     sim.add_argument("--port", type=_port, default=8089, help="TCP port on 127.0.0.1 (default 8089; 0: any free)")
     sim.add_argument(
-        "--relations", default="AllContent,GROOVY", help="comma-separated relations it serves (default %(default)s)"
+        "--relations",
+        type=_names,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated relations it serves (default AllContent,GROOVY; none with --connections alone)",
+    )
+    sim.add_argument(
+        "--connections",
+        type=_connections,
+        default=[],
+        metavar="NAME[:STATUS],...",
+        help="connections its 4.0 list names (for relations: auto), each ACTIVE unless a status follows,"
+        " e.g. AllContent,Legacy:DEACTIVATED; each is served like --relations, which are listed as ACTIVE",
+    )
+    auth = sim.add_mutually_exclusive_group()
+    auth.add_argument(
+        "--login",
+        type=_user_password,
+        default=None,
+        metavar="USER:PASSWORD",
+        help="serve POST /rest/issuehub/4.0/authenticate for this user (':TOKEN' for an empty user and a"
+        " personal access token) and accept on GETs only its JWT, in X-exalate-jwt (auth type login)",
+    )
+    auth.add_argument("--token", default=None, help="accept only this static token, sent any way (auth type token)")
+    auth.add_argument(
+        "--basic",
+        type=_user_password,
+        default=None,
+        metavar="USER:PASSWORD",
+        help="accept only basic auth with these (auth type basic)",
+    )
+    sim.add_argument(
+        "--secret",
+        default=DEMO_SECRET,
+        help="the shared secret of JWTs it accepts, and signs its login tokens with (default: a demo secret)",
+    )
+    sim.add_argument(
+        "--context-path",
+        default="/jira",
+        metavar="PATH",
+        help="the Jira context path the API lives under (default /jira; '' for a cloud node's root)",
     )
     sim.add_argument(
         "--latency",
@@ -147,6 +225,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds added to every answer (default 0)",
         metavar="SECONDS",
+    )
+    sim.add_argument(
+        "--broken-blob-errors",
+        action="store_true",
+        help="serve the API document's bloberrorresponses example byte for byte: invalid JSON (a comma is"
+        " missing), an invalid_json failure; by default it is served with the comma restored",
     )
 
     sub.add_parser("docs", help="print docs/telemetry.md, generated from the telemetry contract")
@@ -241,7 +325,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             state = store_for(Settings(), in_lambda=False, local_dir=directory)
             return demo(args.deadline, _sink(args), state, state_note=_TEMPORARY_STATE)
     if args.command == "simulate":
-        return simulate(args.port, [r.strip() for r in args.relations.split(",") if r.strip()], args.latency)
+        return simulate(_simulation(args))
     from .telemetry.docs import render
 
     sys.stdout.write(render())
@@ -342,10 +426,9 @@ _TEMPORARY_STATE = (
     " (--state-dir DIR keeps it between demos)"
 )
 DEMO_LOG = "exalate-demo.log"
-SEED_NOTE = (
-    "note: invalid_json on syncrequests/bloberrorresponses is expected here. The simulator serves the API\n"
-    "      document's own example for that endpoint byte for byte, and that example misses a comma after\n"
-    '      "errorMessage" (line 11). A real node sends valid JSON; the collector reports what it got.'
+EXAMPLES_NOTE = (
+    "answers: the API document's examples; its bloberrorresponses example misses a comma, so the simulator\n"
+    "         serves it repaired, as a sound node would (simulate --broken-blob-errors serves it as printed)"
 )
 
 
@@ -355,9 +438,11 @@ def demo(
     """Two runs against the simulator (seed examples; one relation removed), to a local OTLP receiver
     or to the backend set in OTEL_EXPORTER_OTLP_ENDPOINT.
 
-    Between them a sync error is fixed on GROOVY; the second run is dated five minutes later, as the
-    next scheduled run would be, so that queue ages and the resolved error show. The log lines go to
-    ./exalate-demo.log: the tables show each failure once.
+    Between them a sync error is fixed on GROOVY, a connection is created on jira-auto, and the
+    attachment error queue of jira-demo's AllContent starts failing (HTTP 500); the second run is
+    dated five minutes later, as the next scheduled run would be, so that queue ages, the resolved
+    error and a failed endpoint in the verdict show. The log lines go to ./exalate-demo.log: the
+    tables show each failure once.
     """
     from .devtools.otlp_receiver import OtlpReceiver
     from .endpoints import SYNC_ERRORS
@@ -377,8 +462,10 @@ def demo(
     with log_file, contextlib.ExitStack() as stack:
         logs.configure(level, stream=log_file)
         stack.callback(logs.configure, level)  # back to stderr before the file closes
-        node = stack.enter_context(NodeSimulator(["AllContent", "GROOVY"], secret=secret))
-        auto = stack.enter_context(NodeSimulator(["AllContent", "GROOVY"], secret=secret, login=login))
+        node = stack.enter_context(NodeSimulator(["AllContent", "GROOVY"], secret=secret, examples="repaired"))
+        auto = stack.enter_context(
+            NodeSimulator(["AllContent", "GROOVY"], secret=secret, login=login, login_only=True, examples="repaired")
+        )
         config = demo_config(node.base_url, auto.base_url, os.environ.get(DEMO_ZABBIX_VAR))
         print(f"simulated Exalate node: {node.base_url}  (relations AllContent, GROOVY; RemovedPartner is gone)")
         print(f"simulated Exalate node: {auto.base_url}  (relations: auto, login; a connection is added after run 1)")
@@ -393,6 +480,7 @@ def demo(
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
             stack.callback(os.environ.pop, "OTEL_EXPORTER_OTLP_ENDPOINT", None)
             print(f"local OTLP/HTTP receiver: {receiver.endpoint}")
+        print(EXAMPLES_NOTE)
         if state_note:
             print(state_note)
         print(f"log lines: {log_path}")
@@ -400,29 +488,33 @@ def demo(
         now = time.time()
         print("\n=== run 1 ===")
         first = run(config, deadline, pipeline, archive, state, clock=lambda: now)
-        _show(first, receiver, SEED_NOTE)
+        _show(first, receiver)
         node.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
+        node.set("AllContent", BLOB_ERRORS, Behaviour(status=500, body=b'{"message":"java.lang.NullPointerException"}'))
         auto.add_connection("NewPartner")
-        auto.set("NewPartner", SYNC_ERRORS, Behaviour(body=b"[]"))  # a new connection without errors
+        for queue in (SYNC_ERRORS, BLOB_ERRORS):  # a new connection without errors
+            auto.set("NewPartner", queue, Behaviour(body=b"[]"))
         print(
-            "\n=== run 2: five minutes later; the sync error on GROOVY was fixed meanwhile,"
-            " and connection NewPartner was created on jira-auto ==="
+            "\n=== run 2: five minutes later; the sync error on GROOVY was fixed meanwhile, connection NewPartner"
+            " was created on jira-auto, and jira-demo's AllContent answers 500 for its blob errors ==="
         )
         second = run(config, deadline, pipeline, archive, state, clock=lambda: now + 300)
-        _show(second, receiver, "note: invalid_json again: the API document's broken example (see run 1)")
+        _show(second, receiver)
+        print(
+            "note: the blob error of jira-demo/AllContent is not reported resolved: its queue could not be read"
+            " (server_error), so the verdict counts it as unread"
+        )
         print(f"\nmethods the node saw: {', '.join(sorted({r.method for r in node.seen}))}")
         posts = [r.path for r in auto.seen if r.method != "GET"]
         print(f"requests to jira-auto other than GET: {len(posts)} ({', '.join(sorted(set(posts)))}: the login)")
         return max(_exit_code(first), _exit_code(second))
 
 
-def _show(result: RunResult, receiver: OtlpReceiver | None, seed_note: str) -> None:
+def _show(result: RunResult, receiver: OtlpReceiver | None) -> None:
     print(summary(result.exchanges, result.telemetry))
     for found in result.discoveries.values():
         how = "from the node's connection list" if found.failure is None else "from the state (discovery failed)"
         print(f"relations of {found.node} {how}: {', '.join(found.relations) or 'none'}")
-    if any(isinstance(ex.failure, InvalidJson) and ex.endpoint == BLOB_ERRORS for ex in result.exchanges):
-        print(seed_note)
     _print_archive(result)
     _print_zabbix(result)
     for where in result.archive.delivered.values() if result.archive else ():
@@ -439,19 +531,72 @@ def _show(result: RunResult, receiver: OtlpReceiver | None, seed_note: str) -> N
     print(verdict(result.exchanges))
 
 
-def simulate(port: int, relations: list[str], latency: float) -> int:
-    from .simulator import NodeSimulator
+@dataclass(frozen=True)
+class Simulation:
+    """What ``simulate`` serves: its relations and connection list, credentials and examples."""
 
-    simulator = NodeSimulator(relations, latency_s=latency)
+    port: int = 8089
+    relations: tuple[str, ...] = ("AllContent", "GROOVY")
+    #: Status of each relation in the 4.0 connection list (ACTIVE when not named).
+    statuses: Mapping[str, str] = field(default_factory=dict)
+    secret: str = DEMO_SECRET
+    login: tuple[str, str] | None = None
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+    context_path: str = "/jira"
+    latency: float = 0.0
+    broken_blob_errors: bool = False
+
+    def simulator(self) -> NodeSimulator:
+        from .simulator import NodeSimulator
+
+        node = NodeSimulator(
+            list(self.relations),
+            context_path=self.context_path,
+            secret=self.secret,
+            static_token=self.token,
+            basic=self.basic,
+            latency_s=self.latency,
+            login=self.login,
+            login_only=True,
+            examples="seed" if self.broken_blob_errors else "repaired",
+        )
+        for name, status in self.statuses.items():
+            node.set_status(name, status)
+        return node
+
+
+def _simulation(args: argparse.Namespace) -> Simulation:
+    listed = dict(args.connections)
+    relations = args.relations if args.relations is not None else ([] if listed else ["AllContent", "GROOVY"])
+    context_path = args.context_path.strip()
+    if context_path and not context_path.startswith("/"):
+        context_path = "/" + context_path
+    return Simulation(
+        port=args.port,
+        relations=tuple(dict.fromkeys([*relations, *listed])),
+        statuses={name: status for name, status in listed.items() if status != "ACTIVE"},
+        secret=args.secret,
+        login=args.login,
+        token=args.token,
+        basic=args.basic,
+        context_path=context_path.rstrip("/"),
+        latency=args.latency,
+        broken_blob_errors=args.broken_blob_errors,
+    )
+
+
+def simulate(simulation: Simulation) -> int:
+    simulator = simulation.simulator()
     try:
-        simulator.start(port)
+        simulator.start(simulation.port)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise CommandFailed(
-            f"cannot listen on 127.0.0.1:{port}: {reason}; choose another --port (0: any free port)"
+            f"cannot listen on 127.0.0.1:{simulation.port}: {reason}; choose another --port (0: any free port)"
         ) from None
     with simulator as node:
-        print(simulation_banner(node.base_url, relations, node.secret), flush=True)
+        print(simulation_banner(node.base_url, simulation), flush=True)
         try:
             while True:
                 time.sleep(3600)
@@ -459,23 +604,66 @@ def simulate(port: int, relations: list[str], latency: float) -> int:
             return 0
 
 
-def simulation_banner(base_url: str, relations: list[str], secret: str | None) -> str:
+def _yaml(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a YAML scalar, quoted ('}', ':', '' and all)
+
+
+def simulation_banner(base_url: str, simulation: Simulation) -> str:
     """What ``simulate`` serves, and a configuration that polls it."""
-    return "\n".join(
-        [
-            f"simulated Exalate node at {base_url}",
-            f"  relations served: {', '.join(relations)} (any other relation answers 400 'Connection ... not found')",
-            f"  credentials: JWT HS256 with the shared secret {secret!r}"
-            " (any send_as; exp in s or ms; qsh checked when present)",
-            "  poll it with this configuration (and EXALATE_JWT_SECRET set to that secret):",
-            "    nodes:",
-            "      - name: simulated",
-            f"        base_url: {base_url}",
-            f"        relations: [{', '.join(relations)}]",
-            '        auth: {type: jwt, secret: "${EXALATE_JWT_SECRET}"}',  # quoted: '}' ends a flow mapping
-            "Ctrl-C to stop",
-        ]
-    )
+    from .simulator.server import LOGIN_PATH
+
+    relations = list(simulation.relations)
+    listed = ", ".join(f"{name} {simulation.statuses.get(name, 'ACTIVE')}" for name in relations) or "empty"
+    lines = [
+        f"simulated Exalate node at {base_url}",
+        f"  relations served: {', '.join(relations) or 'none'}"
+        " (any other relation answers 400 'Connection ... not found')",
+        f"  connection list (GET 4.0/connections, for relations: auto): {listed}",
+        "  blob errors: "
+        + (
+            "the API document's example byte for byte: invalid JSON, a comma is missing (--broken-blob-errors)"
+            if simulation.broken_blob_errors
+            else "the API document's example with its missing comma restored (--broken-blob-errors: as printed)"
+        ),
+    ]
+    if simulation.latency:
+        lines.append(f"  latency: {simulation.latency:g} s added to every answer")
+    if simulation.login is not None:
+        user, password = simulation.login
+        variable = "EXALATE_PASSWORD"
+        lines.append(
+            f"  credentials: login, POST {simulation.context_path}{LOGIN_PATH} as user {user!r} with password"
+            f" {password!r}; GETs then take only its JWT, in X-exalate-jwt"
+        )
+        auth = f"{{type: login, username: {_yaml(user)}, password: {_yaml('${' + variable + '}')}}}"
+    elif simulation.token is not None:
+        variable = "EXALATE_TOKEN"
+        lines.append(f"  credentials: the static token {simulation.token!r} (any send_as)")
+        auth = f"{{type: token, token: {_yaml('${' + variable + '}')}, send_as: x-exalate-jwt}}"
+    elif simulation.basic is not None:
+        user, _ = simulation.basic
+        variable = "EXALATE_PASSWORD"
+        lines.append(f"  credentials: basic, user {user!r} with the password {simulation.basic[1]!r}")
+        auth = f"{{type: basic, username: {_yaml(user)}, password: {_yaml('${' + variable + '}')}}}"
+    else:
+        variable = "EXALATE_JWT_SECRET"
+        lines.append(
+            f"  credentials: JWT HS256 with the shared secret {simulation.secret!r}"
+            " (any send_as; exp in s or ms; qsh checked when present)"
+        )
+        auth = f"{{type: jwt, secret: {_yaml('${' + variable + '}')}}}"
+    lines += [
+        f"  poll it with this configuration (and {variable} set to that {variable.rsplit('_', 1)[-1].lower()}):",
+        "    nodes:",
+        "      - name: simulated",
+        f"        base_url: {base_url}",
+    ]
+    if simulation.login is not None or not relations:
+        lines += ["        relations: auto", "        collect: [relations, queues, errors, connections]"]
+    else:
+        lines.append(f"        relations: [{', '.join(relations)}]")
+    lines += [f"        auth: {auth}", "Ctrl-C to stop"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .endpoints import GROUPS, Group
 from .errors import ConfigError
+from .text import control_character
 
 AuthType = Literal["jwt", "token", "basic", "login"]
 SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
@@ -31,8 +32,8 @@ DEFAULT_STUCK_AFTER_S = 1800.0
 DEFAULT_LIFETIME_S = 180
 #: Requests in flight at once in a whole run, all nodes together (one worker thread each).
 DEFAULT_MAX_IN_FLIGHT = 64
-#: Bytes of answers held in memory at once in a run, outside Lambda (in Lambda: a share of its memory).
-DEFAULT_MEMORY_BUDGET_MB = 256
+#: ``relations: auto``: at most this many connections of a node are polled (``discover.max``).
+DEFAULT_DISCOVER_MAX = 500
 
 _NODE_KEYS = {
     "name",
@@ -48,6 +49,7 @@ _NODE_KEYS = {
     "collect",
     "discover",
     "zabbix_host",
+    "proxy",
 }
 _AUTH_KEYS: dict[str, set[str]] = {
     "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
@@ -98,6 +100,8 @@ class Discover:
     status: tuple[str, ...] = ("ACTIVE",)
     #: A regular expression found in the connection name (anchor it with ^ and $); None: any name.
     name: str | None = None
+    #: At most this many connections are polled: the first by name; the rest are reported left out.
+    max: int = DEFAULT_DISCOVER_MAX
 
     def accepts(self, name: str, status: str) -> bool:
         if self.status and status.upper() not in self.status:
@@ -124,6 +128,9 @@ class NodeConfig:
     discover: Discover | None = None
     #: The Zabbix host that receives this node's values (default: the node name).
     zabbix_host: str | None = None
+    #: The forward proxy for this node's requests (``http(s)://[user:password@]host:port``); ``"none"``:
+    #: direct, whatever HTTPS_PROXY says; None: HTTPS_PROXY / HTTP_PROXY / NO_PROXY decide.
+    proxy: str | None = None
 
     @property
     def zabbix_host_name(self) -> str:
@@ -388,6 +395,12 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         problems.add(where, "zabbix_host", "must be a Zabbix host name: letters, digits, spaces, '.', '-', '_'")
         zabbix_host = None
 
+    proxy = raw.get("proxy")
+    proxy_problem = _proxy_problem(proxy)
+    if proxy_problem:
+        problems.add(where, "proxy", proxy_problem)
+        proxy = None
+
     auth = _parse_auth(where, raw.get("auth"), problems)
     if auth is None:
         return None
@@ -405,7 +418,29 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         collect=tuple(g for g in GROUPS if g in collect),
         discover=discover,
         zabbix_host=zabbix_host,
+        proxy=proxy,
     )
+
+
+def _proxy_problem(proxy: object) -> str | None:
+    """Why ``proxy`` cannot be used, or None. Never quotes it: it may hold a password."""
+    if proxy is None or proxy == "none":
+        return None
+    example = "an http(s) URL such as http://proxy.example.com:3128, or none"
+    if not isinstance(proxy, str):
+        return f"must be {example}"
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return f"not a valid URL ({exc}); expected {example}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be {example}"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "must be a scheme, host and port only (and credentials if the proxy needs them)"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in proxy):
+        return "must not contain whitespace or control characters"
+    return None
 
 
 def _parse_discover(where: str, raw: Mapping[str, Any], problems: _Problems) -> Discover | None:
@@ -416,8 +451,12 @@ def _parse_discover(where: str, raw: Mapping[str, Any], problems: _Problems) -> 
     if not isinstance(spec, Mapping):
         problems.add(where, "discover", "must be a mapping such as {status: [ACTIVE], name: '^Prod'}")
         return Discover()
-    for key in sorted(set(spec) - {"status", "name"}):
+    for key in sorted(set(spec) - {"status", "name", "max"}):
         problems.add(where, f"discover.{key}", "unknown key")
+    most = spec.get("max", DEFAULT_DISCOVER_MAX)
+    if not _is_int(most) or not 1 <= most <= 100_000:
+        problems.add(where, "discover.max", f"must be an integer from 1 to 100000, got {most!r}")
+        most = DEFAULT_DISCOVER_MAX
     status = spec.get("status", ["ACTIVE"])
     if not isinstance(status, list) or not all(isinstance(s, str) and s.strip() for s in status):
         problems.add(where, "discover.status", "must be a list of statuses such as [ACTIVE] ([] for any)")
@@ -432,7 +471,7 @@ def _parse_discover(where: str, raw: Mapping[str, Any], problems: _Problems) -> 
         except re.error as exc:
             problems.add(where, "discover.name", f"not a regular expression: {exc}")
             name = None
-    return Discover(status=tuple(s.strip().upper() for s in status), name=name)
+    return Discover(status=tuple(s.strip().upper() for s in status), name=name, max=int(most))
 
 
 def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | None:
@@ -452,6 +491,10 @@ def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | No
             return None
         if not isinstance(value, str) or not value:
             problems.add(where, f"auth.{key}", "required: a non-empty string" if required else "must be a string")
+            return None
+        bad = control_character(value.removesuffix("\n").removesuffix("\r"))
+        if bad is not None:  # the value itself is never shown
+            problems.add(where, f"auth.{key}", f"holds a control character ({bad}); a credential is one line of text")
             return None
         return value
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from .endpoints import BLOB_ERRORS, SYNC_ERRORS
 from .errors import ConnectionNotFound
 from .model import Exchange
-from .redact import printable
 from .telemetry.points import POLL_FAILURE_EVENT, RunTelemetry
+from .text import printable
 
 
 def _status(ex: Exchange) -> str:
@@ -86,17 +86,35 @@ def _count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
+_ERROR_QUEUES = ((SYNC_ERRORS, "sync error"), (BLOB_ERRORS, "blob error"))
+
+
+def _errors(exchanges: Sequence[Exchange], healthy: Sequence[Sequence[Exchange]], endpoint: str, kind: str) -> str:
+    """``4 sync errors``; with the count of the healthy relations whose error queue failed to poll."""
+    count = sum(ex.reading.items for ex in exchanges if ex.reading and ex.endpoint == endpoint)
+    polled = [ex for polls in healthy for ex in polls if ex.endpoint == endpoint]
+    unread = sum(1 for ex in polled if ex.failure is not None)
+    if not unread:
+        return _count(count, kind)
+    of = f"{unread} of {_count(len(polled), 'relation')} unread"
+    return f"{kind}s unknown ({of})" if unread == len(polled) else f"{_count(count, kind)} ({of})"
+
+
 def verdict(exchanges: Sequence[Exchange]) -> str:
     """The run in plain words: ``2 relations healthy, 1 removed on the other side; 1 sync error; ...``.
 
     A relation is *removed* when the node says the connection does not exist, *not reachable* when
     no endpoint of it answered, *healthy* otherwise; errors are the items waiting in the error queues.
+    An error queue of a healthy relation that failed to poll was not counted, and the verdict says so
+    (``3 blob errors (1 of 5 relations unread)``, ``blob errors unknown (2 of 2 relations unread)``):
+    a failed endpoint never reads as "0 errors".
     """
     by_relation: dict[tuple[str, str], list[Exchange]] = {}
     for ex in exchanges:
         if ex.relation:  # the 4.0 API's once-per-node endpoints belong to no relation
             by_relation.setdefault((ex.node, ex.relation), []).append(ex)
     kinds: Counter[str] = Counter()
+    healthy: list[list[Exchange]] = []
     for polls in by_relation.values():
         if any(isinstance(ex.failure, ConnectionNotFound) for ex in polls):
             kinds["removed on the other side"] += 1
@@ -104,15 +122,15 @@ def verdict(exchanges: Sequence[Exchange]) -> str:
             kinds["not reachable"] += 1
         else:
             kinds["healthy"] += 1
+            healthy.append(polls)
     present = [(kind, kinds[kind]) for kind in ("healthy", "removed on the other side", "not reachable") if kinds[kind]]
     phrases = []
     for index, (kind, count) in enumerate(present):  # "2 relations healthy, 1 removed on the other side"
         noun = (" relation" if count == 1 else " relations") if index == 0 else ""
         phrases.append(f"{count}{noun} {kind}")
     relations = ", ".join(phrases)
-    sync = sum(ex.reading.items for ex in exchanges if ex.reading and ex.endpoint == SYNC_ERRORS)
-    blob = sum(ex.reading.items for ex in exchanges if ex.reading and ex.endpoint == BLOB_ERRORS)
-    parts = [relations or "no relation polled", f"{_count(sync, 'sync error')}, {_count(blob, 'blob error')}"]
+    errors = ", ".join(_errors(exchanges, healthy, endpoint, kind) for endpoint, kind in _ERROR_QUEUES)
+    parts = [relations or "no relation polled", errors]
     other = Counter(
         ex.failure.error_type
         for ex in exchanges

@@ -43,12 +43,33 @@ def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) ->
     read, those of the last list kept in the state (a ``discovery_failed``)."""
     assert node.discover is not None
     if listing.ok and listing.reading is not None:
-        names = tuple(
-            c.name
-            for c in listing.reading.connections
-            if is_connection_name(c.name) and node.discover.accepts(c.name, c.status)
+        names = list(  # in the node's order, each once
+            dict.fromkeys(
+                c.name
+                for c in listing.reading.connections
+                if is_connection_name(c.name) and node.discover.accepts(c.name, c.status)
+            )
         )
-        return Discovery(node.name, names)
+        most = node.discover.max
+        log.debug(
+            "discovery: node=%s lists %d connections, %d pass the filters (status %s, name %s), at most %d polled",
+            node.name,
+            len(listing.reading.connections),
+            len(names),
+            ",".join(node.discover.status) or "any",
+            "any" if node.discover.name is None else "a pattern",
+            most,
+            extra={"exalate.node": node.name},
+        )
+        if len(names) <= most:
+            return Discovery(node.name, tuple(names))
+        failure = DiscoveryFailed(
+            f"node {node.name} lists {len(names)} connections that pass the discover filters, more than"
+            f" discover.max {most}: the first {most} by name were polled, {len(names) - most} left out"
+        )
+        _warn(node, failure)
+        first = set(sorted(names)[:most])
+        return Discovery(node.name, tuple(n for n in names if n in first), failure)
     cause = f"{listing.failure.error_type}: {listing.failure.detail}" if listing.failure else "no answer"
     kept = kept_relations(state, node.name)
     if kept is None:
@@ -57,6 +78,11 @@ def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) ->
         relations, at = kept
         fallback = f"polled the {len(relations)} relation(s) of the list kept in the state from {at}"
     failure = DiscoveryFailed(f"the connection list of node {node.name} could not be read ({cause}); {fallback}")
+    _warn(node, failure)
+    return Discovery(node.name, kept[0] if kept else (), failure, from_state=True)
+
+
+def _warn(node: NodeConfig, failure: DiscoveryFailed) -> None:
     log.warning(
         "discovery failed: node=%s error.type=%s: %s",
         node.name,
@@ -64,7 +90,6 @@ def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) ->
         failure.detail,
         extra={"exalate.node": node.name, "error.type": failure.error_type},
     )
-    return Discovery(node.name, kept[0] if kept else (), failure)
 
 
 def kept_relations(state: StateStore | None, node: str) -> tuple[tuple[str, ...], str] | None:

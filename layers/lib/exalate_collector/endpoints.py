@@ -24,6 +24,8 @@ GROUPS: Final[tuple[Group, ...]] = ("relations", "queues", "errors", "connection
 Source = Literal["vendor API document", "vendor monitoring guide", "vendor staff scripts"]
 
 REST_PREFIX: Final = "/rest/issuehub/"
+#: The one path a POST may go to: Exalate's 4.0 login (``auth: {type: login}``).
+LOGIN_PATH: Final = "/rest/issuehub/4.0/authenticate"
 QUEUE_SIZE: Final = "exalate.queue.size"
 
 

@@ -44,6 +44,7 @@ so the names users see on dashboards and the names in the code cannot drift apar
         ├── DeadlineExceeded     still unanswered when the run's deadline came
         ├── ConnectionFailed     DNS, refused, reset, or closed before the answer was complete
         ├── TlsError             certificate or handshake failure
+        ├── InvalidResponse      not valid HTTP/1.1: framing, a folded or malformed header, bytes outside an answer
         ├── TooLarge             body over max_body_bytes
         ├── UnexpectedContentType  200 but not JSON (often an HTML page)
         ├── InvalidJson          200 JSON that does not parse (the seed's own bloberrorresponses example)
@@ -174,6 +175,12 @@ class ConnectionFailed(PollFailure):
 
 class TlsError(PollFailure):
     """TLS handshake or certificate verification failed."""
+
+
+class InvalidResponse(PollFailure):
+    """The answer is not valid HTTP/1.1: bad framing (chunk sizes, duplicate or conflicting Content-Length),
+    a folded or malformed header, or bytes sent outside an answer (before the request, a second answer, on
+    an idle connection). Nothing of it is used."""
 
 
 class TooLarge(PollFailure):

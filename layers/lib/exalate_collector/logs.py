@@ -13,7 +13,8 @@ import logging
 import sys
 from typing import TextIO
 
-from .redact import RedactingFilter, printable
+from .redact import RedactingFilter
+from .text import printable
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 

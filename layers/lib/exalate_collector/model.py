@@ -61,5 +61,8 @@ class Discovery:
 
     node: str
     relations: tuple[str, ...]
-    #: Set when the connection list could not be read: ``relations`` then come from the state.
+    #: Set when the connection list could not be read (``relations`` then come from the state), or when
+    #: it listed more than ``discover.max`` connections (the first by name were polled).
     failure: errors.DiscoveryFailed | None = None
+    #: True when ``relations`` come from the list kept in the state, not from this run's list.
+    from_state: bool = False

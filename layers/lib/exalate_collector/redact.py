@@ -273,12 +273,3 @@ class RedactingFilter(logging.Filter):
 
 
 _RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
-
-
-def printable(text: str) -> str:
-    """Text from a node made safe for a terminal, a text log line or a Zabbix key: every character that
-    is not printable (control characters such as ESC and newlines, bidi overrides, line separators) as
-    its escape (``\\x1b``, ``\\n``, ``\\u202e``), so a node can neither clear a terminal nor forge a line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

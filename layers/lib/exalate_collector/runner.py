@@ -9,7 +9,6 @@ by the caller once all else is done.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 import weakref
@@ -123,12 +122,12 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def prepare_targets(config: Config, resolve: Callable[[str], str], deadline: float = math.inf) -> list[NodeTarget]:
-    """Each node with its authenticator (``deadline``, a monotonic instant, bounds a login)."""
+def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeTarget]:
+    """Each node with its authenticator, or the failure that keeps it from being polled."""
     targets = []
     for node in config.nodes:
         try:
-            authenticator = _authenticator(node, resolve, deadline)
+            authenticator = _authenticator(node, resolve)
         except SecretUnavailable as failure:
             targets.append(NodeTarget(node, None, failure))
         else:
@@ -140,10 +139,10 @@ def prepare_targets(config: Config, resolve: Callable[[str], str], deadline: flo
     return targets
 
 
-def _authenticator(node: NodeConfig, resolve: Callable[[str], str], deadline: float) -> Authenticator:
+def _authenticator(node: NodeConfig, resolve: Callable[[str], str]) -> Authenticator:
     if node.auth.type == "login":
         username = resolve(node.auth.username) if node.auth.username else ""
-        return LoginAuthenticator(node, username, resolve(node.auth.password or ""), deadline)
+        return LoginAuthenticator(node, username, resolve(node.auth.password or ""))
     return authenticator_for(node.auth, resolve)
 
 
@@ -205,7 +204,7 @@ def collect(
     run_id = new_run_id(started_at)
     deadline = start + deadline_s
     with budget.within(deadline):  # secrets and kept relation lists from AWS count against polling's time
-        targets = prepare_targets(config, resolve, deadline)
+        targets = prepare_targets(config, resolve)
         listed, discoveries = discover(targets, deadline, state, config.limits.max_in_flight)
     result = RunResult(run_id=run_id, started_at=started_at, exchanges=[], duration_s=0.0, discoveries=discoveries)
     planned = [
@@ -275,7 +274,7 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
 
         found = result.discoveries.get(node.name)
         relations = result.relations_of(node)
-        listed = relations if found is not None and found.failure is None else None
+        listed = relations if found is not None and not found.from_state else None
 
         def compute(
             previous: dict | None,

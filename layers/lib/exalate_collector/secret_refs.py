@@ -15,6 +15,7 @@ from typing import Any
 
 from . import aws
 from .errors import SecretUnavailable
+from .text import control_character
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,32 @@ def is_literal(ref: str) -> bool:
 
 
 def resolve(ref: str, env: Mapping[str, str] | None = None) -> str:
-    """The secret value behind ``ref``. Raises SecretUnavailable naming the reference."""
+    """The secret value behind ``ref``, one trailing newline stripped (as ``echo`` and many secret stores
+    leave one). Raises SecretUnavailable naming the reference: unreadable, empty, or holding any other
+    control character (it would break the header it goes into, or smuggle one)."""
     env = os.environ if env is None else env
     var = environment_variable(ref)
     if var is not None:
         value = env.get(var)
         if not value:
             raise SecretUnavailable(f"environment variable {var} is not set or empty")
-        return value
+        return checked(value, f"environment variable {var}")
     if ref.startswith("secretsmanager:"):
-        return _cached(ref, lambda: _read_secretsmanager(ref[len("secretsmanager:") :]))
+        return checked(_cached(ref, lambda: _read_secretsmanager(ref[len("secretsmanager:") :])), ref)
     if ref.startswith("ssm:"):
-        return _cached(ref, lambda: read_ssm_parameter(ref[len("ssm:") :]))
-    return ref
+        return checked(_cached(ref, lambda: read_ssm_parameter(ref[len("ssm:") :])), ref)
+    return checked(ref, "a literal value")
+
+
+def checked(value: str, where: str) -> str:
+    """``value`` without one trailing newline; SecretUnavailable if another control character remains."""
+    value = value.removesuffix("\n").removesuffix("\r")
+    bad = control_character(value)
+    if bad is not None:
+        raise SecretUnavailable(f"{where} holds a control character ({bad}); a credential is one line of text")
+    if not value:
+        raise SecretUnavailable(f"{where} is empty")
+    return value
 
 
 def _cached(ref: str, read: Any) -> str:

@@ -1,5 +1,5 @@
 """The bundled Exalate node simulator."""
 
-from .server import Behaviour, NodeSimulator, seed_body
+from .server import Behaviour, NodeSimulator, repaired_body, seed_body
 
-__all__ = ["Behaviour", "NodeSimulator", "seed_body"]
+__all__ = ["Behaviour", "NodeSimulator", "repaired_body", "seed_body"]

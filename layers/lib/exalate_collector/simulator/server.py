@@ -7,8 +7,13 @@ their errors, the connection list names them with a status that a test can chang
 added between runs is a new connection). It verifies the JWT (HS256, exp in seconds or milliseconds,
 qsh when present), answers the documented 400/401/403/500 statuses, and lets a test inject latency
 and faults per endpoint. With ``login`` set it answers ``POST /rest/issuehub/4.0/authenticate`` with a
-JWT (exp in milliseconds, as Exalate's own). Any other method or path is answered 405 and recorded,
-so a test can prove what the collector sent.
+JWT (exp in milliseconds, as Exalate's own); with ``login_only`` too, a GET must carry that token in
+``X-exalate-jwt``, as on a node whose 4.0 API is reached by login. Any other method or path is answered
+405 and recorded, so a test can prove what the collector sent.
+
+``examples="repaired"`` serves the one example of the API document that is not valid JSON
+(``bloberrorresponses``: a comma is missing) with that comma restored, the answer a sound node sends;
+the default, ``"seed"``, serves every example byte for byte, as the tests of the parser need it.
 """
 
 from __future__ import annotations
@@ -17,28 +22,48 @@ import base64
 import hmac
 import json
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
 
 from ..auth import query_string_hash
-from ..endpoints import TABLE, Endpoint, row
+from ..endpoints import BLOB_ERRORS, LOGIN_PATH, TABLE, Endpoint, row
 from ..errors import PollFailure
 from ..parse import interpret
-from ..transport import LOGIN_PATH
 
 NOT_FOUND_TEXT = "Connection `{relation}` not found. Seems like it was removed on the Destination side."
+
+
+Examples = Literal["seed", "repaired"]
+#: The API document's examples that are not valid JSON, served repaired with ``examples="repaired"``.
+REPAIRED = frozenset({BLOB_ERRORS})
 
 
 def seed_body(endpoint: str) -> bytes:
     """The example body of an endpoint (for the 2.4 ones, exactly as the API document prints it)."""
     return files(__package__).joinpath("fixtures", row(endpoint).fixture).read_bytes()
+
+
+def repaired_body(endpoint: str) -> bytes:
+    """The example body of an endpoint as a sound node sends it: the seed's, or its repaired copy
+    (``<fixture>.repaired.json``: the seed's bytes with its one missing comma restored)."""
+    if endpoint not in REPAIRED:
+        return seed_body(endpoint)
+    name = row(endpoint).fixture.removesuffix(".json") + ".repaired.json"
+    return files(__package__).joinpath("fixtures", name).read_bytes()
+
+
+def example_body(endpoint: str, examples: Examples = "seed") -> bytes:
+    return repaired_body(endpoint) if examples == "repaired" else seed_body(endpoint)
 
 
 def _route(spec: Endpoint) -> re.Pattern[str]:
@@ -55,7 +80,7 @@ class Behaviour:
     """How one endpoint answers. The default is the document's example with 200."""
 
     status: int = 200
-    body: bytes | None = None  # None: the seed example for the endpoint
+    body: bytes | None = None  # None: the node's example for the endpoint (seed or repaired)
     content_type: str = "application/json"
     latency_s: float = 0.0
     hang: bool = False  # accept the request, never answer (until the server stops)
@@ -88,6 +113,9 @@ class NodeSimulator:
         basic: tuple[str, str] | None = None,
         latency_s: float = 0.0,
         login: tuple[str, str] | None = None,
+        login_only: bool = False,
+        examples: Examples = "seed",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         relations = relations if relations is not None else ["AllContent"]
         if isinstance(relations, list):
@@ -98,8 +126,14 @@ class NodeSimulator:
         self.static_token = static_token
         self.basic = basic
         self.latency_s = latency_s
+        #: Serve HTTPS with this server context (base_url is then https://).
+        self.tls = tls
         #: (user, password) the login accepts ('' user: a personal access token); None: no login endpoint.
         self.login = login
+        #: With ``login``: GETs are accepted only with a token of the login, in X-exalate-jwt.
+        self.login_only = login_only and login is not None
+        #: "seed": the API document's examples byte for byte; "repaired": its broken one repaired.
+        self.examples: Examples = examples
         self.login_lifetime_s = 3600.0
         #: The node's clock minus the real one: it mints and checks tokens by its own clock.
         self.clock_offset_s = 0.0
@@ -161,12 +195,26 @@ class NodeSimulator:
         # a total adds up the 2.4 queues of its direction; the error count, the 2.4 error endpoints
         wanted = (lambda e: e.direction == spec.direction) if spec.direction else (lambda e: e.answer == "errors")
         counted = [e for e in TABLE if e.per_relation and wanted(e)]
-        total = sum(_items(e, endpoints.get(e.name, Behaviour())) for endpoints in relations.values() for e in counted)
+        total = sum(
+            self._items(e, endpoints.get(e.name, Behaviour())) for endpoints in relations.values() for e in counted
+        )
         if spec.answer == "total":
             return json.dumps({"limit": 0, "total": total, "results": []}).encode()
         if spec.answer == "error_count":
             return json.dumps({"numErrors": total}).encode()
-        return seed_body(spec.name)
+        return self.example(spec.name)
+
+    def example(self, endpoint: str) -> bytes:
+        """This node's example answer of an endpoint (seed or repaired, as ``examples`` says)."""
+        return example_body(endpoint, self.examples)
+
+    def _items(self, spec: Endpoint, behaviour: Behaviour) -> int:
+        """How many items a relation endpoint answers now (0 when its answer is not a valid list)."""
+        body = self.example(spec.name) if behaviour.body is None else behaviour.body
+        try:
+            return interpret(spec.name, behaviour.status, behaviour.content_type, body).items
+        except PollFailure:
+            return 0
 
     def login_answer(self, body: bytes) -> tuple[int, bytes, dict[str, str]]:
         """The answer to POST /rest/issuehub/4.0/authenticate."""
@@ -192,7 +240,7 @@ class NodeSimulator:
     def base_url(self) -> str:
         assert self._server is not None, "start() the simulator first"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.context_path}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}{self.context_path}"
 
     def start(self, port: int = 0) -> NodeSimulator:
         simulator = self
@@ -202,6 +250,7 @@ class NodeSimulator:
 
         self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self._server.tls = self.tls
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="exalate-simulator", daemon=True
         )
@@ -234,6 +283,8 @@ class NodeSimulator:
             if authorization.startswith(prefix):
                 token = authorization[len(prefix) :]
         token = token or headers.get("X-exalate-jwt") or query.get("jwt")
+        if self.login_only:  # only the login's token, where the vendor's scripts send it
+            token = headers.get("X-exalate-jwt")
         if not token:
             return 403
         if self.static_token is not None:
@@ -257,6 +308,8 @@ class NodeSimulator:
             return 401
         if "qsh" in claims and claims["qsh"] != query_string_hash("GET", path, query):
             return 401
+        if self.login_only and (claims.get("iss") != "EXALATE" or claims.get("user") != (self.login or ("", ""))[0]):
+            return 401  # signed with the node's secret, but not a token of its login
         with self.lock:
             self.claims_seen.append(claims)
         return None
@@ -269,17 +322,15 @@ class NodeSimulator:
             return endpoints.get(endpoint, Behaviour())
 
 
-def _items(spec: Endpoint, behaviour: Behaviour) -> int:
-    """How many items a relation endpoint answers now (0 when its answer is not a valid list)."""
-    body = seed_body(spec.name) if behaviour.body is None else behaviour.body
-    try:
-        return interpret(spec.name, behaviour.status, behaviour.content_type, body).items
-    except PollFailure:
-        return 0
-
-
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default listen backlog (5) drops connections under a real fan-out
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake happens in the request's own thread, at its first read
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -369,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        body = seed_body(endpoint) if behaviour.body is None else behaviour.body
+        body = self.node.example(endpoint) if behaviour.body is None else behaviour.body
         if behaviour.echo:
             body = self._echo(body)
         self._send(behaviour.status, body, behaviour.content_type, behaviour.headers, behaviour.trickle_s)

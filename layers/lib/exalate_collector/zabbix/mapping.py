@@ -33,9 +33,9 @@ from datetime import datetime
 
 from .. import errors
 from ..endpoints import TABLE
-from ..redact import printable
 from ..telemetry.contract import Contract, MetricSpec
 from ..telemetry.points import ENDPOINT_UP, POLL_ERRORS, RunTelemetry
+from ..text import printable
 
 NODE = "exalate.node"
 #: Attributes whose value becomes the item's value (a text item) instead of a key parameter.
