@@ -4,7 +4,9 @@
 #   make test   ruff and mypy, then the whole test suite (unit and integration, real servers on loopback)
 # Also: make check-template (SAM lint/validate/build/size/security scan), make check-lambda (the built
 # artifact under arm64/Python 3.13 emulation), make bench, make docs,
-# make zabbix-template (integrations/zabbix/...yaml from the contract), make test-zabbix.
+# make zabbix-template (integrations/zabbix/...yaml from the contract), make test-zabbix,
+# make check-recipes (the container image, the CronJob, the systemd units and the release: docs/deploy.md),
+# make image, make dist.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -20,6 +22,7 @@ ZABBIX_TEMPLATE := integrations/zabbix/exalate_node_by_collector.yaml
 
 .PHONY: demo test lint unit integration docs bench check-template check-lambda clean tools
 .PHONY: zabbix-template zabbix-packages test-zabbix
+.PHONY: check-recipes recipe-packages image dist
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,16 +33,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/exalate-collector demo
 
-test: lint $(STAMP) tools $(ZABBIX_STAMP)
-	$(BIN)/pytest
+# The deployment recipes' tests (marker recipes) run in make check-recipes, which installs their tools.
+test: lint $(STAMP) $(ZABBIX_STAMP) tools
+	$(BIN)/pytest -m 'not recipes'
 
-# promtool and VictoriaMetrics from Debian packages, into .cache/tools (once: stamp files; no install,
-# system apt sources untouched). Tests that need one skip loudly if it cannot be fetched.
+# promtool, VictoriaMetrics and the Zabbix version not installed (7.0, or 6.0 where 7.0 is; server, frontend)
+# from Debian packages, into .cache/tools (once: stamp files; no install, system apt sources untouched). Tests
+# that need one skip loudly if it cannot be fetched. That Zabbix uses the libraries of the installed one:
+# make test installs those first.
 tools:
 	bash integrations/fetch-tools.sh
 
-# The real Zabbix 6.0 server of tests/integration/test_zabbix.py, from Debian's packages (root + apt).
-# Elsewhere this says so loudly and the test skips with the same message.
+# The real Zabbix 6.0 server of tests/integration/test_zabbix.py, from Debian's packages (root + apt); its
+# 7.0 server comes from `make tools`. Elsewhere this says so loudly and the test skips with the same message.
 zabbix-packages: $(ZABBIX_STAMP)
 $(ZABBIX_STAMP): | $(STAMP)
 	@if [ -x /usr/sbin/zabbix_server ] && [ -f /usr/share/zabbix/api_jsonrpc.php ] && command -v php >/dev/null \
@@ -52,7 +58,7 @@ $(ZABBIX_STAMP): | $(STAMP)
 	  && touch $@; \
 	else echo "!!! Zabbix packages not installed and cannot be (needs root and apt-get): the Zabbix integration test will SKIP. Install: $(ZABBIX_PACKAGES)"; fi
 
-test-zabbix: $(STAMP) $(ZABBIX_STAMP)
+test-zabbix: $(STAMP) $(ZABBIX_STAMP) tools
 	$(BIN)/pytest -m zabbix tests/integration/test_zabbix.py
 
 lint: $(STAMP)
@@ -107,5 +113,44 @@ docs: $(STAMP)
 zabbix-template: $(STAMP)
 	$(BIN)/python -m exalate_collector.zabbix.template > $(ZABBIX_TEMPLATE)
 
+# --- Deployment recipes (deploy/, docs/deploy.md) -----------------------------------------------------
+# podman (rootful, no network during the build), runc, mmdebstrap for the Debian 13 base, systemd-analyze,
+# from Debian's packages (root + apt); build, twine and kubernetes-validate come with the dev extra.
+# Elsewhere this says so loudly and the tests that need a missing tool skip naming it.
+RECIPE_PACKAGES := podman runc mmdebstrap debian-archive-keyring systemd
+RECIPE_STAMP := $(VENV)/.recipe-packages
+# This machine's (and CI's) podman: its own storage under .cache/deploy (the system's is left alone); runc,
+# since crun 1.8 refuses cgroup v1 hybrid hosts; rlimits no higher than podman's own, as raising them needs
+# CAP_SYS_RESOURCE, which root lacks here. Elsewhere `make image PODMAN=podman PODMAN_LIMITS=` is enough.
+PODMAN ?= podman --root $(CURDIR)/.cache/deploy/podman/storage --runroot $(CURDIR)/.cache/deploy/podman/run --runtime runc
+PODMAN_LIMITS ?= --ulimit nofile=4096:4096 --ulimit nproc=4096:4096
+IMAGE ?= localhost/exalate-collector:latest
+export PODMAN PODMAN_LIMITS
+
+recipe-packages: $(RECIPE_STAMP)
+$(RECIPE_STAMP): | $(STAMP)
+	@if command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null \
+	   && command -v systemd-analyze >/dev/null && [ -f /usr/share/keyrings/debian-archive-trixie-stable.gpg ]; then touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends $(RECIPE_PACKAGES) >/dev/null \
+	  || { apt-get -o DPkg::Lock::Timeout=900 update -q >/dev/null \
+	       && apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends $(RECIPE_PACKAGES) >/dev/null; } \
+	  && touch $@; \
+	else echo "!!! recipe tools not installed and cannot be (needs root and apt-get): tests needing them will SKIP. Install: $(RECIPE_PACKAGES)"; fi
+
+# The image (deploy/container/build.sh): on a Debian 13 base made here, or IMAGE_BASE (python:3.13-slim).
+image: $(STAMP) $(RECIPE_STAMP)
+	PYTHON=$(BIN)/python BASE=$(IMAGE_BASE) PODMAN_BUILD_OPTS="$(PODMAN_LIMITS)" deploy/container/build.sh $(IMAGE)
+	$(PODMAN) image ls $(IMAGE)
+
+# The release artifacts: sdist and wheel in dist/, checked by twine.
+dist: $(STAMP)
+	rm -rf dist && $(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+check-recipes: $(STAMP) $(RECIPE_STAMP)
+	$(BIN)/pytest -m recipes tests/integration/test_recipes.py
+
 clean:
-	rm -rf $(VENV) $(SAMVENV) .cache .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state exalate-demo.log .aws-sam .check-lambda
+	rm -rf $(VENV) $(SAMVENV) build dist .cache .pytest_cache .ruff_cache .mypy_cache exalate-archive exalate-state exalate-demo.log .aws-sam .check-lambda

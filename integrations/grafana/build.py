@@ -28,6 +28,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 #: The label filter every query carries: the dashboard's node and relation variables.
 WHERE = 'exalate_node=~"$node", exalate_relation=~"$relation"'
+#: The filter of the whole-node figures of the 4.0 API (no relation: a chosen relation does not hide them).
+NODE = 'exalate_node=~"$node"'
 
 
 def query(expr: str, legend: str = "", *, instant: bool = False) -> prometheus.Dataquery:
@@ -139,6 +141,44 @@ def build() -> dashboard.Dashboard:
                 "short",
                 "Polls that failed, by cause (exalate.poll.errors); see the exalate.poll.failure events.",
             )
+        )
+        .with_row(dashboard.Row("Whole node (4.0 API)"))
+        .with_panel(
+            series(
+                "Node queue by direction",
+                f"sum by (exalate_node, exalate_queue_direction) (exalate_queue_total{{{NODE}}})",
+                "{{exalate_node}} {{exalate_queue_direction}}",
+                "short",
+                "The whole node's sync queue, outgoing (sync events to send) and incoming (sync requests received), "
+                "from the 4.0 API (exalate.queue.total; collect: [queues]).",
+            )
+        )
+        .with_panel(
+            series(
+                "Node errors",
+                f"max by (exalate_node) (exalate_node_errors{{{NODE}}})",
+                "{{exalate_node}}",
+                "short",
+                "Errors counted by the node's customer monitor, 4.0 cmonitor (exalate.node.errors; collect: [errors]).",
+            )
+        )
+        .with_panel(
+            table.Panel()
+            .title("Connection status")
+            .description(
+                "Each connection of the node's 4.0 list with its status now: ACTIVE, DEACTIVATED, ... "
+                "(exalate.connection.status; collect: [connections] or relations: auto)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    "max by (exalate_node, exalate_relation, exalate_connection_status) "
+                    f"(exalate_connection_status_ratio{{{WHERE}}}) == 1",
+                    instant=True,
+                ).format(PromQueryFormat.TABLE)
+            )
+            .span(24)
+            .height(8)
         )
         .with_row(dashboard.Row("Health"))
         .with_panel(

@@ -20,7 +20,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules():
     done = promtool("check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 8 rules found" in done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass():
@@ -39,6 +39,9 @@ def test_every_rule_has_a_summary_a_runbook_and_a_unit_test():
         "ExalateBlobErrors",
         "ExalateQueueStuck",
         "ExalateQueueOldestItem",
+        "ExalateNodeErrors",
+        "ExalateNodeQueueNotDraining",
+        "ExalateConnectionNotActive",
         "ExalateCollectorSilent",
     }
     for rule in rules:
@@ -46,3 +49,17 @@ def test_every_rule_has_a_summary_a_runbook_and_a_unit_test():
     tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     firing = {t["alertname"] for test in tests for t in test["alert_rule_test"] if t["exp_alerts"]}
     assert firing == {r["alert"] for r in rules}  # each rule is shown to fire on synthetic series
+
+
+def test_the_authentication_alert_covers_every_credential_error_type():
+    """Every error.type of an authentication failure (errors.py), login_failed included, and no other."""
+    import re
+
+    from exalate_collector import errors
+
+    rules = {r["alert"]: r for group in yaml.safe_load(RULES.read_text())["groups"] for r in group["rules"]}
+    found = re.search(r'error_type=~"([^"]+)"', rules["ExalateAuthenticationFailing"]["expr"])
+    assert found
+    credential = {cls.error_type for cls in errors.poll_failure_types() if cls.authentication}
+    assert set(found[1].split("|")) == credential
+    assert "login_failed" in credential

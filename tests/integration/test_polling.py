@@ -65,3 +65,26 @@ def test_timeout_covers_the_whole_body_not_each_read():
     assert first.failure is not None and first.failure.error_type == "timeout"
     assert "body not complete" in first.failure.detail
     assert all(ex.ok for ex in result.exchanges[1:5])
+
+
+def test_a_host_name_is_resolved_and_an_unknown_one_is_named():
+    """base_url by name (the system resolver, on a short-lived thread) beside one that cannot resolve."""
+    import threading
+
+    with NodeSimulator(["AllContent"], secret=SECRET) as node:
+        by_name = node_config(
+            node, ["AllContent"], name="by-name", base_url=node.base_url.replace("127.0.0.1", "localhost")
+        )
+        unknown = node_config(
+            node,
+            ["AllContent"],
+            name="unknown",
+            base_url="http://exalate-node.invalid:8080/jira",
+            allow_insecure_http=True,
+        )
+        result = collect(config_for(by_name, unknown), deadline_s=60)
+    outcomes = {(ex.node, ex.failure.error_type if ex.failure else "ok") for ex in result.exchanges}
+    assert outcomes == {("by-name", "ok"), ("by-name", "invalid_json"), ("unknown", "connection_failed")}
+    details = {ex.failure.detail for ex in result.exchanges if ex.node == "unknown" and ex.failure}
+    assert details == {"connection to exalate-node.invalid:8080 failed: the host name could not be resolved"}
+    assert not [t for t in threading.enumerate() if t.name == "exalate-dns"]

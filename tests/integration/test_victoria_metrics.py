@@ -2,7 +2,9 @@
 
 Three `exalate-collector run` processes against the simulator, a change between runs, metrics exported
 over OTLP into VictoriaMetrics with Prometheus naming. Then every query of the Grafana dashboard and every
-alert expression is evaluated there and must return the expected series and values.
+alert expression is evaluated there and must return the expected series and values. The same for nodes
+polled only through the 4.0 API (`collect: [queues, errors]`, `[connections]`, a refused login), in a
+VictoriaMetrics of their own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
+from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS, node_rows, row
 from exalate_collector.simulator import Behaviour, NodeSimulator, seed_body
 
 from ..conftest import ROOT, repaired_blob_errors
@@ -216,7 +218,7 @@ def expected_queue_sizes(simulator: NodeSimulator) -> dict[tuple[str, ...], floa
 def test_every_dashboard_query_returns_the_expected_series(three_runs):
     vm, story, simulator = three_runs
     queries = dashboard_queries()
-    assert len(queries) == 9
+    assert len(queries) == 12
 
     sizes = by(vm.query(queries["Queue size"]), *ENDPOINT)
     assert sizes == expected_queue_sizes(simulator)
@@ -348,3 +350,108 @@ def test_delta_temporality_is_dropped_silently(tmp_path):
         vm.wait_for("count(exalate_endpoint_up_ratio)", 2 * len(ENDPOINTS))  # the gauges arrived
         assert vm.query("exalate_poll_errors_total") == []  # 6 failures of Gone: dropped
         assert vm.query("exalate_poll_duration_seconds_count") == []
+
+
+USER, PASSWORD = "monitor", "a-password-of-the-monitoring-user"
+NODE_ONLY = ["queues", "errors"]  # the 4.0-only node of the issue: no relation, nothing of the 2.4 API
+
+
+@pytest.fixture(scope="module")
+def node_api_runs(tmp_path_factory) -> Iterator[tuple[VictoriaMetrics, NodeSimulator]]:
+    """Two runs of three nodes polled through the 4.0 API only, into a VictoriaMetrics of their own: jira-40
+    (collect: [queues, errors]), jira-40c (collect: [connections]; GROOVY is DEACTIVATED on the node) and
+    jira-login (collect: [queues, errors], a wrong password: login_failed)."""
+    work = tmp_path_factory.mktemp("vm-4-0")
+    with (
+        running_victoria_metrics() as vm,
+        NodeSimulator(["AllContent", "GROOVY"], secret=SECRET, login=(USER, PASSWORD)) as simulator,
+    ):
+        simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=GROOVY_TWO_ERRORS))
+        simulator.set_status("GROOVY", "DEACTIVATED")
+        jwt = {"type": "jwt", "secret": "${EXALATE_JWT_SECRET}"}
+        wrong = {"type": "login", "username": USER, "password": "not-the-password"}
+        nodes = [
+            {"name": "jira-40", "base_url": simulator.base_url, "collect": NODE_ONLY, "auth": jwt},
+            {"name": "jira-40c", "base_url": simulator.base_url, "collect": ["connections"], "auth": jwt},
+            {"name": "jira-login", "base_url": simulator.base_url, "collect": NODE_ONLY, "auth": wrong},
+        ]
+        config = work / "exalate.yaml"
+        config.write_text(json.dumps({"nodes": [{**node, "timeout_s": 5} for node in nodes]}))
+        env = {
+            "EXALATE_JWT_SECRET": SECRET,
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{vm.url}/opentelemetry/v1/metrics",
+            "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={INSTANCE}-4-0",
+        }
+        for _ in (1, 2):
+            done = cli("run", "--config", str(config), "--no-archive", "--state-dir", str(work / "state"), env=env)
+            assert done.returncode == 0, done.stderr
+        vm.flush()
+        vm.wait_for("sum(count_over_time(exalate_collector_run_duration_seconds[1h]))", 2)
+        yield vm, simulator
+
+
+def node_answer(simulator: NodeSimulator, endpoint: str) -> dict[str, Any]:
+    return json.loads(simulator.node_answer(row(endpoint)))
+
+
+def test_a_node_polled_only_through_the_4_0_api_fills_the_dashboard(node_api_runs):
+    vm, simulator = node_api_runs
+    queries = dashboard_queries()
+    outgoing, incoming = (node_answer(simulator, e)["total"] for e in ("4.0/syncevents", "4.0/syncrequests"))
+    assert outgoing > 0 and incoming > 0
+    assert by(vm.query(queries["Node queue by direction"]), "exalate_node", "exalate_queue_direction") == {
+        ("jira-40", "outgoing"): outgoing,
+        ("jira-40", "incoming"): incoming,
+    }
+    errors = node_answer(simulator, "4.0/cmonitor")["numErrors"]
+    assert errors >= 2  # GROOVY's two sync errors at least
+    assert by(vm.query(queries["Node errors"]), "exalate_node") == {("jira-40",): errors}
+    status = ("exalate_node", "exalate_relation", "exalate_connection_status")
+    assert by(vm.query(queries["Connection status"]), *status) == {
+        ("jira-40c", "AllContent", "ACTIVE"): 1,
+        ("jira-40c", "GROOVY", "DEACTIVATED"): 1,
+    }
+    # the refused login: every 4.0 poll of both runs, under the panel of failed polls
+    polls = len(node_rows(NODE_ONLY))
+    assert by(vm.query(queries["Failed polls by error.type"]), "exalate_node", "exalate_relation", "error_type") == {
+        ("jira-login", "", "login_failed"): 2 * polls
+    }
+    health = by(vm.query(queries["Endpoint health"]), *ENDPOINT)
+    assert health == {
+        **{("jira-40", "", e.name): 1 for e in node_rows(NODE_ONLY)},
+        **{("jira-40c", "", e.name): 1 for e in node_rows(["connections"])},
+        **{("jira-login", "", e.name): 0 for e in node_rows(NODE_ONLY)},
+    }
+    # the node variable lists them all: the dashboard can be narrowed to a 4.0-only node
+    variables = {v["name"]: v for v in json.loads(DASHBOARD.read_text())["templating"]["list"]}
+    node = re.fullmatch(r"label_values\((.*), (\w+)\)", variables["node"]["query"])
+    assert node
+    nodes = vm.get(f"/api/v1/label/{node[2]}/values", **{"match[]": node[1]})["data"]
+    assert nodes == ["jira-40", "jira-40c", "jira-login"]
+    only = queries["Node queue by direction"].replace('exalate_node=~".*"', 'exalate_node=~"jira-40"')
+    assert {key[0] for key in by(vm.query(only), "exalate_node")} == {"jira-40"}
+    # a relation chosen in the dashboard does not hide the whole-node figures
+    chosen = queries["Node errors"].replace("$relation", "GROOVY")
+    assert by(vm.query(chosen), "exalate_node") == {("jira-40",): errors}
+
+
+def test_the_alerts_cover_a_node_polled_only_through_the_4_0_api(node_api_runs):
+    vm, simulator = node_api_runs
+    alerts = alert_expressions()
+    polls = len(node_rows(NODE_ONLY))
+    assert by(vm.query(alerts["ExalateAuthenticationFailing"]), "exalate_node", "exalate_relation", "error_type") == {
+        ("jira-login", "", "login_failed"): 2 * polls
+    }
+    assert by(vm.query(alerts["ExalateNodeErrors"]), "exalate_node") == {
+        ("jira-40",): node_answer(simulator, "4.0/cmonitor")["numErrors"]
+    }
+    assert by(vm.query(alerts["ExalateNodeQueueNotDraining"]), "exalate_node", "exalate_queue_direction") == {
+        ("jira-40", "outgoing"): node_answer(simulator, "4.0/syncevents")["total"],
+        ("jira-40", "incoming"): node_answer(simulator, "4.0/syncrequests")["total"],
+    }
+    status = ("exalate_node", "exalate_relation", "exalate_connection_status")
+    assert by(vm.query(alerts["ExalateConnectionNotActive"]), *status) == {("jira-40c", "GROOVY", "DEACTIVATED"): 1}
+    assert vm.query(alerts["ExalateCollectorSilent"]) == []
+    # none of the 2.4 alerts has anything to say about these nodes
+    for name in ("ExalateRelationRemoved", "ExalateSyncErrors", "ExalateBlobErrors", "ExalateQueueStuck"):
+        assert vm.query(alerts[name]) == [], name

@@ -1,16 +1,20 @@
-"""Against a real Zabbix 6.0 server (Debian's packages, started and stopped here): the template imports
-through the API, discovery creates the items, the simulator's values are stored, the triggers fire and
-resolve as the simulator changes, and TLS with certificates works.
+"""Against real Zabbix servers, 6.0 and 7.0 (Debian's packages, started and stopped here; every test runs on
+both): the template imports through the API, discovery creates the items, the simulator's values are
+stored, the triggers fire and resolve as the simulator changes, and TLS with certificates works.
 
 Asynchronous effects (discovery, the configuration cache, history, problems) are awaited by polling
-with deadlines, never by fixed sleeps. The first-run delay is part of the story: values of items that
-discovery has not created yet are refused in the first run and accepted from the next.
+with deadlines, never by fixed sleeps. The server loads its configuration cache only when a test says so
+(``reload_cache``), so the first runs are told as they happen: a host not loaded yet refuses everything
+(and the message says so), then values of items that discovery has not created yet are refused, and
+from the next load on everything is taken. Each server is stopped leaving no process, a failed test
+included (``test_the_server_stops_leaving_no_process_when_a_test_fails``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from exalate_collector.config import parse_config
@@ -19,48 +23,57 @@ from exalate_collector.errors import ZabbixSendFailed
 from exalate_collector.runner import RunResult, run
 from exalate_collector.simulator import Behaviour, NodeSimulator
 from exalate_collector.state.store import LocalStateStore
-from exalate_collector.zabbix.template import TEMPLATE
+from exalate_collector.zabbix.template import TEMPLATE, import_rules
 
 from ..conftest import ROOT
+from . import tools
 from . import zabbix_server as zs
 from .conftest import SECRET
 
 pytestmark = pytest.mark.zabbix
 
 TEMPLATE_FILE = ROOT / "integrations" / "zabbix" / "exalate_node_by_collector.yaml"
-IMPORT_RULES = {
-    "groups": {"createMissing": True},
-    "templates": {"createMissing": True, "updateExisting": True},
-    "items": {"createMissing": True, "updateExisting": True},
-    "discoveryRules": {"createMissing": True, "updateExisting": True},
-    "triggers": {"createMissing": True, "updateExisting": True},
-    "graphs": {"createMissing": True, "updateExisting": True},
-    "valueMaps": {"createMissing": True, "updateExisting": True},
-    "templateDashboards": {"createMissing": True, "updateExisting": True},
-    "templateLinkage": {"createMissing": True},
-}
 #: Host TLS settings (Zabbix API): 1 unencrypted, 2 PSK, 4 certificate.
 UNENCRYPTED, PSK, CERTIFICATE = 1, 2, 4
 
 
-@pytest.fixture(scope="module")
-def zabbix() -> Iterator[zs.ZabbixServer]:
+def _skip_loudly(why: str) -> NoReturn:
+    message = (
+        f"\n{'!' * 100}\nZABBIX INTEGRATION TEST SKIPPED: {why}.\n"
+        f"`make zabbix-packages` (root, apt) installs: {zs.PACKAGES}; `make tools` unpacks the other version"
+        f"\n{'!' * 100}"
+    )
+    print(message)
+    pytest.skip(message)
+
+
+def distribution(series: str) -> zs.Distribution:
+    """Zabbix ``series`` on this machine, or a loud skip saying what is missing."""
     absent = zs.missing()
     if absent:
-        message = (
-            f"\n{'!' * 100}\nZABBIX INTEGRATION TEST SKIPPED: not installed: {', '.join(absent)}.\n"
-            f"`make zabbix-packages` (root, apt) installs: {zs.PACKAGES}\n{'!' * 100}"
-        )
-        print(message)
-        pytest.skip(message)
-    with zs.zabbix_server() as server:
+        _skip_loudly(f"not installed: {', '.join(absent)}")
+    found = zs.distribution(series, lambda: tools.tool(f"zabbix-{series}").parents[2])
+    if isinstance(found, str):
+        _skip_loudly(found)
+    absent = zs.missing(found)
+    if absent:
+        _skip_loudly(f"Zabbix {series}: not installed: {', '.join(absent)}")
+    return found
+
+
+@pytest.fixture(scope="module", params=zs.VERSIONS)
+def zabbix(request) -> Iterator[zs.ZabbixServer]:
+    with zs.zabbix_server(distribution(request.param)) as server:
+        assert server.distribution.series == request.param
         yield server
 
 
 @pytest.fixture(scope="module")
 def api(zabbix):
     api = zabbix.api()
-    api.configuration.import_(format="yaml", source=TEMPLATE_FILE.read_text(encoding="utf-8"), rules=IMPORT_RULES)
+    assert str(api.api_version()) == zabbix.version  # the frontend is the server's version
+    rules = import_rules(api.api_version())
+    api.configuration.import_(format="yaml", source=TEMPLATE_FILE.read_text(encoding="utf-8"), rules=rules)
     yield api
     api.logout()
 
@@ -183,8 +196,16 @@ def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, 
             return keys if expected_b <= keys else None
 
         zs.poll("discovery of the 4.0 items", discovered_b, deadline_s=120)
+        removed = "Relation RemovedPartner was removed on the other side"
+        sync = "Sync errors NO_ISSUE_TO_CONNECT_TO on relation AllContent"
 
-        # Run 2 (as often as it takes the server to sync its cache): every value is taken.
+        def triggers() -> set[str] | None:  # discovery writes the triggers after the items
+            found = {t["description"] for t in api.trigger.get(hostids=[host_a], output=["description"])}
+            return found if {removed, sync} <= found else None
+
+        zs.poll("discovery to create the triggers", triggers, deadline_s=120)
+
+        # Run 2 (as often as it takes the server to load what discovery created): every value is taken.
         def all_taken() -> RunResult | None:
             zabbix.reload_cache()
             result = run(config, 30, None, None, state)
@@ -226,8 +247,6 @@ def test_template_discovery_values_and_triggers_on_a_real_zabbix_server(zabbix, 
         assert any(e.startswith("AC-113 NO_ISSUE_TO_CONNECT_TO [AllContent] Could not connect") for e in log_entries)
 
         # Problems: the removed relation and the sync errors.
-        removed = "Relation RemovedPartner was removed on the other side"
-        sync = "Sync errors NO_ISSUE_TO_CONNECT_TO on relation AllContent"
         zs.poll("the problems", lambda: problems(api, host_a) if {removed, sync} <= problems(api, host_a) else None)
 
         # The error is fixed on the node; the next run resolves that problem and only that one.
@@ -289,6 +308,84 @@ def test_a_missing_host_or_an_unreachable_server_is_zabbix_send_failed(zabbix, a
         )
         unreachable = run(closed, 30, None)
         assert unreachable.zabbix_failed and unreachable.zabbix.total == 0
+
+
+def test_the_first_run_after_creating_the_host_says_the_server_has_not_loaded_it_yet(
+    zabbix, api, monkeypatch, capsys, tmp_path
+):
+    """As the README says: template imported, host created with it, then ``run``. The host is in Zabbix's
+    database but not yet in the server's configuration cache (loaded every CacheUpdateFrequency; here only
+    when the test says so): run 1 is refused whole and says that. Once loaded, run 2's node items and
+    discovery data are taken and the discovered items' values refused (they do not exist yet): exit 0,
+    saying so. After discovery and the next load, every value is taken."""
+    import json
+
+    from exalate_collector.cli import main
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    hostid = create_host(api, "jira-first")
+    linked = api.host.get(hostids=[hostid], selectParentTemplates=["host"], output=["host", "status"])
+    assert [(h["host"], h["status"], [t["host"] for t in h["parentTemplates"]]) for h in linked] == [
+        ("jira-first", "0", [TEMPLATE])  # status 0: monitored
+    ]
+    with NodeSimulator(["GROOVY"], secret=SECRET) as sim:
+        node = {"name": "jira-first", "base_url": sim.base_url, "relations": ["GROOVY"], "timeout_s": 5}
+        node["auth"] = {"type": "jwt", "secret": SECRET}
+        config = tmp_path / "exalate.json"
+        config.write_text(json.dumps({"zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port}, "nodes": [node]}))
+        args = ["run", "--config", str(config), "--no-archive", "--state-dir", str(tmp_path / "state")]
+
+        assert main(args) == 1
+        out, err = capsys.readouterr()
+        assert "zabbix: host jira-first took none of its values: the server does not know it, or not yet." in out
+        assert "zabbix_server -R config_cache_reload" in out
+        assert "zabbix_send_failed: Zabbix 127.0.0.1:" in err and "host jira-first: all " in err
+        assert "Just created, or the template just linked: not loaded yet (CacheUpdateFrequency" in err
+
+        node_items_accepted(zabbix, "jira-first")  # the server has loaded the host (a heartbeat is taken)
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        assert "took none of its values" not in out and "zabbix_send_failed" not in err
+        assert "values of newly discovered items were refused: Zabbix creates those items" in out
+        assert "failed 0," not in out
+
+        zs.poll(
+            "discovery to create the items",
+            lambda: api.item.get(hostids=[hostid], search={"key_": "exalate.queue.size["}, output=["key_"]) or None,
+        )
+
+        def all_taken() -> str | None:
+            zabbix.reload_cache()
+            code = main(args)
+            out = capsys.readouterr().out
+            assert code == 0, out
+            return out if "failed 0," in out else None
+
+        last = zs.poll("the server to take every value", all_taken, deadline_s=180, every_s=1.0)
+        assert "refused" not in last
+
+
+def test_a_host_lacking_some_of_the_template_s_items_is_told_apart_from_an_unknown_one(zabbix, api):
+    """The host is loaded and takes its heartbeat, but has none of the template's other items (as with a
+    template older than the collector): some values are refused, and the message says that, not 'unknown'."""
+    from exalate_collector.zabbix.mapping import HEARTBEAT
+
+    groups = api.hostgroup.get(filter={"name": "Exalate nodes"}, output=["groupid"])
+    group = groups[0]["groupid"] if groups else api.hostgroup.create(name="Exalate nodes")["groupids"][0]
+    hostid = api.host.create(host="jira-partial", groups=[{"groupid": group}])["hostids"][0]
+    api.item.create(hostid=hostid, name="heartbeat", key_=HEARTBEAT, type=2, value_type=3)  # trapper, unsigned
+    node_items_accepted(zabbix, "jira-partial")
+    with NodeSimulator(["GROOVY"], secret=SECRET) as sim:
+        node = {"name": "jira-partial", "base_url": sim.base_url, "relations": ["GROOVY"]}
+        node["auth"] = {"type": "jwt", "secret": SECRET}
+        config = parse_config({"zabbix": {"server": "127.0.0.1", "port": zabbix.trapper_port}, "nodes": [node]})
+        result = run(config, 30, None)
+    assert result.zabbix is not None and isinstance(result.zabbix.failure, ZabbixSendFailed)
+    assert result.zabbix.unknown_hosts == []
+    detail = result.zabbix.failure.detail
+    assert "values of node items and discovery refused: the host lacks some of the template's items" in detail
+    assert "older than this collector: import it again" in detail and "all " not in detail
+    assert 0 < result.zabbix.processed < result.zabbix.total
 
 
 def test_tls_with_certificates(zabbix, api):
@@ -397,3 +494,29 @@ def test_psk_on_python_3_13(zabbix, api, tmp_path):
         return answer if answer[0] == 1 else None
 
     assert zs.poll("a value over TLS-PSK", sent, deadline_s=120, every_s=1.0) == [1, 0, 1]
+
+
+class _TestFailed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("series", zs.VERSIONS)
+def test_the_server_stops_leaving_no_process_when_a_test_fails(series):
+    """A failing test inside ``zabbix_server()``: every process of the server, the API and PostgreSQL ends
+    (a SIGTERM to the server alone stops its children in order; on 7.0 a group kill left them running)."""
+    found = distribution(series)
+    started: set[zs.Process] = set()
+    with pytest.raises(_TestFailed), zs.zabbix_server(found) as server:
+
+        def forked() -> dict[zs.Process, str] | None:  # the trapper port opens before the children start
+            found = zs.alive(zs.tree(server.processes[0].pid))
+            return found if sum(command == "zabbix_server" for command in found.values()) > 10 else None
+
+        zs.poll("the server's processes", forked)
+        assert len(zs.tree(server.sessions[0])) > 3  # the postmaster and its workers
+        started = set().union(*(zs.tree(leader) for leader in [*(p.pid for p in server.processes), *server.sessions]))
+        raise _TestFailed
+    assert len(started) > 15
+    assert zs.alive(started) == {}
+    assert all(process.returncode is not None for process in server.processes)
+    assert not server.root.exists()

@@ -1,4 +1,4 @@
-"""Third-party binaries from Debian packages (promtool, VictoriaMetrics, tinyproxy), fetched once by
+"""Third-party binaries from Debian packages (promtool, VictoriaMetrics, tinyproxy, a Zabbix server), fetched once by
 integrations/fetch-tools.sh into .cache/tools (``make test`` runs it; so does the first test needing one)."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ BINARIES = {
     "promtool": Path("prometheus/usr/bin/promtool"),
     "victoria-metrics": Path("victoria-metrics/usr/bin/victoria-metrics"),
     "tinyproxy": Path("tinyproxy/usr/bin/tinyproxy"),
+    # with their frontends and schemas in the same trees; each only where the installed server is another version
+    "zabbix-6.0": Path("zabbix-6.0/usr/sbin/zabbix_server"),
+    "zabbix-7.0": Path("zabbix-7.0/usr/sbin/zabbix_server"),
 }
 
 

@@ -268,6 +268,21 @@ def test_refused_node_items_or_an_unreachable_server_are_zabbix_send_failed():
     assert [e.attributes["error.type"] for e in events] == ["zabbix_send_failed"]
 
 
+def test_a_host_that_took_no_value_and_one_that_took_some_are_told_apart():
+    """All refused: the server does not have the host (yet: a host just created is loaded with the next
+    configuration cache update). Some refused: the host is there, its template lacks items."""
+    unknown = _output(RecordingSender(known=set())).send(_plan())
+    assert unknown.unknown_hosts == ["jira-prod"] and unknown.failure is not None
+    assert "host jira-prod: all " in unknown.failure.detail
+    assert "not loaded yet (CacheUpdateFrequency: 60 s by default on Zabbix 6.0, 10 s on 7.0)" in unknown.failure.detail
+    older = _output(RecordingSender(known={mapping.HEARTBEAT})).send(_plan())
+    assert older.unknown_hosts == [] and older.failure is not None
+    assert "values of node items and discovery refused: the host lacks some of the template's items" in (
+        older.failure.detail
+    )
+    assert "older than this collector: import it again" in older.failure.detail
+
+
 def test_after_a_connection_failure_the_other_hosts_are_not_tried():
     _, telemetry = _telemetry_with_memory()
     hosts = {"jira-prod": "a", "other": "b"}
@@ -416,3 +431,23 @@ def test_run_timestamp_is_the_values_clock():
     _, telemetry = _telemetry_with_memory()
     plan = plan_values(telemetry, {"jira-prod": "h"}, stamp, build_map(load_contract()))
     assert {(v.clock, v.ns) for v in plan.hosts["h"].second} == {(int(stamp.timestamp()), 250_000_000)}
+
+
+def test_the_import_rules_in_docs_zabbix_are_the_library_s_for_6_0_and_7_0():
+    """docs/zabbix.md's hand-written rules (6.0's line, 7.0's line, the rest) are what import_rules gives."""
+    import json
+    import re
+
+    from exalate_collector.zabbix.template import import_rules
+
+    text = (ROOT / "docs" / "zabbix.md").read_text(encoding="utf-8")
+    block = text.split("```jsonc\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if not line.startswith("//")]
+
+    def rules(chunk: str) -> dict:
+        return {name: json.loads(value) for name, value in re.findall(r'"(\w+)": (\{[^{}]*\})', chunk)}
+
+    rest = rules("\n".join(lines[2:]))
+    assert rules(lines[0]) | rest == import_rules("6.0.14")
+    assert rules(lines[1]) | rest == import_rules("7.0.9")
+    assert import_rules("6.2") == import_rules("7.0") != import_rules("6.0")

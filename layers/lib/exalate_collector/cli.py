@@ -368,12 +368,23 @@ def _print_zabbix(result: RunResult) -> None:
     report = result.zabbix
     if report is None:
         return
+    from .zabbix.sender import CACHE_UPDATE
+
     print(f"zabbix: processed {report.processed}, failed {report.failed}, total {report.total}")
+    for host in report.unknown_hosts:
+        print(
+            f"zabbix: host {host} took none of its values: the server does not know it, or not yet. A host created"
+            " (or its template linked) since the server last loaded its configuration is taken after the next"
+            f" load ({CACHE_UPDATE}; at once: zabbix_server -R config_cache_reload): run again then."
+            " Still refused: check the host's name, that it is enabled and monitored by this server, not a proxy,"
+            " and that the template is linked (see README, Zabbix)"
+        )
     pending = sum(report.pending.values())
     if pending:
         print(
-            f"zabbix: {pending} values of newly discovered items were refused; the server accepts them after its"
-            " next configuration cache update, i.e. from the next run on (see README, Zabbix)"
+            f"zabbix: {pending} values of newly discovered items were refused: Zabbix creates those items from this"
+            " run's discovery data and takes their values after its next configuration cache update, i.e. from"
+            " the next run on (see README, Zabbix)"
         )
 
 

@@ -107,7 +107,8 @@ EXTRA_ITEMS = (
         "Authentication failures",
         "UNSIGNED",
         "",
-        "Polls of the last run that failed for credentials: error.type unauthorized, forbidden or secret_unavailable.",
+        "Polls of the last run that failed for credentials: error.type unauthorized, forbidden, "
+        "secret_unavailable or login_failed.",
     ),
     ItemSpec(
         REFUSED,

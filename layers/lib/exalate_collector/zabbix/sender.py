@@ -3,11 +3,16 @@
 Per host, three batches over the Zabbix sender protocol (one TCP connection each, chunked by the library):
 
 1. node items and the discovery data. These items exist as soon as the template is linked, so a refusal
-   here means the host or the template is missing: ``zabbix_send_failed``.
-2. the values of discovered items. Zabbix creates discovered items asynchronously and accepts their
-   values only after its next configuration cache update (``CacheUpdateFrequency``, 60 s by default):
-   in the first run after a relation, endpoint or error reason appears these values are refused. That
-   is reported (log line, ``exalate.zabbix.values``), not a failure.
+   here is ``zabbix_send_failed``. The trapper takes a value only for an item in the server's
+   configuration cache, which the server refreshes every ``CacheUpdateFrequency`` (60 s by default on
+   6.0, 10 s on 7.0): a host created, or a template linked, since the last refresh is refused like a
+   host that does not exist. The server's answer counts values, it does not say which or why, so
+   the message names every cause, the not-yet-loaded host first when every value was refused (the
+   usual first run after setting up the host), an older template when only some were.
+2. the values of discovered items. Zabbix creates discovered items from the discovery data of batch 1,
+   asynchronously, and accepts their values only after its next configuration cache update: in the
+   first run after a host, relation, endpoint or error reason appears these values are refused. That
+   is reported (log line, ``exalate.zabbix.values``, the CLI's summary), not a failure.
 3. ``exalate.collector.refused``: how many values of batch 2 were refused, so that Zabbix itself raises a
    problem when refusals last ("values refused in consecutive runs").
 
@@ -44,6 +49,8 @@ CHUNK_SIZE = 250
 MAX_ANSWER_BYTES = 1 << 20
 #: Bytes per socket call (zabbix_utils asks recv() for the whole announced length at once).
 IO_SLICE = 64 * 1024
+#: How often a server loads new hosts and items by default (``CacheUpdateFrequency``), for the messages.
+CACHE_UPDATE = "CacheUpdateFrequency: 60 s by default on Zabbix 6.0, 10 s on 7.0"
 
 
 @dataclass
@@ -55,6 +62,8 @@ class ZabbixReport:
     total: int = 0
     #: Refused values of discovered items (batch 2), per host: the first-run delay, or a missing prototype.
     pending: dict[str, int] = field(default_factory=dict)
+    #: Hosts none of whose node items the server took: not in its configuration cache (not yet, or not at all).
+    unknown_hosts: list[str] = field(default_factory=list)
     failure: ZabbixSendFailed | None = None
     unsendable: list[str] = field(default_factory=list)
 
@@ -198,13 +207,13 @@ class ZabbixOutput:
         answer = self._sender.send([ItemValue(v.host, v.key, v.value, v.clock, v.ns) for v in values])
         return int(answer.processed), int(answer.failed), int(answer.total)
 
-    def _count(self, report: ZabbixReport, values: Sequence[Value]) -> int:
-        """Send, add the server's answer to the report, return how many values it refused."""
+    def _count(self, report: ZabbixReport, values: Sequence[Value]) -> tuple[int, int]:
+        """Send, add the server's answer to the report, return how many values it took and refused."""
         processed, failed, total = self._send(values)
         report.processed += processed
         report.failed += failed
         report.total += total
-        return failed
+        return processed, failed
 
     def send(self, plan: SendPlan) -> ZabbixReport:
         report = ZabbixReport(unsendable=list(plan.unsendable))
@@ -215,13 +224,24 @@ class ZabbixOutput:
                 problems.append(f"host {host}: not sent (the server failed before: {unreachable})")
                 continue
             try:
-                refused = self._count(report, batches.first)
-                if refused:
+                taken, refused = self._count(report, batches.first)
+                if refused and not taken:
+                    report.unknown_hosts.append(host)
                     problems.append(
-                        f"host {host}: {refused} values of node items and discovery refused"
-                        " (no such host in Zabbix, or the template is not linked to it)"
+                        f"host {host}: all {refused} values of node items and discovery refused: the server"
+                        " has no such host with the template in its configuration cache. Just created, or the"
+                        f" template just linked: not loaded yet ({CACHE_UPDATE}); a run after that load is taken."
+                        " Else: no host of that name, the host is disabled or monitored by a proxy (send to"
+                        " the proxy), or the template is not linked to it"
                     )
-                report.pending[host] = self._count(report, batches.second)
+                elif refused:
+                    problems.append(
+                        f"host {host}: {refused} of {taken + refused} values of node items and discovery refused:"
+                        " the host lacks some of the template's items (the template is not linked, or is older"
+                        " than this collector: import it again; or updated since the server last loaded it,"
+                        f" {CACHE_UPDATE})"
+                    )
+                report.pending[host] = self._count(report, batches.second)[1]
                 clock = batches.first[0].clock if batches.first else 0
                 self._count(report, refused_values(host, report.pending[host], clock))
             except Exception as exc:  # noqa: BLE001 - zabbix_utils raises ProcessingError, OSError, ssl and JSON errors
@@ -256,8 +276,9 @@ def log_report(report: ZabbixReport, where: str, run_id: str) -> None:
         if refused:
             log.warning(
                 "zabbix host %s refused %d values of discovered items: expected in the first run after a "
-                "relation, endpoint or error reason appears (items are created by discovery and accepted "
-                "after the server's next configuration cache update); a problem when it lasts",
+                "host, relation, endpoint or error reason appears (Zabbix creates the items from this run's "
+                "discovery data and takes their values after its next configuration cache update, "
+                "i.e. from the next run on); a problem when it lasts",
                 host,
                 refused,
                 extra={**extra, "zabbix.host": host},

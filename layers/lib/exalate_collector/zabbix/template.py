@@ -164,7 +164,8 @@ TRIGGERS = (
         "last({key})>{$EXALATE.AUTH.FAILURES.MAX}",
         "HIGH",
         "Polls failed with unauthorized (401: wrong credentials, per Exalate), forbidden (403: no valid "
-        "authentication) or secret_unavailable (the collector could not read the secret).",
+        "authentication), secret_unavailable (the collector could not read the secret) or login_failed "
+        "(the node's login gave no token: wrong user or password).",
     ),
     TriggerSpec(
         REFUSED,
@@ -373,6 +374,23 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
+
+
+#: The import rules for this template (``configuration.import``): create what is missing, update what exists.
+_IMPORTED = ("templates", "items", "discoveryRules", "triggers", "graphs", "valueMaps", "templateDashboards")
+
+
+def import_rules(api_version: float | str) -> dict[str, dict[str, bool]]:
+    """The ``rules`` of the API's ``configuration.import`` for this template on a server of ``api_version``
+    (``6.0``, ``"7.0.9"``, zabbix_utils' ``api_version()``): up to 6.0 host and template groups are one rule,
+    ``groups``; from 6.2 on (7.0 LTS) they are ``template_groups`` and ``host_groups``, and ``groups`` is refused."""
+    major, _, minor = str(api_version).partition(".")
+    new_groups = (int(major), int(minor.partition(".")[0] or 0)) >= (6, 2)
+    groups = ("template_groups", "host_groups") if new_groups else ("groups",)
+    rules = {name: {"createMissing": True} for name in groups}
+    rules |= {name: {"createMissing": True, "updateExisting": True} for name in _IMPORTED}
+    rules["templateLinkage"] = {"createMissing": True}
+    return rules
 
 
 def render(contract: Contract | None = None) -> str:
