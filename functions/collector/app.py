@@ -24,5 +24,6 @@ STATE = store_for(SETTINGS, in_lambda=True)
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not PIPELINE:
-        PIPELINE.append(OtelPipeline.from_environment(lambda_instance_id(context.invoked_function_arn)))
+        instance = lambda_instance_id(context.invoked_function_arn)
+        PIPELINE.append(OtelPipeline.from_environment(instance, max_request_bytes=SETTINGS.otlp_max_request_bytes))
     return lambda_entry.collect(event, context, PIPELINE[0], SETTINGS, ARCHIVE, STATE)

@@ -91,6 +91,12 @@ def test_missing_secret_is_reported_not_raised(lambda_env, receiver, monkeypatch
     assert simulator.seen == []  # nothing was sent without credentials
 
 
+def test_a_400_fails_the_invocation_with_the_backends_own_message(lambda_env, receiver, simulator):
+    receiver.status, receiver.message = 400, "flate: corrupt input before offset 5"
+    with pytest.raises(ExportFailed, match="HTTP 400: flate: corrupt input before offset 5"):
+        load_handler().handler(EVENT, Context())
+
+
 def test_refused_export_fails_the_invocation_after_the_run(lambda_env, receiver, simulator):
     receiver.status = 401
     app = load_handler()

@@ -80,7 +80,9 @@ def test_emitted_instruments_and_events_equal_the_declared_set(simulator, receiv
         ),
     ]
     config = parse_config({"nodes": nodes})
+    receiver.rejected = 1  # the backend rejects a point of each request: exalate.export.failure, then .dropped
     run(config, 10, pipeline, broken_archive, state)
+    receiver.rejected = 0
     simulator.set("GROOVY", BLOB_ERRORS, Behaviour(body=b"[]"))  # the errors are resolved
     simulator.set("GROOVY", SYNC_ERRORS, Behaviour(body=b"[]"))
     simulator.set("", CONNECTIONS, Behaviour(status=503, body=b""))  # discovery_failed: the kept list is used

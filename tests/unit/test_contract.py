@@ -11,8 +11,10 @@ from exalate_collector.simulator import seed_body
 from exalate_collector.state.model import Memory, advance, observations
 from exalate_collector.telemetry import points
 from exalate_collector.telemetry.contract import load_contract
+from exalate_collector.telemetry.delivery import RequestOutcome
 from exalate_collector.telemetry.docs import render
-from exalate_collector.telemetry.points import run_telemetry, stamped
+from exalate_collector.telemetry.points import export_telemetry, run_telemetry, stamped
+from exalate_collector.telemetry.wire import Verdict
 from exalate_collector.zabbix.sender import ZabbixReport, report_telemetry
 
 from ..conftest import ROOT, exchange_for, seed_exchanges
@@ -98,6 +100,10 @@ def test_everything_a_wide_scenario_emits_conforms():
     telemetry = run_telemetry(exchanges, 0.5, [("jira-prod", errors.HandoffFailed("queue gone"))], memory, discoveries)
     zabbix_points, zabbix_events = report_telemetry(ZabbixReport(failure=errors.ZabbixSendFailed("refused")))
     telemetry = telemetry.extended(zabbix_points, stamped(zabbix_events, 0.0))
+    refused = Verdict(False, errors.ExportRefused.error_type, "HTTP 400: flate: corrupt input", 400, 3)
+    outcomes = [RequestOutcome("metrics", 3, refused), RequestOutcome("events", 2, Verdict(True, status_code=200))]
+    exported = export_telemetry(outcomes, {"metrics": 1}, {}, observed_ns=1)
+    telemetry = telemetry.extended(exported.points, exported.events)
     problems = all_problems(
         ((p.name, p.attributes) for p in telemetry.points), ((e.name, e.attributes) for e in telemetry.events)
     )
@@ -140,4 +146,6 @@ def test_prometheus_style_names_are_what_prometheus_family_backends_store():
         "exalate.collector.run.duration": "exalate_collector_run_duration_seconds",
         "exalate.zabbix.values": "exalate_zabbix_values",
         "exalate.zabbix.failures": "exalate_zabbix_failures_total",
+        "exalate.export.requests": "exalate_export_requests_total",
+        "exalate.export.dropped": "exalate_export_dropped_total",
     }

@@ -53,6 +53,7 @@ def test_every_error_type_of_the_exception_tree_has_a_row_in_docs_telemetry_md()
         errors.ArchiveFailure,
         errors.StateFailure,
         errors.OutputFailure,
+        errors.ExportFailure,
     }
     concrete = [cls for cls in _tree(errors.ReportedFailure) if cls not in abstract]
     assert {"state_read_failed", "state_corrupt", "state_write_failed"} <= {c.error_type for c in concrete}

@@ -325,7 +325,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         if unset:
             raise ConfigError(unset)
         instance = args.instance_id or cli_instance_id(args.config or args.settings.config_ref)
-        return _run(config, args.deadline, _sink(args), _state(args), instance, print_summary=args.summary)
+        request_bytes = args.settings.otlp_max_request_bytes
+        return _run(
+            config,
+            args.deadline,
+            _sink(args),
+            _state(args),
+            instance,
+            print_summary=args.summary,
+            request=request_bytes,
+        )
     if args.command == "check":
         from . import check
 
@@ -354,9 +363,10 @@ def _run(
     instance_id: str,
     *,
     print_summary: bool,
+    request: int | None = None,
 ) -> int:
     exporting = otlp_configured(os.environ)
-    publisher = OtelPipeline.from_environment(instance_id) if exporting else None
+    publisher = OtelPipeline.from_environment(instance_id, max_request_bytes=request) if exporting else None
     result = run(config, deadline, publisher, archive, state)
     if not exporting or print_summary:
         print(summary(result.exchanges, result.telemetry))

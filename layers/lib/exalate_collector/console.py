@@ -9,6 +9,7 @@ from .endpoints import BLOB_ERRORS, SYNC_ERRORS
 from .errors import ConnectionNotFound
 from .model import Exchange
 from .telemetry.points import POLL_FAILURE_EVENT, RunTelemetry
+from .text import printable
 
 
 def _status(ex: Exchange) -> str:
@@ -19,6 +20,7 @@ def _status(ex: Exchange) -> str:
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    rows = [[printable(str(c)) for c in row] for row in rows]  # node text: no escape sequence, no newline
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -73,7 +75,8 @@ def summary(exchanges: Sequence[Exchange], telemetry: RunTelemetry) -> str:
                 "exalate.error.duration",
             )
             detail = " ".join(f"{k.rsplit('.', 1)[-1]}={event.attributes[k]}" for k in keys if k in event.attributes)
-            parts.append(f"  {event.severity:<5} {event.name:<27} {where} {detail}\n        {event.body}")
+            line = printable(f"{where} {detail}")
+            parts.append(f"  {event.severity:<5} {event.name:<27} {line}\n        {printable(event.body)}")
     failed = sum(1 for ex in exchanges if ex.failure is not None)
     parts.append(f"\n{len(exchanges)} polls, {failed} failed, {len(telemetry.points)} metric points")
     return "\n".join(parts)

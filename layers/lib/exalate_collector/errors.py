@@ -10,6 +10,12 @@ so the names users see on dashboards and the names in the code cannot drift apar
     ├── RunFailed                a run's archive hand-off or export failed (raised after the run)
     │   └── ExportFailed         the OTLP backend refused the export or could not be reached
     └── ReportedFailure          a failure reported as telemetry (error.type), never raised past a run
+        ├── ExportFailure        an OTLP request was not delivered whole (the run fails after reporting it)
+        │   ├── ExportRedirected 3xx: redirects are not followed (a POST would lose its body)
+        │   ├── ExportRefused    4xx/5xx, with the backend's own message
+        │   ├── ExportRejected   2xx whose partial_success rejected points or records
+        │   ├── ExportUnreachable  no answer: connection, TLS, timeout, or no time left
+        │   └── ExportTooLarge   one item alone larger than a request may be: never sent
         ├── OutputFailure        an output other than OTLP did not take the run's values
         │   └── ZabbixSendFailed the Zabbix server or proxy was unreachable, answered an error, or refused values
         ├── StateFailure         what the collector remembers between runs could not be used; it starts fresh
@@ -248,6 +254,33 @@ class StateWriteFailed(StateFailure):
     """The state could not be written: refused, or concurrent runs kept conflicting."""
 
 
+class ExportFailure(ReportedFailure):
+    """An OTLP request of the run's export was not delivered whole: counted in exalate.export.dropped and
+    exalate.export.requests, logged with what the backend said, and the run fails (CLI exit 1, Lambda
+    RunFailed); events not delivered are reported again by the next run."""
+
+
+class ExportRedirected(ExportFailure):
+    """The backend answered 3xx. Redirects are not followed (a redirected POST loses its body, or sends the
+    data and its API key where the configuration did not say): set the endpoint to the final URL."""
+
+
+class ExportRefused(ExportFailure):
+    """The backend answered 4xx or 5xx (after retries for 429, 502, 503, 504); the message quotes its answer."""
+
+
+class ExportRejected(ExportFailure):
+    """The backend answered 2xx but its partial_success rejected data points or log records."""
+
+
+class ExportUnreachable(ExportFailure):
+    """No answer: the connection or TLS failed, no answer came in time, or no time was left in the run."""
+
+
+class ExportTooLarge(ExportFailure):
+    """One data point or log record alone is larger than a request may be (EXALATE_OTLP_MAX_REQUEST_KB)."""
+
+
 class OutputFailure(ReportedFailure):
     """An output other than OTLP did not take the run's values. The run fails after reporting it, as for a
     refused OTLP export (Lambda error, CLI exit 1)."""
@@ -258,7 +291,7 @@ class ZabbixSendFailed(OutputFailure):
     items that exist (a host or a template item is missing)."""
 
 
-_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure", "StateFailure", "OutputFailure"}
+_ABSTRACT = {"PollFailure", "AuthenticationFailure", "ArchiveFailure", "StateFailure", "OutputFailure", "ExportFailure"}
 
 
 def _concrete(root: type[ReportedFailure]) -> list[type[ReportedFailure]]:
@@ -291,7 +324,11 @@ def output_failure_types() -> list[type[ReportedFailure]]:
     return _concrete(OutputFailure)
 
 
+def export_failure_types() -> list[type[ReportedFailure]]:
+    return _concrete(ExportFailure)
+
+
 def error_types() -> list[str]:
-    """The documented set of ``error.type`` values: poll, discovery, archive, state, then output failures."""
+    """The documented set of ``error.type`` values: poll, discovery, archive, state, output, then export failures."""
     classes = poll_failure_types() + [DiscoveryFailed] + archive_failure_types() + state_failure_types()
-    return [cls.error_type for cls in classes + output_failure_types()]
+    return [cls.error_type for cls in classes + output_failure_types() + export_failure_types()]

@@ -14,6 +14,7 @@ import sys
 from typing import TextIO
 
 from .redact import RedactingFilter
+from .text import printable
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -38,14 +39,24 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """One line per record: the message and every field with their non-printable characters escaped
+    (node text: a relation name, an answer's excerpt), so no node forges a line or drives the terminal;
+    only a traceback of our own spans lines."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = f"{self.formatTime(record)} {record.levelname} {record.name}: {printable(record.getMessage())}"
         extra = fields(record)
         if extra:
-            text += " | " + " ".join(f"{k}={v}" for k, v in extra.items())
+            text += " | " + " ".join(f"{printable(str(k))}={printable(str(v))}" for k, v in extra.items())
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        if record.stack_info:
+            text += "\n" + self.formatStack(record.stack_info)
         return text
 
 

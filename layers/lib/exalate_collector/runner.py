@@ -32,6 +32,7 @@ from .errors import (
     SecretUnavailable,
     StateCorrupt,
     StateFailure,
+    StateReadFailed,
     StateWriteFailed,
     Unauthorized,
 )
@@ -42,8 +43,16 @@ from .state.model import Advance, Memory, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
 from .telemetry.contract import load_contract
 from .telemetry.otel import ExportReport, export_failure_message
-from .telemetry.points import RunTelemetry, memory_events, run_telemetry, stamped
-from .telemetry.series import SeriesMemory, final_zeros, from_document, gauge_series, to_document
+from .telemetry.points import QUEUE_OLDEST_AGE, QUEUE_STUCK, RunTelemetry, memory_events, run_telemetry, stamped
+from .telemetry.series import (
+    SeriesMemory,
+    final_zeros,
+    from_document,
+    gauge_series,
+    pending_of,
+    pending_points,
+    to_document,
+)
 
 if TYPE_CHECKING:
     from .zabbix.sender import ZabbixOutput, ZabbixReport
@@ -305,7 +314,10 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
             return advance(previous, node.name, relations, observed, now, node.stuck_after_s, discovered=listed)
 
         drafts[node.name] = pending = draft(store, node.name, compute)
-        memory.advances[node.name] = pending.outcome
+        if isinstance(pending.loaded.failure, StateReadFailed):
+            memory.unreadable.add(node.name)  # what is new, and since when, cannot be told this run
+        else:
+            memory.advances[node.name] = pending.outcome
         for failure in pending.failures:
             memory.failures.append((node.name, failure))
             _log_state_failure(result.run_id, node.name, failure)
@@ -320,7 +332,10 @@ def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore)
     delivered = (result.export is None or result.export.logs_ok) and not result.zabbix_failed
     finish: Callable[[Advance], dict] = (lambda adv: adv.state) if delivered else withheld
     failures = []
+    unreadable = result.memory.unreadable if result.memory is not None else set()
     for node, pending in drafts.items():
+        if node in unreadable:
+            continue  # written from a fresh start, it would erase what the next run must compare with
         for failure in commit(store, pending, finish):
             failures.append((node, failure))
             _log_state_failure(result.run_id, node, failure)
@@ -361,7 +376,9 @@ def _report_late(
         # only events: a metric export of nothing says nothing
         followup = publisher.publish(extra, timeout_s=_left(until))
         events = result.export.events + followup.events
-        result.export = replace(result.export, logs_ok=result.export.logs_ok and followup.logs_ok, events=events)
+        outcomes = result.export.outcomes + followup.outcomes
+        logs_ok = result.export.logs_ok and followup.logs_ok
+        result.export = replace(result.export, logs_ok=logs_ok, events=events, outcomes=outcomes)
         _log_export(result)
 
 
@@ -380,12 +397,20 @@ def publish(result: RunResult, publisher: Publisher, state: StateStore | None, p
     with budget.within(plan.until("state_read")):
         previous, token = _load_series(state, publisher, result.run_id)
     gauges = [m for m in load_contract().metrics.values() if m.instrument == "gauge"]
-    zeros = final_zeros(previous.gauges, result.telemetry.points, [m.name for m in gauges if m.final_zero])
-    present = gauge_series(result.telemetry.points, [m.name for m in gauges])
-    result.telemetry = RunTelemetry(result.telemetry.points + tuple(zeros), result.telemetry.events)
+    # the ages of a node whose state could not be read are unknown, not gone: no final 0, kept for later
+    unknown = {
+        k for k in previous.gauges if k[0] in _AGE_GAUGES and dict(k[1]).get("exalate.node") in _unreadable(result)
+    }
+    zeros = final_zeros(previous.gauges - unknown, result.telemetry.points, [m.name for m in gauges if m.final_zero])
+    present = gauge_series(result.telemetry.points, [m.name for m in gauges]) | unknown
+    carried = pending_points(previous)  # what became of the previous export's requests
+    result.telemetry = RunTelemetry(result.telemetry.points + tuple(zeros + carried), result.telemetry.events)
+    previous = replace(previous, pending={})
     report = publisher.publish(result.telemetry, previous, timeout_s=_left(plan.until("export")))
+    result.telemetry = result.telemetry.extended((), report.reported.events)
     kept = report.series or previous
     kept.gauges = present if report.metrics_ok else present | previous.gauges
+    kept.pending = pending_of(report.reported.points)
     document = to_document(kept, instance)
     if state is None:
         _PROCESS_SERIES[publisher] = document
@@ -407,6 +432,13 @@ def publish(result: RunResult, publisher: Publisher, state: StateStore | None, p
             extra={"run_id": result.run_id, "error.type": failure.error_type},
         )
     return report
+
+
+_AGE_GAUGES = {QUEUE_OLDEST_AGE, QUEUE_STUCK}
+
+
+def _unreadable(result: RunResult) -> set[str]:
+    return result.memory.unreadable if result.memory is not None else set()
 
 
 def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) -> tuple[SeriesMemory, str | None]:

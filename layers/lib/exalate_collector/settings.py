@@ -24,6 +24,10 @@ from .budget import DEADLINE_MARGIN_VAR, DEFAULT_DEADLINE_MARGIN_S, DEPRECATED_M
 from .errors import ConfigError
 from .logs import LEVELS
 
+MAX_REQUEST_VAR = "EXALATE_OTLP_MAX_REQUEST_KB"
+DEFAULT_REQUEST_KB = 4096  # 4 MiB: far below backends' limits (OpenTelemetry Collector 20 MiB, VictoriaMetrics 64 MB)
+MIN_REQUEST_KB, MAX_REQUEST_KB = 16, 65536
+
 #: Every variable, with what it is for (the README's table of variables says the same).
 VARIABLES: dict[str, str] = {
     "EXALATE_COLLECTOR_CONFIG": "the configuration: a file path, or ssm:<parameter name>",
@@ -41,6 +45,8 @@ VARIABLES: dict[str, str] = {
     "STATE_BUCKET": "the state's S3 bucket (default ARCHIVE_BUCKET)",
     "STATE_PREFIX": "key prefix of state objects (default state/)",
     "OTEL_EXPORTER_OTLP_HEADERS_SECRET": "Lambda: a secret reference whose value becomes OTEL_EXPORTER_OTLP_HEADERS",
+    MAX_REQUEST_VAR: f"the largest OTLP request in KiB before compression, {MIN_REQUEST_KB} to {MAX_REQUEST_KB} "
+    f"(default {DEFAULT_REQUEST_KB}); larger exports are split",
 }
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -61,6 +67,7 @@ class Settings:
     state_bucket: str | None = None
     state_prefix: str | None = None
     otlp_headers_secret: str | None = None
+    otlp_max_request_kb: int = DEFAULT_REQUEST_KB
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> Settings:
@@ -110,6 +117,17 @@ class Settings:
             if not valid:
                 problems.append("ARCHIVE_QUEUE_URL: must be the queue's URL, https://sqs.<region>.amazonaws.com/...")
 
+        request_kb = DEFAULT_REQUEST_KB
+        raw_request = text(MAX_REQUEST_VAR)
+        if raw_request is not None:
+            if not raw_request.isdigit() or not MIN_REQUEST_KB <= int(raw_request) <= MAX_REQUEST_KB:
+                problems.append(
+                    f"{MAX_REQUEST_VAR}: {raw_request!r} is not a whole number of KiB from {MIN_REQUEST_KB} to"
+                    f" {MAX_REQUEST_KB}"
+                )
+            else:
+                request_kb = int(raw_request)
+
         settings = cls(
             config_ref=text("EXALATE_COLLECTOR_CONFIG"),
             log_level=level.upper() if level else None,
@@ -124,11 +142,17 @@ class Settings:
             state_bucket=bucket("STATE_BUCKET"),
             state_prefix=prefix("STATE_PREFIX"),
             otlp_headers_secret=text("OTEL_EXPORTER_OTLP_HEADERS_SECRET"),
+            otlp_max_request_kb=request_kb,
         )
         if problems:
             raise ConfigError(problems)
         return settings
 
+    @property
+    def otlp_max_request_bytes(self) -> int:
+        return self.otlp_max_request_kb * 1024
+
     def __repr__(self) -> str:  # only names and set/unset: a value could be sensitive (queue URL, key ARN)
-        set_ = [f.name for f in fields(self) if getattr(self, f.name) not in (None, DEFAULT_DEADLINE_MARGIN_S)]
+        defaults = (None, DEFAULT_DEADLINE_MARGIN_S, DEFAULT_REQUEST_KB)
+        set_ = [f.name for f in fields(self) if getattr(self, f.name) not in defaults]
         return f"Settings(set={set_})"

@@ -72,13 +72,25 @@ class Received:
     content_encodings: list[str] = field(default_factory=list)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
     bytes_received: int = 0
+    sizes: list[int] = field(default_factory=list)
 
 
 class OtlpReceiver:
-    """``with OtlpReceiver() as r: ... r.endpoint ...``; ``status`` makes it refuse (e.g. 401)."""
+    """``with OtlpReceiver() as r: ... r.endpoint ...``; ``status`` makes it refuse (e.g. 401).
+
+    Backends that misbehave as real ones do: ``status`` 3xx with ``location`` redirects; ``message`` is
+    the google.rpc.Status of an error answer (as the OpenTelemetry Collector sends, e.g. "flate: corrupt
+    input before offset 5"); ``rejected`` (data points) and ``rejected_records`` (log records) answer 200
+    with a partial_success rejecting that many items of each request (still keeping it).
+    ``received.sizes``: each request's size before compression.
+    """
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
+        self.location = ""
+        self.message: str | None = None
+        self.rejected = 0
+        self.rejected_records = 0
         self.received = Received()
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -158,6 +170,10 @@ class OtlpReceiver:
         return found
 
 
+def _metrics(request: Any) -> list[Any]:
+    return [m for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+
+
 def _points(metric: Any) -> list[ReceivedPoint]:
     kind = metric.WhichOneof("data")
     data = getattr(metric, kind)
@@ -217,15 +233,36 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.owner
         with owner.lock:
             owner.received.bytes_received += len(raw)
+            owner.received.sizes.append(len(data))
             owner.received.content_encodings.append(encoding or "identity")
             owner.received.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
             if owner.status == 200:
                 target = owner.received.metric_requests if self.path == "/v1/metrics" else owner.received.log_requests
                 target.append(request)
-        self._reply(owner.status, answer.SerializeToString() if owner.status == 200 else b"refused")
+            status, location, message = owner.status, owner.location, owner.message
+            rejected = owner.rejected if self.path == "/v1/metrics" else owner.rejected_records
+        if status != 200:
+            if message is not None:
+                from google.rpc.status_pb2 import Status
 
-    def _reply(self, status: int, body: bytes) -> None:
+                self._reply(status, Status(code=3, message=message).SerializeToString(), location)
+            else:
+                self._reply(status, b"refused", location)
+            return
+        if rejected:
+            if self.path == "/v1/metrics":
+                count = sum(len(getattr(m, m.WhichOneof("data")).data_points) for m in _metrics(request))
+                answer.partial_success.rejected_data_points = min(rejected, count)
+            else:
+                count = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+                answer.partial_success.rejected_log_records = min(rejected, count)
+            answer.partial_success.error_message = "points older than the retention period"
+        self._reply(200, answer.SerializeToString())
+
+    def _reply(self, status: int, body: bytes, location: str = "") -> None:
         self.send_response(status)
+        if location:
+            self.send_header("Location", location)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -206,9 +206,15 @@ class Memory:
     repeat: bool = False
     advances: dict[str, Advance] = field(default_factory=dict)
     failures: list[tuple[str, Any]] = field(default_factory=list)  # (node, StateFailure)
+    #: Nodes whose state could not be read this run: no age, no stuck count, no error reported as new
+    #: (what is new cannot be told), and their state is not written.
+    unreadable: set[str] = field(default_factory=set)
 
     def is_new(self, node: str, relation: str, endpoint: str, identity: str | None) -> bool:
-        """Whether an error event is due: always with ``repeat``, or for an error that cannot be tracked."""
+        """Whether an error event is due: always with ``repeat``, or for an error that cannot be tracked;
+        never for a node whose state could not be read."""
+        if node in self.unreadable:
+            return False
         if self.repeat or identity is None:
             return True
         adv = self.advances.get(node)

@@ -1,16 +1,14 @@
-"""The OpenTelemetry edge: instruments built from the contract, one export per signal per run.
+"""The OpenTelemetry edge: one run's points and events out over OTLP/HTTP protobuf, each request judged.
 
-No background thread: a one-shot metric reader and a buffering log processor export only when
-``publish`` calls ``force_flush``, which is what a Lambda that is frozen after returning needs.
+Metrics do not go through the SDK's instruments: the points a run computed become OTLP requests directly
+(``wire.metric_requests``: every series, no cardinality limit, requests of bounded size), sent one by
+one (``delivery.OtlpSender``: no redirect followed, only a 2xx that rejected nothing is delivered).
+Events go through the SDK's log records (its encoder), buffered and sent by the same sender.
 
-Gauges are *observable* gauges fed from the current run's points. The SDK keeps the last value of a
-synchronous gauge for every attribute set it ever saw (with cumulative temporality) and would keep
-exporting a relation, endpoint or error reason that is gone; observable gauges report exactly what
-the callback returns at that collection, so each run reports what that run saw.
-
-Counters and the histogram are aggregated by the SDK as one run's delta; with cumulative temporality the
-reader adds them to the deployment's totals from the state (``series.cumulate``), so the stream goes on
-across processes. ``service.instance.id`` is the deployment's, not the process's (see build_resource).
+Counters and the histogram continue the deployment's totals kept in the state (``series``), so a stream
+goes on across processes; ``service.instance.id`` is the deployment's, not the process's (see
+build_resource). What became of a run's requests (``exalate.export.requests``, ``exalate.export.dropped``)
+is known only after them: the report hands those counts back, and the next export carries them.
 """
 
 from __future__ import annotations
@@ -21,31 +19,24 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from opentelemetry._logs import SeverityNumber
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    MetricExporter,
-    MetricExportResult,
-    MetricReader,
-    MetricsData,
-)
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from .. import __version__, redact
 from ..errors import ConfigError
 from .contract import Contract, load_contract
-from .points import RunTelemetry
-from .series import SeriesMemory, cumulate
+from .delivery import OtlpSender, RequestOutcome
+from .points import RunTelemetry, export_telemetry
+from .series import SeriesMemory
+from .wire import DEFAULT_MAX_REQUEST_BYTES, Batch, metric_requests, split_logs
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +56,13 @@ _PROTOCOL_VARS = (
     "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
     "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
 )
-_COMPRESSION_VARS = (
-    "OTEL_EXPORTER_OTLP_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
-)
 INSTANCE_ID = "service.instance.id"
+#: The SDK's resource keys. ``telemetry.sdk.version`` is dropped: backends that make resource attributes
+#: labels (VictoriaMetrics) would start new series at every SDK upgrade. Name and language are pinned
+#: here, not taken from the SDK, so no upgrade changes them either.
+SDK_VERSION_KEY = "telemetry.sdk.version"
+PINNED_SDK = {"telemetry.sdk.language": "python", "telemetry.sdk.name": "opentelemetry"}
+TEMPORALITY_VAR = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
 
 
 def otlp_configured(env: Mapping[str, str]) -> bool:
@@ -117,7 +109,8 @@ def lambda_instance_id(invoked_function_arn: str) -> str:
 
 
 def build_resource(env: Mapping[str, str], instance_id: str) -> Resource:
-    """service.* always; cloud.* and faas.* when running in AWS Lambda. OTEL_* variables win.
+    """service.* always; cloud.* and faas.* when running in AWS Lambda. OTEL_* variables win; the SDK's
+    telemetry.sdk.* keys pinned, without the version (PINNED_SDK).
 
     ``instance_id`` is the deployment's stable ``service.instance.id`` (one series per deployment, not
     per process); ``OTEL_RESOURCE_ATTRIBUTES=service.instance.id=...`` overrides it.
@@ -139,7 +132,9 @@ def build_resource(env: Mapping[str, str], instance_id: str) -> Resource:
     resource = Resource.create(attributes)  # merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
-    return resource
+    # identity across SDK upgrades: no telemetry.sdk.version, name and language pinned (see PINNED_SDK)
+    attrs = {k: v for k, v in resource.attributes.items() if k != SDK_VERSION_KEY and k not in PINNED_SDK}
+    return Resource({**attrs, **PINNED_SDK}, resource.schema_url)
 
 
 HEADERS_VAR = "OTEL_EXPORTER_OTLP_HEADERS"
@@ -195,86 +190,107 @@ def otlp_headers(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
-MetricExporterFor = Callable[[float], MetricExporter]
-LogExporterFor = Callable[[float], LogRecordExporter]
+def _signal_env(env: Mapping[str, str], signal: str, name: str) -> str | None:
+    """OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME>, else OTEL_EXPORTER_OTLP_<NAME> (the specification's order)."""
+    return env.get(f"OTEL_EXPORTER_OTLP_{signal}_{name}") or env.get(f"OTEL_EXPORTER_OTLP_{name}") or None
 
 
-def otlp_exporters(env: Mapping[str, str]) -> tuple[MetricExporterFor, LogExporterFor | None, Callable[[], None]]:
-    """OTLP/HTTP protobuf exporters configured by the standard variables; gzip unless told otherwise.
+def _compression(env: Mapping[str, str], signal: str) -> str:
+    value = (_signal_env(env, signal, "COMPRESSION") or "gzip").strip().lower()
+    if value not in ("gzip", "deflate", "none"):
+        raise ConfigError(
+            [
+                f"OTEL_EXPORTER_OTLP_{signal}_COMPRESSION or OTEL_EXPORTER_OTLP_COMPRESSION: {value!r}"
+                " is not gzip, deflate or none"
+            ]
+        )
+    return value
 
-    Returned as factories taking the seconds an export may last, retries included: each export gets
-    an exporter bounded by what remains of the run's budget. All share one HTTP session (keep-alive
-    across exports and warm runs), which the third value closes.
 
-    Headers are parsed here (JSON or name=value) and given to the exporters explicitly; the SDK's own
-    parsing of the same variables is kept quiet (logs.QUIET), as it would print a malformed one in full.
-    No log exporter when only ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set: metrics-only backends
-    (Prometheus, VictoriaMetrics) take no logs, and the events are then not sent anywhere.
+def cumulative_preferred(env: Mapping[str, str]) -> bool:
+    """Counters and histograms cumulative unless the variable says delta (or lowmemory, which is delta for
+    synchronous counters and histograms, as all of ours are)."""
+    return (env.get(TEMPORALITY_VAR) or "cumulative").strip().lower() not in ("delta", "lowmemory")
+
+
+@dataclass(frozen=True)
+class Senders:
+    metrics: OtlpSender
+    events: OtlpSender | None
+    close: Callable[[], None]
+
+
+def otlp_senders(env: Mapping[str, str]) -> Senders:
+    """One sender per signal, configured by the standard variables (endpoint, headers, compression —
+    gzip unless told otherwise —, certificates); one shared HTTP session (keep-alive across exports).
+
+    Headers are parsed here (JSON or name=value). No event sender when only
+    ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set: metrics-only backends (Prometheus, VictoriaMetrics)
+    take no logs, and the events are then not sent anywhere.
     """
     check_protocol(env)
     headers = otlp_headers(env)
     import requests
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     from ..logs import pin_library_loggers
 
     pin_library_loggers()
-    compression = None if any(env.get(v) for v in _COMPRESSION_VARS) else Compression.Gzip
-    logs = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
     session = requests.Session()
+    targets = export_targets(env)
 
-    def metric_exporter(timeout_s: float) -> MetricExporter:
-        return OTLPMetricExporter(
-            compression=compression, headers=headers["metrics"] or None, timeout=timeout_s, session=session
+    def sender(signal: str, kind: str, header_key: str) -> OtlpSender:
+        key, cert = _signal_env(env, kind, "CLIENT_KEY"), _signal_env(env, kind, "CLIENT_CERTIFICATE")
+        return OtlpSender(
+            session,
+            signal,
+            targets[signal].url,
+            headers[header_key],
+            compression=_compression(env, kind),
+            verify=_signal_env(env, kind, "CERTIFICATE") or True,
+            cert=(cert, key) if cert and key else cert,
         )
 
-    def log_exporter(timeout_s: float) -> LogRecordExporter:
-        return OTLPLogExporter(
-            compression=compression, headers=headers["logs"] or None, timeout=timeout_s, session=session
-        )
-
-    return metric_exporter, log_exporter if logs else None, session.close
+    logs = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+    events = sender("events", "LOGS", "logs") if logs else None
+    return Senders(sender("metrics", "METRICS", "metrics"), events, session.close)
 
 
-class OneShotMetricReader(MetricReader):
-    """Collects only when flushed and remembers whether the export succeeded.
+class OtlpLogExporter(LogRecordExporter):
+    """The SDK's encoding of a batch of log records, sent in requests of at most ``max_bytes`` before
+    ``deadline``; each request's outcome is appended to ``outcomes``, records too large to send to
+    ``too_large``."""
 
-    The SDK aggregates counters and histograms as deltas (one run's worth); when the exporter prefers
-    cumulative temporality, ``cumulative`` is True and ``transform`` (set per run) continues the totals
-    of the deployment's previous runs, which a new process does not have in memory.
-    """
+    def __init__(
+        self,
+        sender: OtlpSender,
+        deadline: float,
+        outcomes: list[RequestOutcome],
+        too_large: list[int],
+        max_bytes: int,
+    ) -> None:
+        self._sender, self._deadline, self._max_bytes = sender, deadline, max_bytes
+        self._outcomes, self._too_large = outcomes, too_large
 
-    def __init__(self, exporter_for: MetricExporterFor) -> None:
-        exporter = exporter_for(DEFAULT_EXPORT_TIMEOUT_S)  # for its preferences; each export gets its own
-        preferred = exporter._preferred_temporality or {}  # noqa: SLF001 - as PeriodicExportingMetricReader
-        super().__init__(
-            preferred_temporality={
-                **preferred,
-                Counter: AggregationTemporality.DELTA,
-                Histogram: AggregationTemporality.DELTA,
-            },
-            preferred_aggregation=exporter._preferred_aggregation,  # noqa: SLF001
-        )
-        self.cumulative = preferred.get(Counter) is not AggregationTemporality.DELTA
-        self._exporter_for = exporter_for
-        self.last_ok: bool | None = None
-        self.transform: Any = None
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        if self.transform is not None:
-            metrics_data = self.transform(metrics_data)
-        try:
-            exporter = self._exporter_for(timeout_millis / 1000)  # bounded by this flush's time, retries included
-            result = exporter.export(metrics_data, timeout_millis=timeout_millis)
-        except Exception:
-            log.exception("metric export raised")
-            result = MetricExportResult.FAILURE
-        self.last_ok = result is MetricExportResult.SUCCESS
+        batches, too_large = split_logs(encode_logs(batch), self._max_bytes)
+        self._too_large.append(too_large)
+        ok = not too_large
+        for request in batches:
+            outcome = self._sender.send(request, self._deadline)
+            self._outcomes.append(outcome)
+            ok = ok and outcome.delivered
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None  # exporters live for one export; the pipeline closes their shared session
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        return None
+
+
+LogExporterFor = Callable[[float], LogRecordExporter]
 
 
 class BufferingLogProcessor(LogRecordProcessor):
@@ -351,22 +367,54 @@ class ExportReport:
     series: SeriesMemory | None = None
     #: signal -> where it was sent; names the endpoint and the variable in the failure message.
     targets: Mapping[str, ExportTarget] = field(default_factory=dict)
+    #: Every request of the run's export, in the order sent (the follow-up's not included).
+    outcomes: tuple[RequestOutcome, ...] = ()
+    #: signal -> items (data points, log records) that alone were larger than a request may be.
+    too_large: Mapping[str, int] = field(default_factory=dict)
+    #: What the export itself reported: exalate.export.* points and exalate.export.failure events.
+    reported: RunTelemetry = field(default_factory=lambda: RunTelemetry((), ()))
 
     @property
     def ok(self) -> bool:
         return self.metrics_ok and self.logs_ok
 
 
+def _signal_problems(report: ExportReport, signal: str) -> str:
+    """``2 of 6 requests: HTTP 400: flate: corrupt input ...; 1 data point larger than a request``"""
+    mine = [o for o in report.outcomes if o.signal == signal]
+    failed = [o for o in mine if not o.delivered]
+    said: dict[str, int] = {}
+    for outcome in failed:
+        said[outcome.verdict.message] = said.get(outcome.verdict.message, 0) + 1
+    parts = [f"{n} of {len(mine)} requests: {message}" for message, n in said.items()]
+    if report.too_large.get(signal):
+        parts.append(f"{report.too_large[signal]} items each larger than a request may be (not sent)")
+    return "; ".join(parts)
+
+
 def export_failure_message(report: ExportReport) -> str:
-    """The one message for an export that was not delivered: which signal, where, and what to check."""
+    """The one message for an export that was not delivered: which signal, where, what the backend said,
+    and what to check."""
     failed = [signal for signal, ok in (("metrics", report.metrics_ok), ("events", report.logs_ok)) if not ok]
-    where = [f"{signal} to {report.targets[signal].url}" for signal in failed if signal in report.targets]
+    where = []
+    for signal in failed:
+        target = f"{signal} to {report.targets[signal].url}" if signal in report.targets else signal
+        problems = _signal_problems(report, signal)
+        where.append(f"{target}: {problems}" if problems else target)
+    kinds = {o.verdict.error_type for o in report.outcomes if not o.delivered}
+    statuses = {o.verdict.status_code for o in report.outcomes if not o.delivered}
     variables = sorted({report.targets[signal].variable for signal in failed if signal in report.targets})
-    check = f"check {' and '.join(variables)}, and " if variables else "check "
-    return (
-        f"the telemetry backend refused the export or was unreachable ({', '.join(where or failed)}); "
-        f"{check}OTEL_EXPORTER_OTLP_HEADERS if the backend needs an API key"
-    )
+    hints = []
+    if "export_redirected" in kinds:
+        hints.append(f"set {' and '.join(variables) or 'the endpoint'} to the URL the redirect points to")
+    elif variables and (not kinds or kinds & {"export_unreachable", "export_refused"}):
+        hints.append(f"check {' and '.join(variables)}")
+    if not kinds or statuses & {401, 403} or "export_unreachable" in kinds:
+        hints.append("OTEL_EXPORTER_OTLP_HEADERS if the backend needs an API key")
+    if "export_rejected" in kinds:
+        hints.append("the backend's message says which points it refused")
+    hint = f"; {', and '.join(hints)}" if hints else ""
+    return f"the telemetry backend refused the export or was unreachable ({'; '.join(where or failed)}){hint}"
 
 
 class OtelPipeline:
@@ -375,59 +423,80 @@ class OtelPipeline:
     def __init__(
         self,
         resource: Resource,
-        metric_exporter: MetricExporterFor,
-        log_exporter: LogExporterFor | None,
+        metrics: OtlpSender,
+        events: OtlpSender | None,
         contract: Contract | None = None,
         close: Callable[[], None] | None = None,
         targets: Mapping[str, ExportTarget] | None = None,
+        *,
+        cumulative: bool = True,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        clock_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         contract = contract or load_contract()
         self._close = close
         self.instance_id = str(resource.attributes.get(INSTANCE_ID, ""))
-        self._specs = {m.name: (m.unit, m.description) for m in contract.metrics.values()}
+        self.resource: dict[str, Any] = dict(resource.attributes)
+        self._specs = contract.metrics
         self._targets = dict(targets or {})
-        self._reader = OneShotMetricReader(metric_exporter)
-        self._meters = MeterProvider(resource=resource, metric_readers=[self._reader])
+        self._metrics = metrics
+        self.cumulative = cumulative
+        self.max_request_bytes = max_request_bytes
+        self._clock_ns, self._monotonic = clock_ns, monotonic
+        #: The start of the next delta (cumulative=False): this pipeline's previous export, as the SDK's.
+        self._delta_start = clock_ns()
         self._logs = LoggerProvider(resource=resource)
-        self._events = BufferingLogProcessor(log_exporter) if log_exporter is not None else None
-        if self._events is not None:
+        self._event_outcomes: list[RequestOutcome] = []
+        self._events_too_large: list[int] = []
+        self._events: BufferingLogProcessor | None = None
+        if events is not None:
+            self._events = BufferingLogProcessor(
+                lambda left: OtlpLogExporter(
+                    events,
+                    self._monotonic() + left,
+                    self._event_outcomes,
+                    self._events_too_large,
+                    self.max_request_bytes,
+                ),
+                monotonic=monotonic,
+            )
             self._logs.add_log_record_processor(self._events)
         self._logger = self._logs.get_logger(SCOPE, __version__)
-        meter = self._meters.get_meter(SCOPE, __version__)
-        self._gauge_values: dict[str, list[Observation]] = {}
-        self._instruments: dict[str, Any] = {}
-        for spec in contract.metrics.values():
-            if spec.instrument == "gauge":
-                self._instruments[spec.name] = meter.create_observable_gauge(
-                    spec.name, callbacks=[self._observer(spec.name)], unit=spec.unit, description=spec.description
-                )
-            elif spec.instrument == "counter":
-                self._instruments[spec.name] = meter.create_counter(
-                    spec.name, unit=spec.unit, description=spec.description
-                )
-            else:
-                self._instruments[spec.name] = meter.create_histogram(
-                    spec.name,
-                    unit=spec.unit,
-                    description=spec.description,
-                    explicit_bucket_boundaries_advisory=list(spec.bucket_boundaries) or None,
-                )
-        self._kinds = {spec.name: spec.instrument for spec in contract.metrics.values()}
 
     @classmethod
-    def from_environment(cls, instance_id: str | None = None, env: Mapping[str, str] | None = None) -> OtelPipeline:
+    def from_environment(
+        cls,
+        instance_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        max_request_bytes: int | None = None,
+    ) -> OtelPipeline:
         """``instance_id``: the deployment's default ``service.instance.id`` (OTEL_RESOURCE_ATTRIBUTES wins);
-        by default this host and ``$EXALATE_COLLECTOR_CONFIG``."""
+        by default this host and ``$EXALATE_COLLECTOR_CONFIG``. ``max_request_bytes``: the bound of one
+        request (Settings.otlp_max_request_bytes; default DEFAULT_MAX_REQUEST_BYTES)."""
         env = os.environ if env is None else env
-        metric_exporter, log_exporter, close = otlp_exporters(env)
+        senders = otlp_senders(env)
         resource = build_resource(env, instance_id or cli_instance_id(None))
-        return cls(resource, metric_exporter, log_exporter, close=close, targets=export_targets(env))
+        return cls(
+            resource,
+            senders.metrics,
+            senders.events,
+            close=senders.close,
+            targets=export_targets(env),
+            cumulative=cumulative_preferred(env),
+            max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+        )
 
-    def _observer(self, name: str) -> Any:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            return list(self._gauge_values.get(name, ()))
-
-        return observe
+    def _send_all(self, batches: Sequence[Batch], until: float) -> list[RequestOutcome]:
+        """Each request in turn; once the backend is unreachable, the rest are not tried (the time is the
+        run's, and they would fare no better)."""
+        outcomes: list[RequestOutcome] = []
+        for batch in batches:
+            if outcomes and outcomes[-1].verdict.error_type == "export_unreachable":
+                outcomes.append(RequestOutcome(self._metrics.signal, batch.items, outcomes[-1].verdict))
+                continue
+            outcomes.append(self._metrics.send(batch, until))
+        return outcomes
 
     def publish(
         self,
@@ -435,30 +504,35 @@ class OtelPipeline:
         series: SeriesMemory | None = None,
         timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S,
     ) -> ExportReport:
-        """Record one run's points and events, export both signals within one shared ``timeout_s``
-        (retries included), report whether the backend took them.
+        """Export one run's points and events within one shared ``timeout_s`` (retries included), then what
+        became of each request; report whether the backend took everything.
 
         ``series``: what the deployment's previous export left (cumulative totals and their start).
+        A run without points (the late, events-only export) sends no metrics. ``ExportReport.reported``: the
+        export's own counts (for the next export) and the events it sent about its metrics requests.
         """
-        until = time.monotonic() + timeout_s
+        until = self._monotonic() + timeout_s
         series = series or SeriesMemory()
-        kept: list[SeriesMemory] = [series]
-
-        def transform(data: MetricsData) -> MetricsData:
-            exported, kept[0] = cumulate(data, series, time.time_ns(), self._specs)
-            return exported
-
-        self._reader.transform = transform if self._reader.cumulative else None
-        gauges: dict[str, list[Observation]] = {}
-        for point in telemetry.points:
-            kind = self._kinds[point.name]
-            if kind == "gauge":
-                gauges.setdefault(point.name, []).append(Observation(point.value, dict(point.attributes)))
-            elif kind == "counter":
-                self._instruments[point.name].add(point.value, dict(point.attributes))
-            else:
-                self._instruments[point.name].record(point.value, dict(point.attributes))
-        for event in telemetry.events:
+        now = self._clock_ns()
+        options: dict[str, Any] = {
+            "cumulative": self.cumulative,
+            "delta_start_unix_nano": self._delta_start,
+            "max_bytes": self.max_request_bytes,
+        }
+        scope = (SCOPE, __version__)
+        metric_outcomes: list[RequestOutcome] = []
+        too_large: dict[str, int] = {}
+        kept = series
+        if telemetry.points:
+            encoded = metric_requests(telemetry.points, self._specs, self.resource, scope, series, now, **options)
+            kept = encoded.series
+            too_large["metrics"] = encoded.too_large
+            metric_outcomes = self._send_all(encoded.batches, until)
+        failures = export_telemetry(metric_outcomes, too_large, self._targets, observed_ns=now)
+        events = telemetry.events + failures.events
+        self._event_outcomes.clear()
+        self._events_too_large.clear()
+        for event in events:
             self._logger.emit(
                 timestamp=event.time_unix_nano or None,
                 event_name=event.name,
@@ -467,30 +541,35 @@ class OtelPipeline:
                 body=event.body,
                 attributes=dict(event.attributes),
             )
-        self._gauge_values = gauges
-        try:
-            self._reader.last_ok = None
-            if timeout_s > 0:
-                self._meters.force_flush(timeout_millis=int(timeout_s * 1000))
-            left_ms = max(0, int((until - time.monotonic()) * 1000))
-            # the processor itself, not the provider: once the time is up, the provider would skip it
-            # and this run's events would go out with the next run's
-            logs_ok = self._events is None or self._events.force_flush(timeout_millis=left_ms)
-        finally:
-            self._gauge_values = {}
-            self._reader.transform = None
+        # the processor itself, not the provider: once the time is up, the provider would skip it and this
+        # run's events would go out with the next run's
+        left_ms = max(0, int((until - self._monotonic()) * 1000))
+        logs_ok = self._events is None or self._events.force_flush(timeout_millis=left_ms)
+        too_large["events"] = sum(self._events_too_large)
+        outcomes = tuple(metric_outcomes + self._event_outcomes)
+        # known only now: carried by the next export (runner.publish keeps them in the series state)
+        reported = export_telemetry(outcomes, too_large, self._targets, observed_ns=now)
+        for outcome in outcomes:
+            if outcome.delivered and outcome.verdict.message:
+                log.warning(
+                    "the %s backend took the export with a warning: %s", outcome.signal, outcome.verdict.message
+                )
+        self._delta_start = now
         log.debug("export: %d points and %d events sent", len(telemetry.points), len(telemetry.events))
+        metrics_ok = all(o.delivered for o in metric_outcomes) and not too_large.get("metrics")
         return ExportReport(
-            metrics_ok=bool(self._reader.last_ok),
-            logs_ok=bool(logs_ok),
+            metrics_ok=metrics_ok,
+            logs_ok=bool(logs_ok) and not too_large["events"],
             points=len(telemetry.points),
             events=len(telemetry.events),
-            series=kept[0],
+            series=kept,
             targets=self._targets,
+            outcomes=outcomes,
+            too_large=too_large,
+            reported=RunTelemetry(reported.points, failures.events),
         )
 
     def shutdown(self) -> None:
-        self._meters.shutdown()
         self._logs.shutdown()
         if self._close is not None:
             self._close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..endpoints import Endpoint, row
 from ..errors import ArchiveFailure, ConnectionNotFound, PollFailure
@@ -34,12 +35,15 @@ CONNECTION_STATUS = "exalate.connection.status"
 DISCOVERY_FAILURES = "exalate.discovery.failures"
 ZABBIX_VALUES = "exalate.zabbix.values"
 ZABBIX_FAILURES = "exalate.zabbix.failures"
+EXPORT_REQUESTS = "exalate.export.requests"
+EXPORT_DROPPED = "exalate.export.dropped"
 
 POLL_FAILURE_EVENT = "exalate.poll.failure"
 ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
 STATE_FAILURE_EVENT = "exalate.state.failure"
 DISCOVERY_FAILURE_EVENT = "exalate.discovery.failure"
 ZABBIX_FAILURE_EVENT = "exalate.zabbix.failure"
+EXPORT_FAILURE_EVENT = "exalate.export.failure"
 #: Every event carries its name as an attribute too, for receivers built on protos older than OTLP 1.5
 #: (which drop ``LogRecord.event_name``).
 EVENT_NAME = "event.name"
@@ -229,9 +233,11 @@ def memory_points(memory: Memory) -> list[Point]:
 def memory_events(memory: Memory) -> list[Event]:
     events = [resolved_event(node, r) for node, adv in memory.advances.items() for r in adv.resolved]
     for node, failure in memory.failures:
-        body = (
-            f"state of node {node} unusable ({failure.error_type}): {failure.detail}; ages restart, errors count as new"
-        )
+        if node in memory.unreadable and failure.error_type == "state_read_failed":
+            then = "no queue age, no stuck count and no error reported as new this run; the state is left as it is"
+        else:
+            then = "ages restart, errors count as new"
+        body = f"state of node {node} unusable ({failure.error_type}): {failure.detail}; {then}"
         events.append(
             Event(STATE_FAILURE_EVENT, "WARN", body, {"exalate.node": node, "error.type": failure.error_type})
         )
@@ -317,3 +323,56 @@ def error_event(ex: Exchange, item: ErrorItem) -> Event:
     attributes.update({k: v for k, v in optional.items() if v is not None})
     body = item.message or f"{spec.kind} error {item.reason} (the node sent no message)"
     return Event(str(spec.error_event), "ERROR", body, attributes)
+
+
+_ITEMS = {"metrics": "data points", "events": "log records"}
+
+
+def _outcome(o: Any) -> str:
+    if o.verdict.delivered:
+        return "delivered"
+    return "partly_rejected" if o.verdict.error_type == "export_rejected" and o.verdict.rejected < o.items else "failed"
+
+
+def export_telemetry(
+    outcomes: Sequence[Any], too_large: Mapping[str, int], targets: Mapping[str, Any], observed_ns: int = 0
+) -> RunTelemetry:
+    """What became of an export's requests (``delivery.RequestOutcome``s): one count per request by outcome,
+    every item not delivered (refused, rejected, or too large to send) as dropped, and one event per
+    distinct metrics problem (an events backend that failed cannot carry its own failure)."""
+    points: list[Point] = []
+    for o in outcomes:
+        where: dict[str, AttributeValue] = {"exalate.signal": o.signal, "exalate.export.outcome": _outcome(o)}
+        if o.verdict.error_type:
+            where["error.type"] = o.verdict.error_type
+        if o.verdict.status_code is not None:
+            where["http.response.status_code"] = o.verdict.status_code
+        points.append(Point(EXPORT_REQUESTS, 1, where))
+        if not o.verdict.delivered and o.verdict.rejected:
+            why = {"exalate.signal": o.signal, "error.type": str(o.verdict.error_type)}
+            points.append(Point(EXPORT_DROPPED, o.verdict.rejected, why))
+    for signal, count in too_large.items():
+        if count:
+            points.append(Point(EXPORT_DROPPED, count, {"exalate.signal": signal, "error.type": "export_too_large"}))
+    events: list[Event] = []
+    mine = [o for o in outcomes if o.signal == "metrics"]
+    said: dict[tuple[str, str, int | None], int] = {}
+    for o in mine:
+        if not o.verdict.delivered:
+            key = (str(o.verdict.error_type), o.verdict.message, o.verdict.status_code)
+            said[key] = said.get(key, 0) + 1
+    url = getattr(targets.get("metrics"), "url", "the metrics endpoint")
+    for (error_type, message, status), n in said.items():
+        attributes: dict[str, AttributeValue] = {"exalate.signal": "metrics", "error.type": error_type}
+        if status is not None:
+            attributes["http.response.status_code"] = status
+        body = f"{n} of {len(mine)} metrics requests to {url} not delivered ({error_type}): {message}"
+        events.append(Event(EXPORT_FAILURE_EVENT, "ERROR", body, attributes))
+    if too_large.get("metrics"):
+        attributes = {"exalate.signal": "metrics", "error.type": "export_too_large"}
+        body = (
+            f"{too_large['metrics']} data points each larger than a request may be"
+            " (EXALATE_OTLP_MAX_REQUEST_KB): not sent"
+        )
+        events.append(Event(EXPORT_FAILURE_EVENT, "ERROR", body, attributes))
+    return RunTelemetry(tuple(points), stamped(events, observed_ns / 1e9 if observed_ns else None))

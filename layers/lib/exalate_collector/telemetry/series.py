@@ -74,10 +74,16 @@ class SeriesMemory:
     gauges: set[SeriesKey] = field(default_factory=set)
     sums: dict[SeriesKey, SumTotal] = field(default_factory=dict)
     histograms: dict[SeriesKey, HistogramTotal] = field(default_factory=dict)
+    #: Counter increments known only after an export (what became of its requests), for the next one.
+    pending: dict[SeriesKey, int | float] = field(default_factory=dict)
 
 
 def _attrs(key: SeriesKey) -> dict[str, Any]:
     return dict(key[1])
+
+
+def _by_key(item: tuple[SeriesKey, Any]) -> str:
+    return repr(item[0])
 
 
 def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
@@ -85,10 +91,10 @@ def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
         "schema": SCHEMA,
         "instance": instance,
         "start_unix_nano": memory.start_unix_nano,
-        "gauges": [[key[0], _attrs(key)] for key in sorted(memory.gauges, key=repr)],
+        "gauges": [[key[0], _attrs(key)] for key in memory.gauges],  # a set: any order reads back the same
         "sums": [
             {"m": key[0], "a": _attrs(key), "v": total.value, "t": total.changed_at}
-            for key, total in sorted(memory.sums.items(), key=repr)
+            for key, total in sorted(memory.sums.items(), key=_by_key)
         ],
         "histograms": [
             {
@@ -102,8 +108,13 @@ def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
                 "max": h.max,
                 "t": h.changed_at,
             }
-            for key, h in sorted(memory.histograms.items(), key=repr)
+            for key, h in sorted(memory.histograms.items(), key=_by_key)
         ],
+        **(
+            {"pending": [{"m": k[0], "a": _attrs(k), "v": v} for k, v in sorted(memory.pending.items(), key=repr)]}
+            if memory.pending
+            else {}
+        ),
     }
 
 
@@ -132,6 +143,7 @@ def from_document(raw: object, instance: str) -> SeriesMemory:
             )
             for h in raw.get("histograms", [])
         }
+        pending = {series_key(str(p["m"]), dict(p["a"])): _number(p["v"]) for p in raw.get("pending", [])}
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise StateCorrupt(f"{where}: malformed entry ({type(exc).__name__})") from None
     # A total below zero (or buckets not adding up to the count) would be exported on the same start
@@ -139,12 +151,29 @@ def from_document(raw: object, instance: str) -> SeriesMemory:
     for key, total in sums.items():
         if total.value < 0:
             raise StateCorrupt(f"{where}: {key[0]} has a negative total")
+    for key, value in pending.items():
+        if value < 0:
+            raise StateCorrupt(f"{where}: {key[0]} has a negative pending increment")
     for key, h in histograms.items():
         if len(h.buckets) != len(h.bounds) + 1:
             raise StateCorrupt(f"{where}: {key[0]} has {len(h.buckets)} buckets for {len(h.bounds)} bounds")
         if h.count < 0 or min(h.buckets) < 0 or sum(h.buckets) != h.count:
             raise StateCorrupt(f"{where}: {key[0]} has bucket counts that do not add up to its count")
-    return SeriesMemory(start, gauges, sums, histograms)
+    return SeriesMemory(start, gauges, sums, histograms, pending)
+
+
+def pending_points(memory: SeriesMemory) -> list[Point]:
+    """The increments the previous export left for this one, as points of this run."""
+    return [Point(name, value, dict(attrs)) for (name, attrs), value in sorted(memory.pending.items(), key=repr)]
+
+
+def pending_of(points: Iterable[Point]) -> dict[SeriesKey, int | float]:
+    """Counter points, as increments to keep for the next export."""
+    found: dict[SeriesKey, int | float] = {}
+    for p in points:
+        key = series_key(p.name, p.attributes)
+        found[key] = found.get(key, 0) + p.value
+    return found
 
 
 def _number(value: object) -> int | float:
@@ -166,20 +195,53 @@ def final_zeros(previous: Iterable[SeriesKey], points: Sequence[Point], final_ze
     return [Point(name, 0, dict(attrs)) for name, attrs in gone]
 
 
+def starts_anew(memory: SeriesMemory, now_unix_nano: int) -> bool:
+    """Whether the stored start is unusable now: after ``now`` (the clock stepped back, or a start kept by a
+    host whose clock ran ahead). Continued on it, points would have ``start_time > time``, which backends
+    refuse or read as nonsense; the totals of that stream are dropped and a new stream starts now."""
+    return memory.start_unix_nano is not None and memory.start_unix_nano > now_unix_nano
+
+
+def continue_totals(
+    sums: Mapping[SeriesKey, int | float],
+    histograms: Mapping[SeriesKey, HistogramTotal],
+    memory: SeriesMemory,
+    now_unix_nano: int,
+) -> SeriesMemory:
+    """This run's deltas added to the deployment's totals: the memory after exporting them.
+
+    ``sums``: series -> this run's increment; ``histograms``: series -> this run's samples (``changed_at``
+    unused). Series unchanged for ``CARRY_S`` are dropped. A start in the future starts anew (``starts_anew``).
+    """
+    now_s = now_unix_nano / 1e9
+    if starts_anew(memory, now_unix_nano):
+        memory = SeriesMemory(None, set(memory.gauges))
+    start = memory.start_unix_nano or now_unix_nano
+    totals = dict(memory.sums)
+    buckets = dict(memory.histograms)
+    for key, value in sums.items():
+        before = totals.get(key)
+        totals[key] = SumTotal((before.value if before else 0) + value, now_s)
+    for key, delta in histograms.items():
+        buckets[key] = _add_histogram(buckets.get(key), delta, now_s)
+    touched = set(sums) | set(histograms)
+    totals = {k: v for k, v in totals.items() if k in touched or now_s - v.changed_at < CARRY_S}
+    buckets = {k: v for k, v in buckets.items() if k in touched or now_s - v.changed_at < CARRY_S}
+    return SeriesMemory(start, set(memory.gauges), totals, buckets)
+
+
 def cumulate(
     data: MetricsData, memory: SeriesMemory, now_unix_nano: int, specs: Mapping[str, tuple[str, str]]
 ) -> tuple[MetricsData, SeriesMemory]:
-    """Turn this run's delta sums and histograms into cumulative ones continuing ``memory``.
+    """Turn this run's delta sums and histograms (the SDK's data classes) into cumulative ones continuing
+    ``memory`` (``continue_totals``).
 
     ``specs``: metric name -> (unit, description), for series carried from memory that had no
     measurement in this run (their metric may be absent from ``data``). Returns the data to export and
     the memory to keep (the totals just exported).
     """
-    now_s = now_unix_nano / 1e9
-    start = memory.start_unix_nano or now_unix_nano
-    sums = dict(memory.sums)
-    histograms = dict(memory.histograms)
-    touched: set[SeriesKey] = set()
+    sums: dict[SeriesKey, int | float] = {}
+    histograms: dict[SeriesKey, HistogramTotal] = {}
     resources = []
     for rm in data.resource_metrics:
         scopes = []
@@ -189,41 +251,45 @@ def cumulate(
                 if isinstance(metric.data, Sum) and metric.data.is_monotonic:
                     for dp in metric.data.data_points:
                         key = series_key(metric.name, dp.attributes)
-                        before = sums.get(key)
-                        sums[key] = SumTotal((before.value if before else 0) + dp.value, now_s)
-                        touched.add(key)
+                        sums[key] = sums.get(key, 0) + dp.value
                 elif isinstance(metric.data, Histogram):
                     for hp in metric.data.data_points:
                         key = series_key(metric.name, hp.attributes)
-                        histograms[key] = _add_histogram(histograms.get(key), hp, now_s)
-                        touched.add(key)
+                        sample = HistogramTotal(
+                            hp.count,
+                            hp.sum,
+                            tuple(float(b) for b in hp.explicit_bounds),
+                            list(hp.bucket_counts),
+                            hp.min,
+                            hp.max,
+                            0.0,
+                        )
+                        histograms[key] = _add_histogram(histograms.get(key), sample, 0.0)
                 else:
                     metrics.append(metric)
             scopes.append(dataclasses.replace(sm, metrics=metrics))
         resources.append(dataclasses.replace(rm, scope_metrics=scopes))
-    sums = {k: v for k, v in sums.items() if k in touched or now_s - v.changed_at < CARRY_S}
-    histograms = {k: v for k, v in histograms.items() if k in touched or now_s - v.changed_at < CARRY_S}
-    carried = _metrics(sums, histograms, start, now_unix_nano, specs)
+    kept = continue_totals(sums, histograms, memory, now_unix_nano)
+    assert kept.start_unix_nano is not None
+    carried = _metrics(kept.sums, kept.histograms, kept.start_unix_nano, now_unix_nano, specs)
     if resources and resources[0].scope_metrics:
         first = resources[0]
         scope = first.scope_metrics[0]
         scopes = [dataclasses.replace(scope, metrics=[*scope.metrics, *carried]), *first.scope_metrics[1:]]
         resources[0] = dataclasses.replace(first, scope_metrics=scopes)
-    kept = SeriesMemory(start, set(memory.gauges), sums, histograms)
     return MetricsData(resource_metrics=resources), kept
 
 
-def _add_histogram(before: HistogramTotal | None, hp: HistogramDataPoint, now_s: float) -> HistogramTotal:
-    bounds = tuple(float(b) for b in hp.explicit_bounds)
-    if before is None or before.bounds != bounds:  # new series, or the boundaries changed with an upgrade
-        return HistogramTotal(hp.count, hp.sum, bounds, list(hp.bucket_counts), hp.min, hp.max, now_s)
+def _add_histogram(before: HistogramTotal | None, delta: HistogramTotal, now_s: float) -> HistogramTotal:
+    if before is None or before.bounds != delta.bounds:  # new series, or the boundaries changed with an upgrade
+        return HistogramTotal(delta.count, delta.sum, delta.bounds, list(delta.buckets), delta.min, delta.max, now_s)
     return HistogramTotal(
-        count=before.count + hp.count,
-        sum=before.sum + hp.sum,
-        bounds=bounds,
-        buckets=[a + b for a, b in zip(before.buckets, hp.bucket_counts, strict=True)],
-        min=min(before.min, hp.min),
-        max=max(before.max, hp.max),
+        count=before.count + delta.count,
+        sum=before.sum + delta.sum,
+        bounds=before.bounds,
+        buckets=[a + b for a, b in zip(before.buckets, delta.buckets, strict=True)],
+        min=min(before.min, delta.min),
+        max=max(before.max, delta.max),
         changed_at=now_s,
     )
 

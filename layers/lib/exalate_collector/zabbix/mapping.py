@@ -35,6 +35,7 @@ from .. import errors
 from ..endpoints import TABLE
 from ..telemetry.contract import Contract, MetricSpec
 from ..telemetry.points import ENDPOINT_UP, POLL_ERRORS, RunTelemetry
+from ..text import printable
 
 NODE = "exalate.node"
 #: Attributes whose value becomes the item's value (a text item) instead of a key parameter.
@@ -251,7 +252,7 @@ class SendPlan:
 def _text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return printable(str(value))
 
 
 def plan_values(
@@ -271,7 +272,7 @@ def plan_values(
     unsendable: list[str] = []
 
     def add(host: str, spec: ItemSpec, attributes: Mapping[str, object], value: object) -> None:
-        parameters = [str(attributes.get(a, "")) for a in spec.parameters]
+        parameters = [printable(str(attributes.get(a, ""))) for a in spec.parameters]
         key = item_key(spec.key, parameters)
         if key is None:
             unsendable.append(f"{spec.key}{parameters}")
@@ -300,7 +301,7 @@ def plan_values(
             add(host, spec, point.attributes, value)
             for rule in zmap.rules.values():
                 if rule.shared and rule.key != spec.rule and all(a in point.attributes for a in rule.parameters):
-                    row = tuple(str(point.attributes.get(a, "")) for a in rule.parameters)
+                    row = tuple(printable(str(point.attributes.get(a, ""))) for a in rule.parameters)
                     rows.setdefault((host, rule.key), {})[row] = None
     for event in telemetry.events:
         metric = RESOLVED_ZERO.get(event.name)
@@ -335,7 +336,8 @@ def plan_values(
 def error_log_line(attributes: Mapping[str, object], body: str) -> str:
     """``AC-113 SCRIPT_ERROR [AllContent] <message>``: the event's body is already redacted."""
     key = attributes.get("exalate.issue.key") or "-"
-    return f"{key} {attributes.get('exalate.error.reason', 'UNKNOWN')} [{attributes.get('exalate.relation')}] {body}"
+    line = f"{key} {attributes.get('exalate.error.reason', 'UNKNOWN')} [{attributes.get('exalate.relation')}] {body}"
+    return printable(line)  # node text: one line, no control character (Zabbix shows it as it is)
 
 
 def refused_values(host: str, refused: int, clock: int) -> list[Value]:
