@@ -300,10 +300,41 @@ def test_a_refused_run_fails_the_lambda_invocation_like_a_refused_export():
     from exalate_collector.runner import RunResult
     from exalate_collector.zabbix.sender import ZabbixReport
 
-    result = RunResult("run-1", T0, [], 0.1, zabbix=ZabbixReport(failure=ZabbixSendFailed("Zabbix z:10051: down")))
+    result = RunResult(
+        "run-1", T0, [], 0.1, outputs=[_report(ZabbixReport(failure=ZabbixSendFailed("Zabbix z:10051: down")))]
+    )
     with pytest.raises(ExportFailed, match="zabbix_send_failed: Zabbix z:10051: down"):
         raise_if_incomplete(result)
-    raise_if_incomplete(RunResult("run-2", T0, [], 0.1, zabbix=ZabbixReport(pending={"h": 3})))
+    raise_if_incomplete(RunResult("run-2", T0, [], 0.1, outputs=[_report(ZabbixReport(pending={"h": 3}))]))
+
+
+def _report(report):
+    """What the Zabbix output says of a run whose server answered ``report``."""
+    from exalate_collector.zabbix import ZabbixTrapper
+
+    class Answered:
+        where = "z:10051"
+
+        def send(self, plan):
+            return report
+
+    from exalate_collector.config import parse_config
+    from exalate_collector.outputs import SendContext
+    from exalate_collector.telemetry.points import RunTelemetry
+
+    config = parse_config(
+        {
+            "nodes": [
+                {
+                    "name": "h",
+                    "base_url": "https://j.example.com",
+                    "relations": ["A"],
+                    "auth": {"type": "token", "token": "${T}"},
+                }
+            ]
+        }
+    )
+    return ZabbixTrapper(Answered()).send(SendContext(config, RunTelemetry((), ()), "run", T0, 0.0, None))
 
 
 def test_the_sender_gets_the_configured_server_port_timeout_and_batches():

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 AFTER_POLLING: tuple[tuple[str, float], ...] = (
     ("archive", 3.0),
     ("state_read", 1.0),
-    ("zabbix", 3.0),  # the zabbix: output, before the OTLP export (which reports its answer)
+    # here: the outputs other than OTLP (outputs.py), each with its own weight, before the export
     ("export", 4.0),
     ("state_write", 2.0),
     ("late_export", 1.0),  # the events of state write failures, which happen after the export
@@ -58,10 +58,18 @@ class RunBudget:
     ends: Mapping[str, float]
 
     @classmethod
-    def plan(cls, start: float, total_s: float, phases: set[str]) -> RunBudget:
+    def plan(
+        cls, start: float, total_s: float, phases: set[str], outputs: Sequence[tuple[str, float]] = ()
+    ) -> RunBudget:
         """Divide ``total_s`` from ``start``: polling, then each of ``phases`` (names of AFTER_POLLING;
-        "export" is always planned: the run's own outcome is exported even without a publisher)."""
-        present = [(name, weight) for name, weight in AFTER_POLLING if name in phases or name == "export"]
+        "export" is always planned: the run's own outcome is exported even without a publisher), the
+        ``outputs`` (name, weight) coming before the export."""
+        present: list[tuple[str, float]] = []
+        for name, weight in AFTER_POLLING:
+            if name == "export":
+                present.extend(outputs)
+            if name in phases or name == "export":
+                present.append((name, weight))
         reserve = min(max(RESERVE_SHARE * total_s, RESERVE_MIN_S), RESERVE_MAX_S, total_s / 2)
         end = start + total_s
         ends = {"poll": end - reserve}

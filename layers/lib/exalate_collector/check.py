@@ -81,6 +81,12 @@ HINTS: dict[str, str] = {
     "zabbix_send_failed": "a host just created is taken once the server has loaded it (CacheUpdateFrequency:"
     " 60 s on 6.0, 10 s on 7.0): run again; else check the host exists with the template linked, named like"
     " the node or zabbix_host (zabbix.md)",
+    "export_redirected": "set the endpoint variable to the URL the message names",
+    "export_refused": "read the backend's message: 401/403 an API key (OTEL_EXPORTER_OTLP_HEADERS), 400 the request"
+    " (e.g. flate: corrupt input: a proxy re-encoding the body), 413 EXALATE_OTLP_MAX_REQUEST_KB",
+    "export_rejected": "the backend's message says which (too old, a label limit, ...)",
+    "export_unreachable": "check the endpoint, the network path and the run's deadline",
+    "export_too_large": "raise the bound",
 }
 
 

@@ -37,7 +37,7 @@ from .errors import ConfigError
 from .runner import RunResult, run
 from .settings import Settings
 from .state.store import StateStore, store_for
-from .telemetry.otel import OtelPipeline, cli_instance_id, export_failure_message, otlp_configured
+from .telemetry.otel import OtelPipeline, cli_instance_id, otlp_configured
 
 if TYPE_CHECKING:
     from .devtools.otlp_receiver import OtlpReceiver
@@ -371,12 +371,17 @@ def _run(
     if not exporting or print_summary:
         print(summary(result.exchanges, result.telemetry))
         _print_archive(result)
-    if result.zabbix is not None:
-        _print_zabbix(result)
-    elif not exporting:
+    _print_outputs(result)
+    if not exporting and not [r for r in result.outputs if r.name != "otlp"]:
         print("\n(no OTEL_EXPORTER_OTLP_ENDPOINT set: nothing was exported; the summary above is the output)")
     print(verdict(result.exchanges))
     return _exit_code(result)
+
+
+def _print_outputs(result: RunResult) -> None:
+    for report in result.outputs:
+        for line in report.lines:
+            print(line)
 
 
 def _print_archive(result: RunResult) -> None:
@@ -388,30 +393,6 @@ def _print_archive(result: RunResult) -> None:
         print(f"NOT archived node {node}: {failure.error_type}: {failure.detail}")
 
 
-def _print_zabbix(result: RunResult) -> None:
-    report = result.zabbix
-    if report is None:
-        return
-    from .zabbix.sender import CACHE_UPDATE
-
-    print(f"zabbix: processed {report.processed}, failed {report.failed}, total {report.total}")
-    for host in report.unknown_hosts:
-        print(
-            f"zabbix: host {host} took none of its values: the server does not know it, or not yet. A host created"
-            " (or its template linked) since the server last loaded its configuration is taken after the next"
-            f" load ({CACHE_UPDATE}; at once: zabbix_server -R config_cache_reload): run again then."
-            " Still refused: check the host's name, that it is enabled and monitored by this server, not a proxy,"
-            " and that the template is linked (see README, Zabbix)"
-        )
-    pending = sum(report.pending.values())
-    if pending:
-        print(
-            f"zabbix: {pending} values of newly discovered items were refused: Zabbix creates those items from this"
-            " run's discovery data and takes their values after its next configuration cache update, i.e. from"
-            " the next run on (see README, Zabbix)"
-        )
-
-
 #: No poll of the run succeeded: what was delivered says only that (docs/running.md, exit codes).
 EXIT_NOTHING_POLLED = 3
 
@@ -419,14 +400,8 @@ EXIT_NOTHING_POLLED = 3
 def _exit_code(result: RunResult) -> int:
     """1 for output not delivered, 3 when nothing was polled (it wins: the cause to fix first)."""
     code = 0
-    if result.zabbix_failed and result.zabbix is not None and result.zabbix.failure is not None:
-        print(f"exalate-collector: zabbix_send_failed: {result.zabbix.failure.detail}", file=sys.stderr)
-        code = 1
-    if result.export is not None and not result.export.ok:
-        print(f"exalate-collector: {export_failure_message(result.export)}", file=sys.stderr)
-        code = 1
-    if result.archive_failed:
-        print("exalate-collector: some answers could not be archived (see the log)", file=sys.stderr)
+    for problem in result.undelivered():
+        print(f"exalate-collector: {problem}", file=sys.stderr)
         code = 1
     if result.nothing_polled:
         print(
@@ -563,7 +538,7 @@ def _show(result: RunResult, receiver: OtlpReceiver | None) -> None:
         how = "from the node's connection list" if found.failure is None else "from the state (discovery failed)"
         print(f"relations of {found.node} {how}: {', '.join(found.relations) or 'none'}")
     _print_archive(result)
-    _print_zabbix(result)
+    _print_outputs(result)
     for where in result.archive.delivered.values() if result.archive else ():
         if not where.startswith("s3://"):
             print(f"read one record back: gzip -dc '{where}' | head -n 1 | python3 -m json.tool")

@@ -14,7 +14,7 @@ from .errors import ConfigError, ExportFailed, RunFailed, SecretUnavailable
 from .runner import Publisher, RunResult, run
 from .settings import Settings
 from .state.store import StateStore
-from .telemetry.otel import HEADERS_VAR, canonical_headers, export_failure_message, parse_headers
+from .telemetry.otel import HEADERS_VAR, canonical_headers, parse_headers
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,7 @@ def deadline_s(context: Any, settings: Settings) -> float:
 
 def raise_if_incomplete(result: RunResult) -> None:
     """After everything was done and reported: fail the invocation if some output was not delivered."""
-    problems = []
-    if result.archive_failed and result.archive is not None:
-        nodes = ", ".join(f"{node} ({failure.error_type})" for node, failure in result.archive.failures)
-        problems.append(f"the answers of {nodes} could not be archived")
-    if result.export is not None and not result.export.ok:
-        problems.append(export_failure_message(result.export))
-    if result.zabbix_failed and result.zabbix is not None and result.zabbix.failure is not None:
-        problems.append(f"zabbix_send_failed: {result.zabbix.failure.detail}")
+    problems = result.undelivered()  # the CLI's exit 1 follows the same rule
     if problems:
         error = ExportFailed if not result.archive_failed else RunFailed
         raise error(f"run {result.run_id}: " + "; ".join(problems))

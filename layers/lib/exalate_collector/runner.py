@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -38,6 +38,7 @@ from .errors import (
 )
 from .login import LoginAuthenticator
 from .model import Discovery, Exchange
+from .outputs import Output, OutputReport, SendContext, configured
 from .poll import NodeTarget, poll_nodes
 from .state.model import Advance, Memory, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
@@ -93,12 +94,32 @@ class RunResult:
     #: answers that did not fit the run's memory budget and were kept in temporary files
     spilled: int = 0
 
+    #: What each output did, in the order they sent (OTLP last)
+    outputs: list[OutputReport] = field(default_factory=list)
+
     def relations_of(self, node: NodeConfig) -> tuple[str, ...]:
         """The relations polled for the node in this run: configured, or discovered."""
         found = self.discoveries.get(node.name)
         return node.relations if found is None else found.relations
 
-    zabbix: ZabbixReport | None = None
+    def output(self, name: str) -> OutputReport | None:
+        return next((r for r in self.outputs if r.name == name), None)
+
+    def undelivered(self) -> list[str]:
+        """One line per output (the archive included) that did not take all of the run: the one rule of the
+        CLI's exit 1 and the Lambda's RunFailed."""
+        problems = []
+        if self.archive is not None and self.archive.failures:
+            nodes = ", ".join(f"{node} ({failure.error_type})" for node, failure in self.archive.failures)
+            problems.append(f"some answers could not be archived (see the log): {nodes} could not be archived")
+        problems.extend(r.problem for r in self.outputs if r.problem is not None)
+        return problems
+
+    @property
+    def zabbix(self) -> ZabbixReport | None:
+        """The Zabbix output's own report (kept for callers of 0.1; ``output("zabbix")`` is the interface)."""
+        report = self.output("zabbix")
+        return None if report is None else report.detail
 
     @property
     def failures(self) -> int:
@@ -115,7 +136,8 @@ class RunResult:
 
     @property
     def zabbix_failed(self) -> bool:
-        return self.zabbix is not None and not self.zabbix.ok
+        report = self.output("zabbix")
+        return report is not None and not report.ok
 
     @property
     def archive_failed(self) -> bool:
@@ -329,7 +351,7 @@ def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore)
     """Write the drafts. Events that did not reach the backend are left out of the state, so the next
     run reports them again: an event is committed only once the export that carried it succeeded (and
     the Zabbix send, which carries new errors in its log item)."""
-    delivered = (result.export is None or result.export.logs_ok) and not result.zabbix_failed
+    delivered = all(report.events_delivered for report in result.outputs)
     finish: Callable[[Advance], dict] = (lambda adv: adv.state) if delivered else withheld
     failures = []
     unreadable = result.memory.unreadable if result.memory is not None else set()
@@ -465,6 +487,27 @@ def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) ->
     return memory, loaded.token
 
 
+def _send(output: Output, context: SendContext) -> OutputReport:
+    """One output's send; an exception of it is its failure, reported like any other, never the run's end."""
+    try:
+        return output.send(context)
+    except Exception as exc:
+        log.exception("output %s failed", output.name, extra={"run_id": context.run_id, "exalate.output": output.name})
+        return OutputReport(
+            output.name, problem=f"{output.name}: failed ({type(exc).__name__}, a bug)", events_delivered=False
+        )
+
+
+def otlp_report(export: ExportReport) -> OutputReport:
+    """The OTLP export as an output's report (OTLP is built from the environment: telemetry/otel.py)."""
+    return OutputReport(
+        "otlp",
+        problem=None if export.ok else export_failure_message(export),
+        events_delivered=export.logs_ok,
+        detail=export,
+    )
+
+
 def run(
     config: Config,
     deadline_s: float,
@@ -473,18 +516,25 @@ def run(
     state: StateStore | None = None,
     clock: Callable[[], float] = time.time,
     zabbix: ZabbixOutput | None = None,
+    outputs: Sequence[Output] = (),
     **kwargs: object,
 ) -> RunResult:
     """Collect, archive, publish, all within ``deadline_s`` (budget.py says how it is divided).
     Export and archive failures are logged and reported here and left for the caller to raise (the
     Lambda handler) or to turn into an exit code (the CLI).
 
-    With a ``zabbix:`` section (or ``zabbix`` given) the readings also go to Zabbix, before the OTLP
-    export, which then carries the Zabbix server's answer."""
+    The readings go to every output (outputs.py: those configured, e.g. ``zabbix:``, and ``outputs``
+    given; ``zabbix`` is kept for callers of 0.1), in order, then to OTLP, which carries what each of
+    them said of itself."""
+    given = list(outputs)
+    if zabbix is not None:
+        from .zabbix import ZabbixTrapper
+
+        given.append(ZabbixTrapper(zabbix))
+    sending = configured(config, given)
     phases = {"archive"} if archive is not None else set()
     phases |= {"state_read", "state_write", "late_export"} if state is not None else set()
-    phases |= {"zabbix"} if zabbix is not None or config.zabbix is not None else set()
-    plan = RunBudget.plan(time.monotonic(), deadline_s, phases)
+    plan = RunBudget.plan(time.monotonic(), deadline_s, phases, [(o.name, o.weight) for o in sending])
     result = collect(config, _left(plan.until("poll")), state=state, **kwargs)  # type: ignore[arg-type]
     if archive is not None:
         with budget.within(plan.until("archive")):
@@ -502,27 +552,24 @@ def run(
         list(result.discoveries.values()),
         observed_at=clock(),
     )
-    if zabbix is None and config.zabbix is not None:
-        from .zabbix.sender import ZabbixOutput
-
-        zabbix = ZabbixOutput(config.zabbix)
-    if zabbix is not None:
-        from .telemetry.points import stamped
-        from .zabbix import publish as send_to_zabbix
-        from .zabbix.sender import report_telemetry
-
-        with budget.within(plan.until("zabbix")):
-            result.zabbix = send_to_zabbix(zabbix, config, result.telemetry, result.started_at, result.run_id)
-        points, events = report_telemetry(result.zabbix)
-        result.telemetry = result.telemetry.extended(points, stamped(events, clock()))
+    for output in sending:
+        until = plan.until(output.name)
+        context = SendContext(config, result.telemetry, result.run_id, result.started_at, until, plan, result)
+        with budget.within(until):
+            report = _send(output, context)
+        result.outputs.append(report)
+        result.telemetry = result.telemetry.extended(report.points, report.events)
     if publisher is not None:
         result.export = publish(result, publisher, state, plan)
         _log_export(result)
+        result.outputs.append(otlp_report(result.export))
     if state is not None:
         with budget.within(plan.until("state_write")):
             late = commit_state(result, drafts, state)
         if late:
             _report_late(result, late, publisher, plan.end)
+            if result.export is not None:
+                result.outputs[-1] = otlp_report(result.export)
     for ex in result.exchanges:
         if ex.body_file is not None:
             ex.release_body()  # no temporary file outlives its run
