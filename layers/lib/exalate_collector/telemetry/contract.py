@@ -56,11 +56,16 @@ def _tuple(raw: dict[str, Any], key: str) -> tuple[Any, ...]:
 
 
 def _values(spec: dict[str, Any]) -> tuple[str, ...]:
-    """Listed values, or (``values_from: endpoint table``) the names of the endpoint table's rows."""
+    """Listed values, or derived: ``values_from: endpoint table`` (the names of the endpoint table's rows),
+    ``values_from: exception tree`` (errors.error_types(): the class names users see, never a hand list)."""
     if spec.get("values_from") == "endpoint table":
         from ..endpoints import TABLE
 
         return tuple(e.name for e in TABLE)
+    if spec.get("values_from") == "exception tree":
+        from ..errors import error_types
+
+        return tuple(error_types())
     return _tuple(spec, "values")
 
 
