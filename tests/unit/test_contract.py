@@ -149,3 +149,10 @@ def test_prometheus_style_names_are_what_prometheus_family_backends_store():
         "exalate.export.requests": "exalate_export_requests_total",
         "exalate.export.dropped": "exalate_export_dropped_total",
     }
+
+
+def test_the_name_constants_are_generated_from_the_contract():
+    from exalate_collector.telemetry.contract import names_module
+
+    names = ROOT / "layers" / "lib" / "exalate_collector" / "telemetry" / "names.py"
+    assert names.read_text() == names_module(load_contract()), "run `make docs`"

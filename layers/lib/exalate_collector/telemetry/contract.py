@@ -129,3 +129,26 @@ def prometheus_name(metric: MetricSpec) -> str:
     if unit and not name.endswith(f"_{unit}"):
         name = f"{name}_{unit}"
     return f"{name}_total" if metric.instrument == "counter" else name
+
+
+def constant(name: str, kind: str) -> str:
+    """The Python name of a declared metric or event: ``exalate.endpoint.up`` -> ``ENDPOINT_UP``; an event
+    ends in ``_EVENT``."""
+    base = name.removeprefix("exalate.").replace(".", "_").upper()
+    return base + ("_EVENT" if kind == "event" else "")
+
+
+def names_module(contract: Contract) -> str:
+    """telemetry/names.py: one constant per metric and event of the contract (``make docs`` writes it;
+    tests/unit/test_contract.py keeps it equal to the contract)."""
+    lines = [
+        '"""Every metric and event name of the telemetry contract, as constants: code names what the contract',
+        "declares, never a string of its own. Generated from contract.yaml by `make docs`; do not edit.",
+        '"""',
+        "",
+        "from typing import Final",
+        "",
+    ]
+    lines += [f'{constant(n, "metric")}: Final = "{n}"' for n in sorted(contract.metrics)]
+    lines += [f'{constant(n, "event")}: Final = "{n}"' for n in sorted(contract.events)]
+    return "\n".join(lines) + "\n"

@@ -17,33 +17,38 @@ from ..model import Discovery, Exchange
 from ..parse import ErrorItem
 from ..redact import redact, scrub_value
 from ..state.model import Memory, Resolved
+from . import names
+from .names import (
+    ARCHIVE_FAILURE_EVENT,
+    ARCHIVE_FAILURES,
+    CONNECTION_STATUS,
+    DISCOVERY_FAILURE_EVENT,
+    DISCOVERY_FAILURES,
+    ENDPOINT_UP,
+    EXPORT_DROPPED,
+    EXPORT_FAILURE_EVENT,
+    EXPORT_REQUESTS,
+    POLL_DURATION,
+    POLL_ERRORS,
+    POLL_FAILURE_EVENT,
+    QUEUE_OLDEST_AGE,
+    QUEUE_STUCK,
+    RELATION_UP,
+    STATE_FAILURE_EVENT,
+)
+from .names import COLLECTOR_RUN_DURATION as RUN_DURATION
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 AttributeValue = str | int | float
 Attributes = Mapping[str, AttributeValue]
 
-# Metrics and events that do not come from the endpoint table (endpoints.py names the others).
-ENDPOINT_UP = "exalate.endpoint.up"
-RELATION_UP = "exalate.relation.up"
-POLL_DURATION = "exalate.poll.duration"
-POLL_ERRORS = "exalate.poll.errors"
-RUN_DURATION = "exalate.collector.run.duration"
-ARCHIVE_FAILURES = "exalate.archive.failures"
-QUEUE_OLDEST_AGE = "exalate.queue.oldest_age"
-QUEUE_STUCK = "exalate.queue.stuck"
-CONNECTION_STATUS = "exalate.connection.status"
-DISCOVERY_FAILURES = "exalate.discovery.failures"
-ZABBIX_VALUES = "exalate.zabbix.values"
-ZABBIX_FAILURES = "exalate.zabbix.failures"
-EXPORT_REQUESTS = "exalate.export.requests"
-EXPORT_DROPPED = "exalate.export.dropped"
+# Metrics and events that do not come from the endpoint table (endpoints.py names the others) are the
+# contract's own names (names.py, generated from contract.yaml): imported above, never typed here. The
+# Zabbix output's own are named here too, so that this module lists every name a run emits.
+ZABBIX_VALUES = names.ZABBIX_VALUES
+ZABBIX_FAILURES = names.ZABBIX_FAILURES
+ZABBIX_FAILURE_EVENT = names.ZABBIX_FAILURE_EVENT
 
-POLL_FAILURE_EVENT = "exalate.poll.failure"
-ARCHIVE_FAILURE_EVENT = "exalate.archive.failure"
-STATE_FAILURE_EVENT = "exalate.state.failure"
-DISCOVERY_FAILURE_EVENT = "exalate.discovery.failure"
-ZABBIX_FAILURE_EVENT = "exalate.zabbix.failure"
-EXPORT_FAILURE_EVENT = "exalate.export.failure"
 #: Every event carries its name as an attribute too, for receivers built on protos older than OTLP 1.5
 #: (which drop ``LogRecord.event_name``).
 EVENT_NAME = "event.name"

@@ -38,7 +38,8 @@ from typing import Any
 from .. import budget, secret_refs
 from ..config import ZabbixConfig, ZabbixTls
 from ..errors import ConfigError, ZabbixSendFailed
-from ..telemetry.points import ZABBIX_FAILURE_EVENT, ZABBIX_FAILURES, ZABBIX_VALUES, Event, Point
+from ..telemetry.names import ZABBIX_FAILURE_EVENT, ZABBIX_FAILURES, ZABBIX_VALUES
+from ..telemetry.points import Event, Point
 from .mapping import SendPlan, Value, refused_values
 
 log = logging.getLogger(__name__)
