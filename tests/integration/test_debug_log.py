@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from exalate_collector import login
+from exalate_collector import login, redact
 from exalate_collector.archive.sinks import LocalDirectorySink
 from exalate_collector.config import parse_config
 from exalate_collector.endpoints import CONNECTIONS, ENDPOINTS, LOGIN_PATH
@@ -36,6 +36,8 @@ MINTED = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 
 @pytest.fixture
 def nodes() -> Iterator[dict[str, NodeSimulator]]:
+    # the words of this run's log lines are asserted: no credential another test registered may redact them
+    redact.forget_all()
     with (
         NodeSimulator(["AllContent"], secret=JWT_SECRET, examples="repaired") as jwt_sim,
         NodeSimulator(["AllContent"], static_token=TOKEN, examples="repaired") as token_sim,
