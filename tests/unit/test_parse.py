@@ -243,3 +243,18 @@ def test_item_by_item_reading_agrees_with_json_loads(text):
     else:
         with pytest.raises(errors.UnexpectedShape):
             list(iter_array(text))
+
+
+@pytest.mark.parametrize("endpoint", [SYNC_ERRORS, "syncevents/syncrequests"])
+def test_every_item_is_counted_and_at_most_max_kept_items_are_kept(endpoint):
+    """A node answering a flood of tiny items costs counting, not memory."""
+    from exalate_collector.parse import MAX_KEPT_ITEMS
+
+    many = MAX_KEPT_ITEMS + 5
+    body = json.dumps([{"syncEventId": i, "errorReason": "R"} for i in range(many)]).encode()
+    reading = interpret(endpoint, 200, "application/json", body)
+    assert reading.items == many
+    if endpoint == SYNC_ERRORS:
+        assert len(reading.errors) == MAX_KEPT_ITEMS and sum(reading.reasons.values()) == many
+    else:
+        assert len(reading.identities) == MAX_KEPT_ITEMS

@@ -28,6 +28,8 @@ MAX_VALUE_CHARS = 128
 #: A connection name from the 4.0 list goes into URLs, attributes, log lines and the state as it is:
 #: a longer one, or one with a control character, is not a name (the list is unexpected_shape).
 MAX_NAME_CHARS = 255
+#: Of one answer, every item is counted and this many are kept (errors for events, identities for ages).
+MAX_KEPT_ITEMS = 10_000
 
 
 def is_connection_name(name: object) -> bool:
@@ -345,16 +347,24 @@ def _json_kind(value: object) -> str:
 
 
 def reading_of(spec: Endpoint, items: Iterable[Any]) -> Reading:
-    """Count the items; for an errors endpoint, also read each error and count by reason."""
+    """Count the items; for an errors endpoint, also read each error and count by reason. Every item is
+    counted; the first MAX_KEPT_ITEMS are kept (errors for events and the state, identities for ages), so
+    a node answering millions of tiny items costs counting, not memory."""
     if spec.answer == "errors":
-        found = tuple(error_item(spec, item) for item in items)
-        reasons = Counter(item.reason for item in found)
-        return Reading(items=len(found), reasons=dict(sorted(reasons.items())), errors=found)
+        kept: list[ErrorItem] = []
+        reasons: Counter[str] = Counter()
+        count = 0
+        for item in items:
+            count += 1
+            error = error_item(spec, item)
+            reasons[error.reason] += 1
+            if count <= MAX_KEPT_ITEMS:
+                kept.append(error)
+        return Reading(items=count, reasons=dict(sorted(reasons.items())), errors=tuple(kept))
     count, identities = 0, []
     for item in items:
         count += 1
-        ident = identity_of(item, spec.identity)
-        if ident is not None:
+        if count <= MAX_KEPT_ITEMS and (ident := identity_of(item, spec.identity)) is not None:
             identities.append(str(ident))
     return Reading(items=count, identities=tuple(identities))
 
