@@ -70,16 +70,20 @@ def main() -> None:
     else:
         sink = LocalDirectorySink(Path(spec["archive"]))
     before_run = peak_rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     state = LocalStateStore(Path(spec["state"])) if spec.get("state") else None
     result = run(config, spec["deadline"], pipeline, sink, state)
     total = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     peak = peak_rss_mb()
     largest = max((int(ex.content_length or 0) for ex in result.exchanges), default=0)
     print(
         json.dumps(
             {
                 "total_s": total,
+                "cpu_s": cpu,  # the run's user + system CPU, every thread
                 "poll_s": result.duration_s,
                 "peak_mb": peak,
                 "before_run_mb": before_run,

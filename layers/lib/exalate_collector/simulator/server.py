@@ -237,13 +237,15 @@ class NodeSimulator:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}{self.context_path}"
 
-    def start(self, port: int = 0) -> NodeSimulator:
+    def start(self, port: int = 0, *, reuse_port: bool = False) -> NodeSimulator:
+        """Serve on ``port`` (0: any free one). ``reuse_port``: SO_REUSEPORT, so that several processes
+        serve one port, the kernel spreading connections over them (the benchmarks' simulator)."""
         simulator = self
 
         class Handler(_Handler):
             node = simulator
 
-        self._server = _Server(("127.0.0.1", port), Handler)
+        self._server = (_ReusePortServer if reuse_port else _Server)(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="exalate-simulator", daemon=True
@@ -317,7 +319,12 @@ class NodeSimulator:
 
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default listen backlog (5) drops connections under a real fan-out
+    # the default listen backlog (5) drops connections under a real fan-out (1,024: max_in_flight's cap)
+    request_queue_size = 1024
+
+
+class _ReusePortServer(_Server):
+    allow_reuse_port = True
 
 
 class _Handler(BaseHTTPRequestHandler):
