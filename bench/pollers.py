@@ -25,9 +25,9 @@ from typing import Any
 from exalate_collector.endpoints import ENDPOINTS, relation_path
 
 
-def cpu_s() -> float:
+def cpu_s() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -114,10 +114,15 @@ def main() -> None:
     else:
         import aiohttp  # noqa: F401
         import requests  # noqa: F401
-    cpu, wall = cpu_s(), time.perf_counter()
+    (user, system), wall = cpu_s(), time.perf_counter()
     failed = poller(spec)
-    wall, cpu = time.perf_counter() - wall, cpu_s() - cpu
-    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mb": peak_rss_mb(), "failed": failed}))
+    wall = time.perf_counter() - wall
+    user, system = (after - before for after, before in zip(cpu_s(), (user, system), strict=True))
+    print(
+        json.dumps(
+            {"wall_s": wall, "cpu_s": user + system, "sys_s": system, "peak_mb": peak_rss_mb(), "failed": failed}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ class Measured:
     gets: int
     wall_s: float
     cpu_s: float
+    sys_s: float  # of cpu_s, in the kernel
     peak_mb: float
     peak_threads: int
     failed: int
@@ -152,7 +153,9 @@ def measure(spec: dict[str, Any], sims: Simulators, gets: int, timeout_s: float 
     if proc.returncode != 0:
         raise RuntimeError(err[-3000:])
     got = json.loads(out.strip().splitlines()[-1])
-    return Measured(spec["kind"], gets, got["wall_s"], got["cpu_s"], got["peak_mb"], peak[0], got["failed"], busiest)
+    return Measured(
+        spec["kind"], gets, got["wall_s"], got["cpu_s"], got["sys_s"], got["peak_mb"], peak[0], got["failed"], busiest
+    )
 
 
 def bearer() -> str:
