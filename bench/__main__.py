@@ -12,6 +12,7 @@ import base64
 import gzip
 import hashlib
 import json
+import logging
 import math
 import os
 import platform
@@ -559,7 +560,7 @@ def polling(quick: bool, sim_processes: int) -> None:
                 row(
                     "8 polling",
                     f"{label}: {p.LABELS[kind]} wall",
-                    f"{m.wall_s:.2f} s" + (f" ({m.failed} failed)" if m.failed else ""),
+                    f"{m.wall_s:.2f} s" + m.failed_text(),
                     f"ideal ceil({gets}/64) x 0.1 s = {ideal:.1f} s",
                     m.wall_s / ideal,
                     f"<= {goal_wall}x ideal" if last else "",
@@ -604,7 +605,7 @@ def polling(quick: bool, sim_processes: int) -> None:
         row(
             "8 polling",
             f"{nodes:,} nodes x 1 relation ({m.gets:,} GETs), max_in_flight {cap}: wall",
-            f"{m.wall_s:.2f} s" + (f" ({m.failed} failed)" if m.failed else ""),
+            f"{m.wall_s:.2f} s" + m.failed_text(),
             f"ideal ceil({m.gets}/{cap}) x 0.1 s = {ideal:.1f} s",
             m.wall_s / ideal,
         )
@@ -619,8 +620,8 @@ def polling(quick: bool, sim_processes: int) -> None:
         )
         row(
             "8 polling",
-            f"{nodes:,} nodes: simulator's busiest process",
-            f"{m.sim_busiest:.0%} of a core",
+            f"{nodes:,} nodes: simulator's busiest process / tracebacks it printed",
+            f"{m.sim_busiest:.0%} of a core / {sims.errors()}",
         )
 
 
@@ -706,6 +707,7 @@ def main() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: no line per request
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     moto_endpoint = f"http://127.0.0.1:{port}"

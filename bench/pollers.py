@@ -37,6 +37,10 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
+#: The collector's failed GETs by error.type.
+FAILURES: dict[str, int] = {}
+
+
 def urls(spec: dict[str, Any]) -> list[str]:
     base = spec["base_url"]
     return [base + relation_path(r, e) for r in spec["relations"] for e in ENDPOINTS]
@@ -48,6 +52,10 @@ def collector(spec: dict[str, Any]) -> int:
 
     config = parse_config(spec["config"])
     result = collect(config, spec["deadline"])
+    for exchange in result.exchanges:
+        if exchange.failure is not None:
+            kind = exchange.failure.error_type
+            FAILURES[kind] = FAILURES.get(kind, 0) + 1
     return result.failures
 
 
@@ -120,7 +128,14 @@ def main() -> None:
     user, system = (after - before for after, before in zip(cpu_s(), (user, system), strict=True))
     print(
         json.dumps(
-            {"wall_s": wall, "cpu_s": user + system, "sys_s": system, "peak_mb": peak_rss_mb(), "failed": failed}
+            {
+                "wall_s": wall,
+                "cpu_s": user + system,
+                "sys_s": system,
+                "peak_mb": peak_rss_mb(),
+                "failed": failed,
+                "failures": FAILURES,
+            }
         )
     )
 

@@ -50,6 +50,8 @@ class Simulators:
 
     def __init__(self, processes: int, relations: int, latency_s: float = LATENCY_S) -> None:
         self.procs: list[subprocess.Popen[str]] = []
+        #: The simulators' stderr (a client that closed a connection is a traceback there).
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by close()
         port = 0
         try:
             for _ in range(processes):
@@ -57,6 +59,7 @@ class Simulators:
                     [sys.executable, "-m", "bench.sim", str(port), str(latency_s), str(relations)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
+                    stderr=self.log,
                     text=True,
                     cwd=ROOT,
                     env={**os.environ, "EXALATE_LOG_LEVEL": "ERROR"},
@@ -85,6 +88,12 @@ class Simulators:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self.log.close()
+
+    def errors(self) -> int:
+        """Tracebacks the simulators printed so far."""
+        self.log.seek(0)
+        return sum(line.startswith("Traceback") for line in self.log)
 
     def __enter__(self) -> Simulators:
         return self
@@ -103,11 +112,18 @@ class Measured:
     peak_mb: float
     peak_threads: int
     failed: int
+    failures: dict[str, int]  # by error.type (the collector only)
     sim_busiest: float  # the busiest simulator process's CPU over the run's wall: 1.0 is a whole core
 
     @property
     def cpu_per_1000(self) -> float:
         return self.cpu_s / self.gets * 1000
+
+    def failed_text(self) -> str:
+        if not self.failed:
+            return ""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failures.items(), key=lambda kv: -kv[1]))
+        return f" ({self.failed} failed{': ' + kinds if kinds else ''})"
 
 
 def measure(spec: dict[str, Any], sims: Simulators, gets: int, timeout_s: float = 600) -> Measured:
@@ -154,7 +170,16 @@ def measure(spec: dict[str, Any], sims: Simulators, gets: int, timeout_s: float 
         raise RuntimeError(err[-3000:])
     got = json.loads(out.strip().splitlines()[-1])
     return Measured(
-        spec["kind"], gets, got["wall_s"], got["cpu_s"], got["sys_s"], got["peak_mb"], peak[0], got["failed"], busiest
+        spec["kind"],
+        gets,
+        got["wall_s"],
+        got["cpu_s"],
+        got["sys_s"],
+        got["peak_mb"],
+        peak[0],
+        got["failed"],
+        got.get("failures", {}),
+        busiest,
     )
 
 
