@@ -25,12 +25,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cpu_s() -> float:
-    """This process's CPU time (user + system): the simulator runs in the parent, so it is the collector's."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     arg = sys.argv[1]
     spec = json.loads(Path(arg[1:]).read_text() if arg.startswith("@") else arg)
@@ -55,16 +49,12 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         if spec.get("sample_threads"):
             sampler.start()
-        cpu_before = cpu_s()
         result = collect(config, spec["deadline"])
-        cpu = cpu_s() - cpu_before
         stop.set()
         print(
             json.dumps(
                 {
                     "poll_s": result.duration_s,
-                    "cpu_s": cpu,
-                    "polls": len(result.exchanges),
                     "failed": result.failures,
                     "peak_threads": peak[0],
                     "peak_mb": peak_rss_mb(),
@@ -80,19 +70,20 @@ def main() -> None:
     else:
         sink = LocalDirectorySink(Path(spec["archive"]))
     before_run = peak_rss_mb()
-    cpu_before = cpu_s()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     state = LocalStateStore(Path(spec["state"])) if spec.get("state") else None
     result = run(config, spec["deadline"], pipeline, sink, state)
     total = time.perf_counter() - start
-    cpu = cpu_s() - cpu_before
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     peak = peak_rss_mb()
     largest = max((int(ex.content_length or 0) for ex in result.exchanges), default=0)
     print(
         json.dumps(
             {
                 "total_s": total,
-                "cpu_s": cpu,
+                "cpu_s": cpu,  # the run's user + system CPU, every thread
                 "poll_s": result.duration_s,
                 "peak_mb": peak,
                 "before_run_mb": before_run,

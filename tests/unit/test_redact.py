@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import pytest
@@ -231,3 +231,72 @@ def test_a_body_scrubbed_slice_by_slice_is_the_body_scrubbed_whole(piece):
     slices = [body[i : i + piece] for i in range(0, len(body), piece)]
     scrubbed = b"".join(redact.scrub_chunks(slices))
     assert scrubbed == redact.scrub_bytes(body) and secret.encode() not in scrubbed
+
+
+def _minter() -> Callable[[str], str]:
+    auth = authenticator_for(AuthConfig(type="jwt", secret="${S}", qsh=True), {"${S}": JWT_SECRET}.__getitem__)
+    return lambda path: auth.sign(path, {}).headers["Authorization"].split(" ", 1)[1]
+
+
+def _minted(qsh_path: str = "/rest/x") -> str:
+    return _minter()(qsh_path)
+
+
+def test_a_minted_token_is_redacted_wherever_it_appears_whole():
+    minted = _minted()
+    texts = [
+        minted,
+        f"echo: Authorization: JWT {minted}",
+        f"GET /rest/x?jwt={minted}&a=1",
+        f'{{"jwt":"{minted}"}}',
+        f"xx{minted}yy",  # inside a longer base64url run: no pattern could find it there
+        f"{minted}.{minted}",
+    ]
+    for text in texts:
+        assert minted not in redact.scrub(text), text
+        assert minted not in redact.redact(text), text
+        assert minted not in redact.scrub_value(text), text
+        assert minted.encode() not in redact.scrub_bytes(text.encode()), text
+    assert redact.scrub_bytes(f"a{minted}b".encode()) == b"a<secret>b"  # by knowledge: the rest kept as it is
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7, 40, 100, 4096])
+def test_a_minted_token_cut_by_the_slicing_of_a_body_is_found(piece):
+    minted = _minted()
+    body = (b"x" * 50 + minted.encode() + b"eyJ" + b"y" * 7) * 4 + minted.encode()
+    slices = [body[i : i + piece] for i in range(0, len(body), piece)]
+    scrubbed = b"".join(redact.scrub_chunks(slices))
+    assert scrubbed == redact.scrub_bytes(body) and minted.encode() not in scrubbed
+    assert scrubbed.count(b"<secret>") == 5
+
+
+@pytest.mark.parametrize("cut", [3, 20, 100])
+def test_an_excerpt_never_ends_in_half_a_minted_token(cut):
+    minted = _minted()
+    body = ("ok" + " " * (1022 - cut) + minted + " tail" * 100).encode()  # the window ends inside the token
+    assert redact.excerpt(body) == "ok"
+
+
+def test_minting_tokens_never_recompiles_the_search_nor_loses_old_ones():
+    redact.remember(TOKEN)
+    mint = _minter()
+    pattern, _ = redact._KNOWN.compiled()
+    version = redact._KNOWN.version
+    minted = [mint(f"/rest/x{i}") for i in range(300)]  # more than the old limit of 256
+    assert redact._KNOWN.compiled()[0] is pattern and redact._KNOWN.version == version
+    text = " ".join(minted) + " " + TOKEN
+    cleaned = redact.scrub(text)
+    assert cleaned == " ".join(["<secret>"] * 301)
+
+
+def test_only_the_latest_tokens_are_kept(monkeypatch):
+    monkeypatch.setattr(redact, "MAX_TOKENS", 3)
+    minted = [_minted(f"/rest/x{i}") for i in range(5)]
+    assert redact._KNOWN.tokens == set(minted[2:])
+    assert redact.scrub_bytes(minted[0].encode()) == minted[0].encode()  # forgotten: the patterns remain
+    assert redact.scrub(minted[0]) == "<token>"
+
+
+def test_a_login_token_that_is_no_jwt_is_remembered_like_a_secret():
+    redact.remember_token("personal-access-token-0123")
+    assert redact.scrub("echo personal-access-token-0123!") == "echo <secret>!"

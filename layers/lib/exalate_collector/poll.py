@@ -240,7 +240,7 @@ async def fetch(
         node=node.name,
         relation=relation,
         endpoint=endpoint,
-        url=spec.url(node.base_url, relation),
+        url=node.base_url + path + spec.query_string,  # spec.url, without quoting the relation twice
         started_at=datetime.now(UTC),
         elapsed_s=0.0,
     )

@@ -30,8 +30,12 @@ from urllib.parse import quote, quote_plus
 SECRET = "<secret>"
 #: Shorter values cannot be searched for without destroying ordinary text; they rely on the patterns.
 MIN_KNOWN_CHARS = 6
-#: Minted tokens are remembered up to this many (older ones have long expired).
-MAX_TOKENS = 256
+#: Minted tokens are remembered up to this many (older ones have long expired). More than the run-wide
+#: cap on requests in flight (limits.max_in_flight, at most 1,024): a token still travels while remembered.
+MAX_TOKENS = 4096
+#: How every JWT begins: its header is a JSON object, and base64url of '{"' is 'eyJ'.
+JWT_START = "eyJ"
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 
 def _forms(value: str) -> set[str]:
@@ -41,45 +45,80 @@ def _forms(value: str) -> set[str]:
 
 
 class _Known:
-    """The credentials of this process, and one compiled search for all of them (compiled when next
-    used, not at every registration: with ``qsh`` a token is minted for every request)."""
+    """The credentials of this process, in two kinds.
+
+    Static values (secrets, static tokens, the basic pair, OTLP header values) are few and change
+    rarely: one compiled alternation finds them all (compiled when next used after a change).
+    Minted JWTs (with ``qsh`` one per request, thousands a run) never touch that search: they are a
+    set, and a text is searched for them only at its ``eyJ`` (where every JWT begins), each such place
+    looked up in the set at the few token lengths there are. Registering a token costs a set insert,
+    never a recompilation."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.values: set[str] = set()
-        self.tokens: deque[str] = deque(maxlen=MAX_TOKENS)
+        self.tokens: set[str] = set()
+        self.token_bytes: set[bytes] = set()
+        self._order: deque[str] = deque()  # tokens, oldest first: the oldest go beyond MAX_TOKENS
+        self._lengths: dict[int, int] = {}  # token length -> how many tokens have it
+        #: The distinct token lengths, longest first (read without the lock: replaced, never changed).
+        self.token_lengths: tuple[int, ...] = ()
         self._pattern: re.Pattern[str] | None = None
         self._as_bytes: dict[bytes, tuple[bytes, ...]] = {}
         self._dirty = False
-        self.version = 0  # changes whenever the set does (the key of scrub_value's cache)
+        self.version = 0  # changes whenever the static values do (the key of scrub_value's cache)
 
-    def add(self, forms: set[str], *, token: bool = False) -> None:
+    def add(self, forms: set[str]) -> None:
         with self.lock:
-            new = forms - self.values - set(self.tokens)
+            new = forms - self.values
             if not new:
                 return
-            if token:
-                self.tokens.extend(new)
-            else:
-                self.values.update(new)
-            self._changed()
+            self.values.update(new)
+            self._dirty = True
+            self.version += 1
+
+    def add_token(self, token: str) -> None:
+        """A minted JWT. A text that held it was made after this call (it is registered before it is
+        sent), so no scrub_value cached earlier can hold it: the version stays."""
+        with self.lock:
+            if token in self.tokens:
+                return
+            self.tokens.add(token)
+            self.token_bytes.add(token.encode("ascii"))
+            self._order.append(token)
+            self._count(len(token), +1)
+            while len(self._order) > MAX_TOKENS:
+                old = self._order.popleft()
+                self.tokens.discard(old)
+                self.token_bytes.discard(old.encode("ascii"))
+                self._count(len(old), -1)
+
+    def _count(self, length: int, delta: int) -> None:
+        count = self._lengths.get(length, 0) + delta
+        if count:
+            self._lengths[length] = count
+        else:
+            del self._lengths[length]
+        if (count == 1 and delta > 0) or count == 0:
+            self.token_lengths = tuple(sorted(self._lengths, reverse=True))
 
     def clear(self) -> None:
         with self.lock:
             self.values.clear()
             self.tokens.clear()
-            self._changed()
-
-    def all(self) -> set[str]:
-        with self.lock:
-            return self.values | set(self.tokens)
+            self.token_bytes.clear()
+            self._order.clear()
+            self._lengths.clear()
+            self.token_lengths = ()
+            self._dirty = True
+            self.version += 1
 
     def compiled(self) -> tuple[re.Pattern[str] | None, dict[bytes, tuple[bytes, ...]]]:
-        """One search for all credentials in text, and for bytes the credentials grouped by their
-        first characters (minted JWTs all begin alike: a large body is scanned once for them all)."""
+        """One search for all static values in text, and for bytes the values grouped by their first
+        characters (a large body is scanned once per group)."""
         with self.lock:
             if self._dirty:
-                ordered = sorted(self.values | set(self.tokens), key=len, reverse=True)  # longest first
+                ordered = sorted(self.values, key=len, reverse=True)  # longest first
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
                 groups: dict[bytes, list[bytes]] = {}
                 for value in ordered:
@@ -89,12 +128,63 @@ class _Known:
                 self._dirty = False
             return self._pattern, self._as_bytes
 
-    def _changed(self) -> None:
-        self._dirty = True
-        self.version += 1
+    def longest_bytes(self) -> int:
+        """The length of the longest credential in UTF-8 (a token is ASCII)."""
+        _, groups = self.compiled()
+        static = max((len(v) for members in groups.values() for v in members), default=0)
+        lengths = self.token_lengths
+        return max(static, lengths[0] if lengths else 0)
 
 
 _KNOWN = _Known()
+
+
+def _minted_out(text: str) -> str:
+    """``text`` with every minted token we remember replaced, wherever it appears (inside a longer
+    base64url run too): at each ``eyJ``, a set look-up per token length."""
+    lengths = _KNOWN.token_lengths
+    if not lengths or JWT_START not in text:
+        return text
+    tokens = _KNOWN.tokens
+    parts: list[str] = []
+    done = 0
+    at = text.find(JWT_START)
+    while at >= 0:
+        for size in lengths:
+            if text[at : at + size] in tokens:
+                parts.append(text[done:at])
+                parts.append(SECRET)
+                done = at + size
+                break
+        at = text.find(JWT_START, max(done, at + 1))
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def _minted_out_bytes(data: bytes) -> bytes:
+    """``_minted_out`` of raw bytes (an archived body); returns ``data`` itself when none is in it."""
+    lengths = _KNOWN.token_lengths
+    start = JWT_START.encode("ascii")
+    if not lengths or start not in data:
+        return data
+    tokens = _KNOWN.token_bytes
+    parts: list[bytes] = []
+    done = 0
+    at = data.find(start)
+    while at >= 0:
+        for size in lengths:
+            if data[at : at + size] in tokens:
+                parts.append(data[done:at])
+                parts.append(SECRET.encode("ascii"))
+                done = at + size
+                break
+        at = data.find(start, max(done, at + 1))
+    if not parts:
+        return data
+    parts.append(data[done:])
+    return b"".join(parts)
 
 
 def remember(value: str | None) -> None:
@@ -104,9 +194,15 @@ def remember(value: str | None) -> None:
 
 
 def remember_token(token: str) -> None:
-    """Register a minted token; only the latest MAX_TOKENS are kept (older ones have long expired)."""
-    if len(token) >= MIN_KNOWN_CHARS:
-        _KNOWN.add({token}, token=True)
+    """Register a minted token (or one a login returned): removed from all text from now on. A JWT
+    (every one the collector mints) joins the set of tokens, of which the latest MAX_TOKENS are kept;
+    anything else is remembered like a secret."""
+    if len(token) < MIN_KNOWN_CHARS:
+        return
+    if _JWT.fullmatch(token):
+        _KNOWN.add_token(token)
+    else:
+        remember(token)
 
 
 def remember_basic(username: str, password: str) -> None:
@@ -123,12 +219,14 @@ def forget_all() -> None:
 
 
 def _without_known(text: str) -> str:
+    text = _minted_out(text)  # first: a static value found inside a token must not break the token up
     pattern, _ = _KNOWN.compiled()
     return pattern.sub(SECRET, text) if pattern is not None else text
 
 
 def scrub_bytes(data: bytes) -> bytes:
     """Known credentials removed from raw bytes (an archived body); everything else is untouched."""
+    data = _minted_out_bytes(data)
     _, groups = _KNOWN.compiled()
     for start, members in groups.items():
         if start not in data:
@@ -143,12 +241,11 @@ def scrub_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """``scrub_bytes`` of a body that comes in slices (a large answer read from its file): the same
     bytes, slice by slice; the tail of each slice waits for the next, so a credential cut in two by
     the slicing is found too."""
-    _, groups = _KNOWN.compiled()
-    known = [value for members in groups.values() for value in members]
-    keep = max((len(v) for v in known), default=1) - 1
+    longest = _KNOWN.longest_bytes()
+    keep = max(longest, 1) - 1
     carry = b""
     for chunk in chunks:
-        data = scrub_bytes(carry + chunk) if known else chunk
+        data = scrub_bytes(carry + chunk) if longest else chunk
         if keep and len(data) > keep:
             data, carry = data[:-keep], data[-keep:]
         elif keep:
@@ -228,10 +325,20 @@ def redact(text: str) -> str:
 
 def _without_cut_secret(text: str) -> str:
     """``text`` without a trailing beginning of a known credential (a window cut it in half)."""
-    for value in _KNOWN.all():
+    with _KNOWN.lock:
+        values, tokens = list(_KNOWN.values), list(_KNOWN.tokens)
+    for value in values:
         for size in range(len(value) - 1, 2, -1):
             if text.endswith(value[:size]):
                 return text[:-size]
+    lengths = _KNOWN.token_lengths
+    if lengths:  # a minted token's beginning: from an eyJ near the end, a prefix of one we minted
+        at = text.find(JWT_START, max(0, len(text) - lengths[0]))
+        while at >= 0:
+            tail = text[at:]
+            if any(token.startswith(tail) for token in tokens):
+                return text[:at]
+            at = text.find(JWT_START, at + 1)
     return text
 
 

@@ -242,13 +242,15 @@ class NodeSimulator:
         host, port = self._server.server_address[:2]
         return f"{'https' if self.tls else 'http'}://{host!s}:{port}{self.context_path}"
 
-    def start(self, port: int = 0) -> NodeSimulator:
+    def start(self, port: int = 0, *, reuse_port: bool = False) -> NodeSimulator:
+        """Serve on ``port`` (0: any free one). ``reuse_port``: SO_REUSEPORT, so that several processes
+        serve one port, the kernel spreading connections over them (the benchmarks' simulator)."""
         simulator = self
 
         class Handler(_Handler):
             node = simulator
 
-        self._server = _Server(("127.0.0.1", port), Handler)
+        self._server = (_ReusePortServer if reuse_port else _Server)(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._server.tls = self.tls
         self._thread = threading.Thread(
@@ -323,7 +325,8 @@ class NodeSimulator:
 
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default listen backlog (5) drops connections under a real fan-out
+    # the default listen backlog (5) drops connections under a real fan-out (1,024: max_in_flight's cap)
+    request_queue_size = 1024
     tls: ssl.SSLContext | None = None
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -331,6 +334,10 @@ class _Server(ThreadingHTTPServer):
         if self.tls is not None:  # the handshake happens in the request's own thread, at its first read
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, address
+
+
+class _ReusePortServer(_Server):
+    allow_reuse_port = True
 
 
 class _Handler(BaseHTTPRequestHandler):
