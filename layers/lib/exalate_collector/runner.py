@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
-from .auth import Authenticator, authenticator_for, short_key_warning
+from .auth import short_key_warning
+from .auth_schemes import authenticator_for
 from .budget import MemoryBudget, RunBudget, memory_budget_bytes
 from .config import Config, NodeConfig
 from .discovery import discover
@@ -35,7 +36,6 @@ from .errors import (
     StateWriteFailed,
     Unauthorized,
 )
-from .login import LoginAuthenticator
 from .model import Discovery, Exchange
 from .poll import NodeTarget, poll_nodes
 from .state.model import Advance, Memory, advance, observations, withheld
@@ -118,7 +118,7 @@ def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeT
     targets = []
     for node in config.nodes:
         try:
-            authenticator = _authenticator(node, resolve)
+            authenticator = authenticator_for(node, resolve)
         except SecretUnavailable as failure:
             targets.append(NodeTarget(node, None, failure))
         else:
@@ -130,16 +130,9 @@ def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeT
     return targets
 
 
-def _authenticator(node: NodeConfig, resolve: Callable[[str], str]) -> Authenticator:
-    if node.auth.type == "login":
-        username = resolve(node.auth.username) if node.auth.username else ""
-        return LoginAuthenticator(node, username, resolve(node.auth.password or ""))
-    return authenticator_for(node.auth, resolve)
-
-
 def _warn_literal(node: NodeConfig) -> None:
-    refs = [node.auth.secret, node.auth.token, node.auth.password]
-    if any(ref and secret_refs.is_literal(ref) for ref in refs):
+    """A credential of the scheme's (its ``secret`` keys: a user name is not one) written as a literal."""
+    if any(secret_refs.is_literal(ref) for ref in node.auth.secret_keys.values()):
         log.warning(
             "node %s has a literal credential in its configuration; use ${ENV}, secretsmanager: or ssm:",
             node.name,
@@ -177,7 +170,7 @@ def _forget_rejected_secrets(config: Config, exchanges: list[Exchange]) -> None:
     rejected = {ex.node for ex in exchanges if isinstance(ex.failure, Unauthorized | LoginFailed)}
     for node in config.nodes:
         if node.name in rejected:
-            for ref in node.auth.references:
+            for ref in node.auth.references:  # every reference of the scheme, the user name's too
                 secret_refs.forget(ref)
 
 
