@@ -124,7 +124,7 @@ class Authenticator(Protocol):
         ...
 
 
-class _Fixed:
+class Fixed:
     """Credentials that a retry cannot change: a 401 is final; nothing to obtain before signing."""
 
     async def prepare(self, client: NodeClient, until: float) -> None:
@@ -169,7 +169,7 @@ def place_token(token: str, send_as: SendAs) -> Signed:
     return Signed(query={"jwt": token})
 
 
-class JwtAuthenticator(_Fixed):
+class JwtAuthenticator(Fixed):
     """Mints HS256 tokens; reuses one until shortly before expiry (a fresh one per request with qsh)."""
 
     def __init__(self, auth: JwtAuth, secret: str, clock: Callable[[], float] = time.time) -> None:
@@ -216,7 +216,7 @@ class JwtAuthenticator(_Fixed):
         return place_token(self.token(path, query), self._auth.send_as)
 
 
-class TokenAuthenticator(_Fixed):
+class TokenAuthenticator(Fixed):
     def __init__(self, token: str, send_as: SendAs) -> None:
         self._signed = place_token(token, send_as)
 
@@ -224,7 +224,7 @@ class TokenAuthenticator(_Fixed):
         return self._signed
 
 
-class BasicAuthenticator(_Fixed):
+class BasicAuthenticator(Fixed):
     def __init__(self, username: str, password: str) -> None:
         pair = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._signed = Signed(headers={"Authorization": f"Basic {pair}"})

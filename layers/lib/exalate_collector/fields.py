@@ -197,7 +197,7 @@ def describe(spec: Spec) -> str:
         "string": "text",
         "secret": "secret reference",
         "reference": "reference or text",
-    }.get(spec.kind, "see below")
+    }.get(spec.kind, "see the notes")
 
 
 def rows(cls: type, prefix: str = "") -> list[str]:
