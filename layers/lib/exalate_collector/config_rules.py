@@ -6,11 +6,27 @@ Each returns why a value cannot be used, or None; none ever quotes a URL (it may
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 #: Zabbix host (technical) names: alphanumerics, spaces, dots, dashes and underscores.
 ZABBIX_HOST = re.compile(r"^[0-9A-Za-z_. -]{1,128}$")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _split(url: str, example: str) -> tuple[SplitResult | None, str | None]:
+    """The parts of an http(s) URL with a host, or why it is not one (None for a scheme or host missing)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return None, f"not a valid URL ({exc}); expected {example}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None, None
+    return parts, None
+
+
+def _controls(url: str) -> bool:
+    return any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
 
 
 def url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
@@ -18,13 +34,9 @@ def url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
     example = "an http(s) URL such as https://jira.example.com/jira"
     if not isinstance(base_url, str) or not base_url:
         return f"required: {example}"
-    try:
-        parts = urlsplit(base_url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError as exc:
-        return f"not a valid URL ({exc}); expected {example}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"required: {example}"
+    parts, invalid = _split(base_url, example)
+    if parts is None or parts.hostname is None:
+        return invalid or f"required: {example}"
     if parts.username is not None or parts.password is not None:
         return (
             "must not carry credentials (user:password@host); they would show in every URL the collector "
@@ -32,7 +44,7 @@ def url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
         )
     if parts.query or parts.fragment:
         return "must not carry a query string or fragment"
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in base_url):
+    if _controls(base_url):
         return "must not contain whitespace or control characters"
     if parts.scheme == "http" and not allow_insecure_http and parts.hostname.lower() not in _LOOPBACK:
         return (
@@ -49,16 +61,12 @@ def proxy_problem(proxy: object) -> str | None:
     example = "an http(s) URL such as http://proxy.example.com:3128, or none"
     if not isinstance(proxy, str):
         return f"must be {example}"
-    try:
-        parts = urlsplit(proxy)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError as exc:
-        return f"not a valid URL ({exc}); expected {example}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be {example}"
+    parts, invalid = _split(proxy, example)
+    if parts is None:
+        return invalid or f"must be {example}"
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "must be a scheme, host and port only (and credentials if the proxy needs them)"
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in proxy):
+    if _controls(proxy):
         return "must not contain whitespace or control characters"
     return None
 
