@@ -24,9 +24,9 @@ from exalate_collector.runner import prepare_targets
 # ---- the scratch scheme: what a new module would hold --------------------------------------------
 @dataclass(frozen=True, repr=False)
 class HeaderKeyAuth(AuthSettings):
-    """`auth: {type: header-key}`: an API key in a header of the operator's choice."""
+    """`auth: {type: scratch-key}`: an API key in a header of the operator's choice."""
 
-    type: ClassVar[str] = "header-key"
+    type: ClassVar[str] = "scratch-key"
     header: str = setting(Spec("string", "the header that carries the key"), "X-Api-Key")
     key: str | None = setting(Spec("secret", "the API key (a reference)", required=True), None)
 
@@ -50,7 +50,7 @@ def build_header_key(node: NodeConfig, secrets: Mapping[str, str]) -> HeaderKeyA
 def scratch():
     register(Scheme(HeaderKeyAuth, build_header_key))
     yield
-    unregister("header-key")
+    unregister("scratch-key")
 
 
 def node(**auth):
@@ -58,26 +58,27 @@ def node(**auth):
 
 
 def test_the_built_in_schemes():
-    assert list(SCHEMES) == ["jwt", "token", "basic", "login"]
+    assert list(SCHEMES)[:4] == ["jwt", "token", "basic", "login"]
 
 
 def test_a_registered_scheme_is_parsed_from_its_declarations(scratch):
-    auth = parse_config(node(type="header-key", key="${K}")).nodes[0].auth
-    assert auth == AuthConfig(type="header-key", key="${K}") == HeaderKeyAuth(key="${K}")
-    assert (auth.type, auth.header) == ("header-key", "X-Api-Key")
+    auth = parse_config(node(type="scratch-key", key="${K}")).nodes[0].auth
+    assert auth == AuthConfig(type="scratch-key", key="${K}") == HeaderKeyAuth(key="${K}")
+    assert (auth.type, auth.header) == ("scratch-key", "X-Api-Key")
     with pytest.raises(ConfigError) as caught:
-        parse_config(node(type="header-key", header=3, secret="s"))
+        parse_config(node(type="scratch-key", header=3, secret="s"))
     assert caught.value.problems == [
-        "nodes[0] (n): auth.secret: unknown key for auth type header-key",
+        "nodes[0] (n): auth.secret: unknown key for auth type scratch-key",
         "nodes[0] (n): auth.header: must be a string",
         "nodes[0] (n): auth.key: required: a non-empty string",
     ]
-    with pytest.raises(ConfigError, match="is not one of jwt, token, basic, login, header-key"):
+    with pytest.raises(ConfigError, match=f"is not one of {', '.join(SCHEMES)}$"):
         parse_config(node(type="oauth"))
+    assert list(SCHEMES)[-1] == "scratch-key"
 
 
 def test_a_registered_scheme_is_built_with_its_references_resolved_and_never_shown(scratch, caplog):
-    config = parse_config(node(type="header-key", header="X-Key", key="literal-api-key-0123456789"))
+    config = parse_config(node(type="scratch-key", header="X-Key", key="literal-api-key-0123456789"))
     with caplog.at_level(logging.WARNING):
         (target,) = prepare_targets(config, lambda ref: ref)
     assert target.authenticator is not None
@@ -91,7 +92,7 @@ def test_a_registered_scheme_is_built_with_its_references_resolved_and_never_sho
 def test_the_secret_lists_come_from_the_declarations(scratch):
     auth = HeaderKeyAuth(key="${K}")
     assert (auth.references, dict(auth.secret_keys)) == (("${K}",), {"key": "${K}"})
-    config = parse_config(node(type="header-key", key="${K}"))
+    config = parse_config(node(type="scratch-key", key="${K}"))
     assert unset_environment_secrets(config, {}) == [
         "nodes[0] (n): auth.key: environment variable K is not set or empty; export it, or correct the name in ${K}"
     ]
