@@ -9,6 +9,7 @@ import pytest
 import yaml
 from exalate_collector import config_reference, fields
 from exalate_collector.auth_schemes import SCHEMES
+from exalate_collector.config import parse_config
 from exalate_collector.fields import Problems, Spec, setting
 from exalate_collector.node_config import Discover, Limits, NodeConfig, ZabbixConfig
 
@@ -147,3 +148,20 @@ def test_the_complete_example_shows_every_declared_key():
     for cls in (NodeConfig, Discover, Limits, ZabbixConfig, *(s.settings for s in SCHEMES.values())):
         missing += [key for key in fields.specs(cls) if f"{key}:" not in text]
     assert missing == []
+
+
+def test_the_hand_written_essentials_of_the_configuration_page_are_declared_keys_and_defaults():
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    block = page.split("## The keys", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    config = parse_config(yaml.safe_load(block))  # an undeclared key would be an unknown key
+    node = config.nodes[0]
+    for cls, values in ((NodeConfig, node), (type(node.auth), node.auth), (Limits, config.limits)):
+        for key, (spec, default) in fields.specs(cls).items():
+            if spec.kind != "rule" and not spec.required and key in block:
+                assert getattr(values, key) == default, key  # the essentials show the defaults
+
+
+def test_a_proxy_password_is_not_in_the_repr_of_a_node():
+    raw = {"name": "n", "base_url": "https://j.example.com", "relations": ["A"], "auth": {"secret": "${S}"}}
+    node = parse_config({"nodes": [{**raw, "proxy": "http://u:PROXYPW@proxy:3128"}]}).nodes[0]
+    assert node.proxy == "http://u:PROXYPW@proxy:3128" and "PROXYPW" not in repr(node)

@@ -46,16 +46,19 @@ class Spec:
 _REQUIRED: Any = object()
 
 
-def setting(spec: Spec, default: Any = _REQUIRED, *, factory: Callable[[], Any] | None = None) -> Any:
+def setting(
+    spec: Spec, default: Any = _REQUIRED, *, factory: Callable[[], Any] | None = None, shown: bool = True
+) -> Any:
     """A dataclass field declared with its spec (and its default, written only here). A required key has
-    no default unless one is given (None: the settings can be built without it, the parser refuses that)."""
+    no default unless one is given (None: the settings can be built without it, the parser refuses that).
+    ``shown=False``: left out of the repr (a value that may hold a password)."""
     if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata={"spec": spec})
+        return dataclasses.field(default_factory=factory, metadata={"spec": spec}, repr=shown)
     if default is _REQUIRED:
         if spec.required:
-            return dataclasses.field(metadata={"spec": spec})
+            return dataclasses.field(metadata={"spec": spec}, repr=shown)
         default = None
-    return dataclasses.field(default=default, metadata={"spec": spec})
+    return dataclasses.field(default=default, metadata={"spec": spec}, repr=shown)
 
 
 def specs(cls: type) -> dict[str, tuple[Spec, Any]]:

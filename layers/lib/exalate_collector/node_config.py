@@ -98,8 +98,11 @@ class NodeConfig:
     #: The Zabbix host that receives this node's values (default: the node name).
     zabbix_host: str | None = setting(_rule("the Zabbix host of this node (null: the node name)"))
     #: The forward proxy for this node's requests (``http(s)://[user:password@]host:port``); ``"none"``:
-    #: direct, whatever HTTPS_PROXY says; None: HTTPS_PROXY / HTTP_PROXY / NO_PROXY decide.
-    proxy: str | None = setting(_rule("http(s)://[user:password@]host:port, or none; null: HTTPS_PROXY etc."))
+    #: direct, whatever HTTPS_PROXY says; None: HTTPS_PROXY / HTTP_PROXY / NO_PROXY decide. Not in the
+    #: repr: it may carry the proxy's password.
+    proxy: str | None = setting(
+        _rule("http(s)://[user:password@]host:port, or none; null: HTTPS_PROXY etc."), shown=False
+    )
 
     @property
     def zabbix_host_name(self) -> str:
