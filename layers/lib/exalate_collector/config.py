@@ -120,11 +120,12 @@ def parse_config(raw: object) -> Config:
 
 
 def _parse_limits(raw: object, problems: Problems) -> Limits:
-    if not isinstance(raw, Mapping):
-        problems.add("configuration", "limits", "must be a mapping such as {max_in_flight: 64}")
+    limits = fields.section(
+        Limits, raw, "configuration", "limits", problems, "must be a mapping such as {max_in_flight: 64}"
+    )
+    if limits is None:
         return Limits()
-    fields.unknown(Limits, raw, "configuration", "limits.", problems)
-    return Limits(**fields.read(Limits, raw, "configuration", "limits.", problems))
+    return Limits(**fields.read(Limits, limits, "configuration", "limits.", problems))
 
 
 def _parse_node(index: int, raw: object, problems: Problems) -> NodeConfig | None:
@@ -210,11 +211,10 @@ def _parse_discover(where: str, raw: Mapping[str, Any], problems: Problems) -> D
     """The discovery filters when ``relations: auto``, else None."""
     if raw.get("relations") != "auto":
         return None
-    spec = raw.get("discover", {})
-    if not isinstance(spec, Mapping):
-        problems.add(where, "discover", "must be a mapping such as {status: [ACTIVE], name: '^Prod'}")
+    message = "must be a mapping such as {status: [ACTIVE], name: '^Prod'}"
+    spec = fields.section(Discover, raw.get("discover", {}), where, "discover", problems, message)
+    if spec is None:
         return Discover()
-    fields.unknown(Discover, spec, where, "discover.", problems)
     values = fields.read(Discover, spec, where, "discover.", problems)
     status = spec.get("status", ["ACTIVE"])
     if not isinstance(status, list) or not all(isinstance(s, str) and s.strip() for s in status):

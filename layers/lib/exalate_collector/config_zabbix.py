@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from . import fields
 from .fields import Problems, is_int, is_number
 from .node_config import ZabbixConfig, ZabbixTls
@@ -13,12 +11,10 @@ _CERTIFICATE = {"ca_file", "cert_file", "key_file"}
 
 
 def parse_zabbix(raw: object, problems: Problems) -> ZabbixConfig | None:
+    message = "must be a mapping such as {server: zabbix.example.com}"
+    raw = None if raw is None else fields.section(ZabbixConfig, raw, "configuration", "zabbix", problems, message)
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
-        problems.add("configuration", "zabbix", "must be a mapping such as {server: zabbix.example.com}")
-        return None
-    fields.unknown(ZabbixConfig, raw, "configuration", "zabbix.", problems)
     server = raw.get("server")
     if not isinstance(server, str) or not server.strip() or "/" in server:
         problems.add("configuration", "zabbix.server", "required: the host name or address of a Zabbix server or proxy")
@@ -30,12 +26,10 @@ def parse_zabbix(raw: object, problems: Problems) -> ZabbixConfig | None:
 
 
 def _parse_tls(raw: object, problems: Problems) -> ZabbixTls | None:
+    message = "must be a mapping: {ca_file, cert_file, key_file} or a PSK"
+    raw = None if raw is None else fields.section(ZabbixTls, raw, "configuration", "zabbix.tls", problems, message)
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
-        problems.add("configuration", "zabbix.tls", "must be a mapping: {ca_file, cert_file, key_file} or a PSK")
-        return None
-    fields.unknown(ZabbixTls, raw, "configuration", "zabbix.tls.", problems)
     values: dict[str, str] = {}
     for key in sorted(set(_TLS_KEYS) & set(raw)):
         value = raw[key]

@@ -98,6 +98,16 @@ def unknown(
         problems.add(where, prefix + key, message)
 
 
+def section(cls: type, raw: object, where: str, key: str, problems: Problems, message: str) -> Mapping[str, Any] | None:
+    """``raw`` as a mapping of ``cls``'s keys, its unknown keys named (``key.x: unknown key``); None when
+    it is no mapping (``message`` recorded)."""
+    if not isinstance(raw, Mapping):
+        problems.add(where, key, message)
+        return None
+    unknown(cls, raw, where, f"{key}.", problems)
+    return raw
+
+
 def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
