@@ -108,6 +108,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/exalate-collector docs > docs/telemetry.md
+	$(BIN)/python -m exalate_collector.config_reference docs/configuration.md
 	$(BIN)/python -c 'from exalate_collector.telemetry.contract import load_contract, names_module; print(names_module(load_contract()), end="")' > layers/lib/exalate_collector/telemetry/names.py
 	$(BIN)/python integrations/grafana/build.py > integrations/grafana/exalate-collector.json
 

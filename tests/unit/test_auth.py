@@ -11,11 +11,11 @@ from exalate_collector.auth import (
     BasicAuthenticator,
     JwtAuthenticator,
     TokenAuthenticator,
-    authenticator_for,
     canonical_request,
     place_token,
     query_string_hash,
 )
+from exalate_collector.auth_schemes import authenticator_for
 from exalate_collector.config import AuthConfig
 from exalate_collector.errors import SecretUnavailable
 from exalate_collector.secret_refs import resolve

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from exalate_collector import redact
-from exalate_collector.auth import authenticator_for
+from exalate_collector.auth_schemes import authenticator_for
 from exalate_collector.config import AuthConfig
 from exalate_collector.errors import ConfigError
 from exalate_collector.logs import QUIET, JsonFormatter, TextFormatter, pin_library_loggers

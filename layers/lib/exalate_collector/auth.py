@@ -1,5 +1,8 @@
 """Credentials for one node: JWT (HS256 via PyJWT), a static token, or basic auth (login: login.py).
 
+Each scheme here is its settings (its keys, declared once with their specs) and a builder; the
+registry, ``auth_schemes.py``, pairs them.
+
 ``prepare(client, until)`` obtains what signing needs (only the login sends a request for it);
 ``sign(path, query)`` returns the headers and query parameters to add to one GET. ``path`` is the
 request path *below the Jira context path*, which is what Atlassian Connect's ``qsh`` hashes.
@@ -14,13 +17,15 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import quote
 
 import jwt
 
 from . import redact
-from .config import AuthConfig, SendAs
+from .auth_base import AuthSettings
+from .fields import Spec, is_number, setting
+from .node_config import DEFAULT_LIFETIME_S, SEND_AS, NodeConfig, SendAs
 
 if TYPE_CHECKING:
     from .client import NodeClient
@@ -35,6 +40,70 @@ MIN_HMAC_KEY_BYTES = 32
 _insecure = getattr(getattr(jwt, "warnings", None), "InsecureKeyLengthWarning", None)
 if _insecure is not None:
     warnings.filterwarnings("ignore", category=_insecure)
+
+
+_SEND_AS = Spec("enum", "where the token goes: Authorization Bearer or JWT, X-exalate-jwt, ?jwt=", choices=SEND_AS)
+_RESERVED_CLAIMS = ("exp", "iat", "qsh")
+
+
+@dataclass(frozen=True, repr=False)
+class JwtAuth(AuthSettings):
+    """``auth: {type: jwt}``: HS256 tokens minted with a shared secret."""
+
+    type: ClassVar[str] = "jwt"
+    secret: str | None = setting(Spec("secret", "the shared secret (a reference)", required=True), None)
+    issuer: str = setting(Spec("string", "iss claim", nullable=True), "exalate-collector")
+    subject: str | None = setting(Spec("string", "sub claim, optional", nullable=True))
+    audience: str | None = setting(Spec("string", "aud claim, optional", nullable=True))
+    claims: Mapping[str, Any] = setting(
+        Spec("rule", "extra claims; iat, exp and qsh are the collector's"), factory=dict
+    )
+    lifetime_s: int = setting(Spec("int", "exp - iat", lo=10, hi=86400), DEFAULT_LIFETIME_S)
+    exp_unit: str = setting(
+        Spec("enum", "unit of iat and exp (Exalate's own tokens carry ms)", choices=("s", "ms")), "s"
+    )
+    qsh: bool = setting(Spec("bool", "Atlassian Connect query-string hash, one token per request"), False)
+    send_as: SendAs = setting(_SEND_AS, "bearer")
+
+    @classmethod
+    def problems(cls, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+        claims = raw.get("claims")
+        if claims is None:
+            return []
+        if not isinstance(claims, Mapping):
+            return [("claims", "must be a mapping of extra claims")]
+        found = [] if _all_finite(claims) else [("claims", "numbers must be finite (no .nan or .inf)")]
+        return found + [
+            (f"claims.{key}", "is set by the collector; remove it") for key in _RESERVED_CLAIMS if key in claims
+        ]
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return is_number(value)
+    if isinstance(value, Mapping):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+@dataclass(frozen=True, repr=False)
+class TokenAuth(AuthSettings):
+    """``auth: {type: token}``: a static token, placed as ``send_as`` says."""
+
+    type: ClassVar[str] = "token"
+    token: str | None = setting(Spec("secret", "the token (a reference)", required=True), None)
+    send_as: SendAs = setting(_SEND_AS, "bearer")
+
+
+@dataclass(frozen=True, repr=False)
+class BasicAuth(AuthSettings):
+    """``auth: {type: basic}``: HTTP basic auth."""
+
+    type: ClassVar[str] = "basic"
+    username: str | None = setting(Spec("reference", "the user (a reference or as it is)", required=True), None)
+    password: str | None = setting(Spec("secret", "the password (a reference)", required=True), None)
 
 
 @dataclass(frozen=True)
@@ -55,7 +124,7 @@ class Authenticator(Protocol):
         ...
 
 
-class _Fixed:
+class Fixed:
     """Credentials that a retry cannot change: a 401 is final; nothing to obtain before signing."""
 
     async def prepare(self, client: NodeClient, until: float) -> None:
@@ -100,10 +169,10 @@ def place_token(token: str, send_as: SendAs) -> Signed:
     return Signed(query={"jwt": token})
 
 
-class JwtAuthenticator(_Fixed):
+class JwtAuthenticator(Fixed):
     """Mints HS256 tokens; reuses one until shortly before expiry (a fresh one per request with qsh)."""
 
-    def __init__(self, auth: AuthConfig, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, auth: JwtAuth, secret: str, clock: Callable[[], float] = time.time) -> None:
         self._auth = auth
         self._secret = secret
         self._clock = clock
@@ -147,7 +216,7 @@ class JwtAuthenticator(_Fixed):
         return place_token(self.token(path, query), self._auth.send_as)
 
 
-class TokenAuthenticator(_Fixed):
+class TokenAuthenticator(Fixed):
     def __init__(self, token: str, send_as: SendAs) -> None:
         self._signed = place_token(token, send_as)
 
@@ -155,7 +224,7 @@ class TokenAuthenticator(_Fixed):
         return self._signed
 
 
-class BasicAuthenticator(_Fixed):
+class BasicAuthenticator(Fixed):
     def __init__(self, username: str, password: str) -> None:
         pair = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._signed = Signed(headers={"Authorization": f"Basic {pair}"})
@@ -164,22 +233,22 @@ class BasicAuthenticator(_Fixed):
         return self._signed
 
 
-def authenticator_for(auth: AuthConfig, resolve: Callable[[str], str]) -> Authenticator:
-    """Build the node's authenticator, resolving its secret references. Raises SecretUnavailable.
+def build_jwt(node: NodeConfig, secrets: Mapping[str, str]) -> JwtAuthenticator:
+    """Every credential is registered for redaction before it can be sent anywhere."""
+    assert isinstance(node.auth, JwtAuth)
+    redact.remember(secrets["secret"])
+    return JwtAuthenticator(node.auth, secrets["secret"])
 
-    Every credential is registered for redaction before it can be sent anywhere. ``type: login`` is
-    ``login.LoginAuthenticator``."""
-    if auth.type == "token":
-        token = resolve(auth.token or "")
-        redact.remember(token)
-        return TokenAuthenticator(token, auth.send_as)
-    if auth.type == "basic":
-        username, password = resolve(auth.username or ""), resolve(auth.password or "")
-        redact.remember_basic(username, password)
-        return BasicAuthenticator(username, password)
-    secret = resolve(auth.secret or "")
-    redact.remember(secret)
-    return JwtAuthenticator(auth, secret)
+
+def build_token(node: NodeConfig, secrets: Mapping[str, str]) -> TokenAuthenticator:
+    assert isinstance(node.auth, TokenAuth)
+    redact.remember(secrets["token"])
+    return TokenAuthenticator(secrets["token"], node.auth.send_as)
+
+
+def build_basic(node: NodeConfig, secrets: Mapping[str, str]) -> BasicAuthenticator:
+    redact.remember_basic(secrets["username"], secrets["password"])
+    return BasicAuthenticator(secrets["username"], secrets["password"])
 
 
 _CARRIED_IN: dict[str, str] = {
@@ -190,10 +259,10 @@ _CARRIED_IN: dict[str, str] = {
 }
 
 
-def scheme(auth: AuthConfig) -> str:
+def scheme(auth: AuthSettings) -> str:
     """How a node's requests carry their credentials, for the debug log: the type, where the credential
     goes and, for a JWT, its claim names (never a value, never a secret)."""
-    if auth.type == "jwt":
+    if isinstance(auth, JwtAuth):
         names = ",".join(JwtAuthenticator(auth, "").claims(0.0, "/", {}))  # the names of what is minted
         minted = "one per request (qsh)" if auth.qsh else f"reused until {REFRESH_MARGIN_S:g} s before its exp"
         return (
@@ -201,10 +270,12 @@ def scheme(auth: AuthConfig) -> str:
             f" lifetime {auth.lifetime_s} s, a token {minted}"
         )
     if auth.type == "token":
-        return f"type=token, a static token in {_CARRIED_IN[auth.send_as]}"
+        return f"type=token, a static token in {_CARRIED_IN[getattr(auth, 'send_as', 'bearer')]}"
     if auth.type == "basic":
         return "type=basic, header Authorization: Basic"
-    return "type=login, POST /rest/issuehub/4.0/authenticate (user, password), then its JWT in header X-exalate-jwt"
+    if auth.type == "login":
+        return "type=login, POST /rest/issuehub/4.0/authenticate (user, password), then its JWT in header X-exalate-jwt"
+    return f"type={auth.type}"  # a scheme added since: its type is what is known here
 
 
 def short_key_warning(node: str, authenticator: Authenticator) -> str | None:

@@ -154,7 +154,7 @@ def _get_step(ex: Exchange) -> str:
 
 
 def _secret_note(node: NodeConfig) -> str:
-    refs = [ref for ref in (node.auth.secret, node.auth.token, node.auth.password) if ref]
+    refs = list(node.auth.secret_keys.values())  # the scheme's own credentials (auth_schemes)
     return "ok: " + ", ".join(secret_refs.describe(ref) for ref in refs) if refs else "ok"
 
 

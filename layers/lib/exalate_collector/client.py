@@ -41,7 +41,7 @@ from yarl import URL
 
 from . import __version__, errors, redact
 from .budget import MemoryBudget
-from .config import NodeConfig
+from .node_config import NodeConfig
 from .strict_http import DaemonResolver, StrictConnector, StrictResponseHandler, allowed
 
 log = logging.getLogger(__name__)

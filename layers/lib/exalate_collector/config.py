@@ -2,206 +2,84 @@
 
 ``parse_config`` is pure (a mapping in, a ``Config`` out, or a ``ConfigError`` listing every problem,
 each naming the node and the key). ``load_config`` is the I/O edge: a file path, or ``ssm:<name>``.
+Each key is declared once, in ``node_config.py`` (the auth keys in their scheme's settings, registered
+in ``auth_schemes.py``); ``fields.read`` checks the declared kinds, and the rules between keys are the
+explicit functions here and in ``config_rules.py``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-from .endpoints import GROUPS, Group
+from . import fields
+from .auth_base import AuthSettings
+from .auth_schemes import SCHEMES, settings_for
+from .config_rules import ZABBIX_HOST, proxy_problem, relations_problem, url_problem
+from .config_zabbix import parse_zabbix
+from .endpoints import GROUPS
 from .errors import ConfigError
-from .text import control_character, is_name_text
+from .fields import Problems
+from .node_config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DISCOVER_MAX,
+    DEFAULT_LIFETIME_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_STUCK_AFTER_S,
+    DEFAULT_TIMEOUT_S,
+    SEND_AS,
+    Config,
+    Discover,
+    Limits,
+    NodeConfig,
+    SendAs,
+    ZabbixConfig,
+    ZabbixTls,
+)
 
-AuthType = Literal["jwt", "token", "basic", "login"]
-SendAs = Literal["bearer", "jwt", "x-exalate-jwt", "query"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_DISCOVER_MAX",
+    "DEFAULT_LIFETIME_S",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_STUCK_AFTER_S",
+    "DEFAULT_TIMEOUT_S",
+    "SEND_AS",
+    "AuthConfig",
+    "AuthSettings",
+    "Config",
+    "Discover",
+    "Limits",
+    "NodeConfig",
+    "SendAs",
+    "ZabbixConfig",
+    "ZabbixTls",
+    "load_config",
+    "parse_config",
+    "parse_text",
+    "unset_environment_secrets",
+]
 
-SEND_AS: tuple[SendAs, ...] = ("bearer", "jwt", "x-exalate-jwt", "query")
-AUTH_TYPES: tuple[AuthType, ...] = ("jwt", "token", "basic", "login")
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
-# Each default is written here once; the dataclasses and the parser take it from here.
-DEFAULT_TIMEOUT_S = 10.0
-DEFAULT_CONCURRENCY = 8
-DEFAULT_STUCK_AFTER_S = 1800.0
-DEFAULT_LIFETIME_S = 180
-#: Requests in flight at once in a whole run, all nodes together (one worker thread each).
-DEFAULT_MAX_IN_FLIGHT = 64
-#: ``relations: auto``: at most this many connections of a node are polled (``discover.max``).
-DEFAULT_DISCOVER_MAX = 500
-
-_NODE_KEYS = {
-    "name",
-    "base_url",
-    "relations",
-    "timeout_s",
-    "concurrency",
-    "verify_tls",
-    "auth",
-    "max_body_bytes",
-    "stuck_after_s",
-    "allow_insecure_http",
-    "collect",
-    "discover",
-    "zabbix_host",
-    "proxy",
-}
-_AUTH_KEYS: dict[str, set[str]] = {
-    "jwt": {"type", "secret", "issuer", "subject", "audience", "claims", "lifetime_s", "exp_unit", "qsh", "send_as"},
-    "token": {"type", "token", "send_as"},
-    "basic": {"type", "username", "password"},
-    "login": {"type", "username", "password"},
-}
-_TOP_KEYS = {"nodes", "events", "limits", "zabbix"}
-_LIMIT_KEYS = {"max_in_flight", "memory_budget_mb"}
-_ZABBIX_KEYS = {"server", "port", "timeout_s", "tls"}
-_ZABBIX_TLS_KEYS = {"ca_file", "cert_file", "key_file", "psk_identity", "psk"}
-_RESERVED_CLAIMS = {"iat", "exp", "qsh"}
-#: Zabbix host (technical) names: alphanumerics, spaces, dots, dashes and underscores.
-_ZABBIX_HOST = re.compile(r"^[0-9A-Za-z_. -]{1,128}$")
+_TOP_KEYS = ("nodes", "events", "limits", "zabbix")
 
 
-@dataclass(frozen=True)
-class AuthConfig:
-    type: AuthType = "jwt"
-    #: A secret *reference* (``${ENV}``, ``secretsmanager:...``, ``ssm:...``) or a literal; never logged.
-    secret: str | None = None
-    issuer: str = "exalate-collector"
-    subject: str | None = None
-    audience: str | None = None
-    claims: Mapping[str, Any] = field(default_factory=dict)
-    lifetime_s: int = DEFAULT_LIFETIME_S
-    exp_unit: Literal["s", "ms"] = "s"
-    qsh: bool = False
-    send_as: SendAs = "bearer"
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-
-    def __repr__(self) -> str:  # never show secrets, even by accident in a traceback
-        return f"AuthConfig(type={self.type!r}, send_as={self.send_as!r})"
-
-    @property
-    def references(self) -> tuple[str, ...]:
-        """Every secret reference of this configuration (to warn about literals, to forget after a 401)."""
-        return tuple(ref for ref in (self.secret, self.token, self.username, self.password) if ref)
-
-
-@dataclass(frozen=True)
-class Discover:
-    """``relations: auto``: poll every connection of the node's 4.0 list that passes these filters."""
-
-    #: Connection statuses to poll (upper case); empty: any status.
-    status: tuple[str, ...] = ("ACTIVE",)
-    #: A regular expression found in the connection name (anchor it with ^ and $); None: any name.
-    name: str | None = None
-    #: At most this many connections are polled: the first by name; the rest are reported left out.
-    max: int = DEFAULT_DISCOVER_MAX
-
-    def accepts(self, name: str, status: str) -> bool:
-        if self.status and status.upper() not in self.status:
-            return False
-        return self.name is None or re.search(self.name, name) is not None
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    name: str
-    base_url: str
-    relations: tuple[str, ...]
-    auth: AuthConfig
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    concurrency: int = DEFAULT_CONCURRENCY
-    verify_tls: bool | str = True
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    stuck_after_s: float = DEFAULT_STUCK_AFTER_S
-    allow_insecure_http: bool = False
-    #: What to poll: ``relations`` (the 2.4 endpoints of each relation), ``queues``, ``errors`` and
-    #: ``connections`` (the node's 4.0 totals, error count and connection list).
-    collect: tuple[Group, ...] = ("relations",)
-    #: Set for ``relations: auto`` (then ``relations`` is empty: the connection list decides each run).
-    discover: Discover | None = None
-    #: The Zabbix host that receives this node's values (default: the node name).
-    zabbix_host: str | None = None
-    #: The forward proxy for this node's requests (``http(s)://[user:password@]host:port``); ``"none"``:
-    #: direct, whatever HTTPS_PROXY says; None: HTTPS_PROXY / HTTP_PROXY / NO_PROXY decide.
-    proxy: str | None = None
-
-    @property
-    def zabbix_host_name(self) -> str:
-        return self.zabbix_host or self.name
-
-    @property
-    def context_path(self) -> str:
-        """The Jira context path, e.g. ``/jira``; '' at the root."""
-        return urlsplit(self.base_url).path.rstrip("/")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Run-wide bounds (``limits:`` in the configuration), on top of each node's own."""
-
-    #: Requests in flight at once over all nodes; the number of polling threads never exceeds it.
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
-    #: Answers held in memory at once, all requests together; beyond, answers go to temporary files.
-    #: None: a quarter of the Lambda's memory, or DEFAULT_MEMORY_BUDGET_MB outside Lambda.
-    memory_budget_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class ZabbixTls:
-    """Certificates (ca_file, cert_file, key_file) or a pre-shared key (psk_identity, psk)."""
-
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    psk_identity: str | None = None
-    #: A secret *reference* to the PSK in hex, as Zabbix writes it (``${ENV}``, ``secretsmanager:``, ``ssm:``).
-    psk: str | None = None
-
-    def __repr__(self) -> str:
-        return f"ZabbixTls(ca_file={self.ca_file!r}, cert_file={self.cert_file!r}, psk={self.psk is not None})"
-
-
-@dataclass(frozen=True)
-class ZabbixConfig:
-    """The Zabbix output: trapper values sent to a Zabbix server or proxy."""
-
-    server: str
-    port: int = 10051
-    timeout_s: float = 10.0
-    tls: ZabbixTls | None = None
-
-
-@dataclass(frozen=True)
-class Config:
-    nodes: tuple[NodeConfig, ...]
-    #: events.repeat: emit sync/blob error events in every run, not only when an error first appears.
-    repeat_events: bool = False
-    limits: Limits = field(default_factory=Limits)
-    zabbix: ZabbixConfig | None = None
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, where: str, key: str, message: str) -> None:
-        self.items.append(f"{where}: {key}: {message}")
+def AuthConfig(type: str = "jwt", **values: Any) -> AuthSettings:  # noqa: N802, A002 - the former class's name
+    """A scheme's settings (``auth_schemes.settings_for``), as ``AuthConfig(type="token", token=...)``."""
+    return settings_for(type, **values)
 
 
 def parse_config(raw: object) -> Config:
     """Validate a configuration mapping. Raises ConfigError naming every bad node and key."""
-    problems = _Problems()
+    problems = Problems()
     if not isinstance(raw, Mapping):
         raise ConfigError([f"configuration: expected a mapping with a 'nodes' list, got {type(raw).__name__}"])
-    for key in sorted(set(raw) - _TOP_KEYS):
-        problems.add("configuration", str(key), "unknown key")
+    for key in sorted(set(map(str, raw)) - set(_TOP_KEYS)):
+        problems.add("configuration", key, "unknown key")
     raw_nodes = raw.get("nodes")
     nodes: list[NodeConfig] = []
     if not isinstance(raw_nodes, list) or not raw_nodes:
@@ -221,16 +99,16 @@ def parse_config(raw: object) -> Config:
     if not isinstance(events, Mapping):
         problems.add("configuration", "events", "must be a mapping such as {repeat: false}")
     else:
-        for key in sorted(set(events) - {"repeat"}):
+        for key in sorted(set(map(str, events)) - {"repeat"}):
             problems.add("configuration", f"events.{key}", "unknown key")
         repeat = events.get("repeat", False)
         if not isinstance(repeat, bool):
             problems.add("configuration", "events.repeat", "must be true or false")
     limits = _parse_limits(raw.get("limits", {}), problems)
-    zabbix = _parse_zabbix(raw.get("zabbix"), problems)
+    zabbix = parse_zabbix(raw.get("zabbix"), problems)
     if zabbix is not None:
         for index, node in enumerate(nodes):
-            if node.zabbix_host is None and not _ZABBIX_HOST.match(node.name):
+            if node.zabbix_host is None and not ZABBIX_HOST.match(node.name):
                 problems.add(
                     f"nodes[{index}] ({node.name})",
                     "zabbix_host",
@@ -241,77 +119,16 @@ def parse_config(raw: object) -> Config:
     return Config(nodes=tuple(nodes), repeat_events=bool(repeat), limits=limits, zabbix=zabbix)
 
 
-def _parse_limits(raw: object, problems: _Problems) -> Limits:
-    if not isinstance(raw, Mapping):
-        problems.add("configuration", "limits", "must be a mapping such as {max_in_flight: 64}")
+def _parse_limits(raw: object, problems: Problems) -> Limits:
+    limits = fields.section(
+        Limits, raw, "configuration", "limits", problems, "must be a mapping such as {max_in_flight: 64}"
+    )
+    if limits is None:
         return Limits()
-    for key in sorted(set(raw) - _LIMIT_KEYS):
-        problems.add("configuration", f"limits.{key}", "unknown key")
-    in_flight = raw.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)
-    if not _is_int(in_flight) or not 1 <= in_flight <= 1024:
-        problems.add("configuration", "limits.max_in_flight", f"must be an integer from 1 to 1024, got {in_flight!r}")
-        in_flight = DEFAULT_MAX_IN_FLIGHT
-    memory = raw.get("memory_budget_mb")
-    if memory is not None and (not _is_int(memory) or not 1 <= memory <= 65536):
-        problems.add("configuration", "limits.memory_budget_mb", f"must be an integer from 1 to 65536, got {memory!r}")
-        memory = None
-    return Limits(max_in_flight=int(in_flight), memory_budget_mb=memory)
+    return Limits(**fields.read(Limits, limits, "configuration", "limits.", problems))
 
 
-def _parse_zabbix(raw: object, problems: _Problems) -> ZabbixConfig | None:
-    if raw is None:
-        return None
-    where = "zabbix"
-    if not isinstance(raw, Mapping):
-        problems.add("configuration", where, "must be a mapping such as {server: zabbix.example.com}")
-        return None
-    for key in sorted(set(raw) - _ZABBIX_KEYS):
-        problems.add("configuration", f"zabbix.{key}", "unknown key")
-    server = raw.get("server")
-    if not isinstance(server, str) or not server.strip() or "/" in server:
-        problems.add("configuration", "zabbix.server", "required: the host name or address of a Zabbix server or proxy")
-    port = raw.get("port", 10051)
-    if not _is_int(port) or not 1 <= port <= 65535:
-        problems.add("configuration", "zabbix.port", f"must be a TCP port (1-65535), got {port!r}")
-    timeout_s = raw.get("timeout_s", 10)
-    if not _is_number(timeout_s) or not 0 < timeout_s <= 300:
-        problems.add("configuration", "zabbix.timeout_s", f"must be a number of seconds in (0, 300], got {timeout_s!r}")
-    tls = _parse_zabbix_tls(raw.get("tls"), problems)
-    if not isinstance(server, str) or not _is_int(port) or not _is_number(timeout_s):
-        return None
-    return ZabbixConfig(server=server.strip(), port=int(port), timeout_s=float(timeout_s), tls=tls)
-
-
-def _parse_zabbix_tls(raw: object, problems: _Problems) -> ZabbixTls | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping):
-        problems.add("configuration", "zabbix.tls", "must be a mapping: {ca_file, cert_file, key_file} or a PSK")
-        return None
-    for key in sorted(set(raw) - _ZABBIX_TLS_KEYS):
-        problems.add("configuration", f"zabbix.tls.{key}", "unknown key")
-    values: dict[str, str] = {}
-    for key in sorted(_ZABBIX_TLS_KEYS & set(raw)):
-        value = raw[key]
-        if not isinstance(value, str) or not value:
-            problems.add("configuration", f"zabbix.tls.{key}", "must be a non-empty string")
-        else:
-            values[key] = value
-    certificate = {"ca_file", "cert_file", "key_file"} & set(values)
-    psk = {"psk_identity", "psk"} & set(values)
-    if certificate and psk:
-        problems.add("configuration", "zabbix.tls", "either certificates (ca_file, cert_file, key_file) or a PSK")
-    elif certificate and certificate != {"ca_file", "cert_file", "key_file"}:
-        missing = ", ".join(sorted({"ca_file", "cert_file", "key_file"} - certificate))
-        problems.add("configuration", "zabbix.tls", f"certificates need all three files; missing {missing}")
-    elif psk and psk != {"psk_identity", "psk"}:
-        problems.add("configuration", "zabbix.tls", "PSK needs both psk_identity and psk")
-    elif not certificate and not psk:
-        problems.add("configuration", "zabbix.tls", "give ca_file, cert_file and key_file, or psk_identity and psk")
-    return ZabbixTls(**values)
-
-
-def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | None:
+def _parse_node(index: int, raw: object, problems: Problems) -> NodeConfig | None:
     where = f"nodes[{index}]"
     if not isinstance(raw, Mapping):
         problems.add(where, "(node)", f"expected a mapping, got {type(raw).__name__}")
@@ -322,17 +139,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
     else:
         problems.add(where, "name", "required: a non-empty string")
         name = f"#{index}"
-    for key in sorted(set(raw) - _NODE_KEYS):
-        problems.add(where, str(key), "unknown key")
+    fields.unknown(NodeConfig, raw, where, "", problems)
+    values = fields.read(NodeConfig, raw, where, "", problems)  # the declared kinds; the rules follow
 
     base_url = raw.get("base_url")
-    allow_insecure = raw.get("allow_insecure_http", False)
-    if not isinstance(allow_insecure, bool):
-        problems.add(where, "allow_insecure_http", "must be true or false")
-        allow_insecure = False
-    url_problem = _url_problem(base_url, allow_insecure)
-    if url_problem:
-        problems.add(where, "base_url", url_problem)
+    url = url_problem(base_url, values["allow_insecure_http"])
+    if url:
+        problems.add(where, "base_url", url)
 
     relations = raw.get("relations")
     discover = _parse_discover(where, raw, problems)
@@ -347,38 +160,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
     elif not isinstance(relations, list) or (discover is None and not relations and polls_relations):
         problems.add(where, "relations", "required: a non-empty list of relation (connection) names, or auto")
         relations = []
-    elif not all(isinstance(r, str) and r.strip() for r in relations):
-        problems.add(where, "relations", "every relation must be a non-empty string")
-    elif not all(is_name_text(r) for r in relations):
-        problems.add(where, "relations", "a relation name holds a control or format character (or is not UTF-8)")
-    elif any(r.strip() in (".", "..") for r in relations):
-        problems.add(where, "relations", "'.' and '..' are not relation names (they would leave /relations/)")
-    elif "auto" in relations:
-        problems.add(
-            where,
-            "relations",
-            "auto stands alone: relations: auto polls every connection the node lists (discover: filters them); "
-            "a list names the connections to poll",
-        )
-    elif len(set(relations)) != len(relations):
-        problems.add(where, "relations", "duplicate relation names")
+    elif (relations_wrong := relations_problem(relations)) is not None:
+        problems.add(where, "relations", relations_wrong)
 
-    timeout_s = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
-    if not _is_number(timeout_s) or not 0 < timeout_s <= 900:
-        problems.add(where, "timeout_s", f"must be a number of seconds in (0, 900], got {timeout_s!r}")
-    concurrency = raw.get("concurrency", DEFAULT_CONCURRENCY)
-    if not _is_int(concurrency) or not 1 <= concurrency <= 256:
-        problems.add(where, "concurrency", f"must be an integer from 1 to 256, got {concurrency!r}")
     verify_tls = raw.get("verify_tls", True)
     if not isinstance(verify_tls, bool | str) or verify_tls == "":
         problems.add(where, "verify_tls", "must be true, false or the path of a CA bundle")
-    stuck_after = raw.get("stuck_after_s", DEFAULT_STUCK_AFTER_S)
-    if not _is_number(stuck_after) or stuck_after <= 0:
-        problems.add(where, "stuck_after_s", f"must be a positive number of seconds, got {stuck_after!r}")
-    max_body = raw.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
-    if not _is_int(max_body) or max_body < 1024:
-        problems.add(where, "max_body_bytes", f"must be an integer of at least 1024, got {max_body!r}")
-
+        verify_tls = True
     collect = raw.get("collect", ["relations"])
     if not isinstance(collect, list) or not collect or not all(c in GROUPS for c in collect):
         problems.add(where, "collect", f"must be a non-empty list of {', '.join(GROUPS)}, got {collect!r}")
@@ -393,14 +181,13 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
             "add relations to collect (or remove the list)",
         )
     zabbix_host = raw.get("zabbix_host")
-    if zabbix_host is not None and (not isinstance(zabbix_host, str) or not _ZABBIX_HOST.match(zabbix_host)):
+    if zabbix_host is not None and (not isinstance(zabbix_host, str) or not ZABBIX_HOST.match(zabbix_host)):
         problems.add(where, "zabbix_host", "must be a Zabbix host name: letters, digits, spaces, '.', '-', '_'")
         zabbix_host = None
-
     proxy = raw.get("proxy")
-    proxy_problem = _proxy_problem(proxy)
-    if proxy_problem:
-        problems.add(where, "proxy", proxy_problem)
+    proxy_wrong = proxy_problem(proxy)
+    if proxy_wrong:
+        problems.add(where, "proxy", proxy_wrong)
         proxy = None
 
     auth = _parse_auth(where, raw.get("auth"), problems)
@@ -411,54 +198,24 @@ def _parse_node(index: int, raw: object, problems: _Problems) -> NodeConfig | No
         base_url=str(base_url).rstrip("/") if isinstance(base_url, str) else "",
         relations=tuple(str(r) for r in relations),
         auth=auth,
-        timeout_s=float(timeout_s) if _is_number(timeout_s) else DEFAULT_TIMEOUT_S,
-        concurrency=int(concurrency) if _is_int(concurrency) else DEFAULT_CONCURRENCY,
-        verify_tls=verify_tls if isinstance(verify_tls, bool | str) else True,
-        max_body_bytes=int(max_body) if _is_int(max_body) else DEFAULT_MAX_BODY_BYTES,
-        stuck_after_s=float(stuck_after) if _is_number(stuck_after) else DEFAULT_STUCK_AFTER_S,
-        allow_insecure_http=allow_insecure,
+        verify_tls=verify_tls,
         collect=tuple(g for g in GROUPS if g in collect),
         discover=discover,
         zabbix_host=zabbix_host,
         proxy=proxy,
+        **values,
     )
 
 
-def _proxy_problem(proxy: object) -> str | None:
-    """Why ``proxy`` cannot be used, or None. Never quotes it: it may hold a password."""
-    if proxy is None or proxy == "none":
-        return None
-    example = "an http(s) URL such as http://proxy.example.com:3128, or none"
-    if not isinstance(proxy, str):
-        return f"must be {example}"
-    try:
-        parts = urlsplit(proxy)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError:
-        return f"not a valid URL (its port or address does not parse); expected {example}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be {example}"
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return "must be a scheme, host and port only (and credentials if the proxy needs them)"
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in proxy):
-        return "must not contain whitespace or control characters"
-    return None
-
-
-def _parse_discover(where: str, raw: Mapping[str, Any], problems: _Problems) -> Discover | None:
+def _parse_discover(where: str, raw: Mapping[str, Any], problems: Problems) -> Discover | None:
     """The discovery filters when ``relations: auto``, else None."""
     if raw.get("relations") != "auto":
         return None
-    spec = raw.get("discover", {})
-    if not isinstance(spec, Mapping):
-        problems.add(where, "discover", "must be a mapping such as {status: [ACTIVE], name: '^Prod'}")
+    message = "must be a mapping such as {status: [ACTIVE], name: '^Prod'}"
+    spec = fields.section(Discover, raw.get("discover", {}), where, "discover", problems, message)
+    if spec is None:
         return Discover()
-    for key in sorted(set(spec) - {"status", "name", "max"}):
-        problems.add(where, f"discover.{key}", "unknown key")
-    most = spec.get("max", DEFAULT_DISCOVER_MAX)
-    if not _is_int(most) or not 1 <= most <= 100_000:
-        problems.add(where, "discover.max", f"must be an integer from 1 to 100000, got {most!r}")
-        most = DEFAULT_DISCOVER_MAX
+    values = fields.read(Discover, spec, where, "discover.", problems)
     status = spec.get("status", ["ACTIVE"])
     if not isinstance(status, list) or not all(isinstance(s, str) and s.strip() for s in status):
         problems.add(where, "discover.status", "must be a list of statuses such as [ACTIVE] ([] for any)")
@@ -473,134 +230,32 @@ def _parse_discover(where: str, raw: Mapping[str, Any], problems: _Problems) -> 
         except re.error as exc:
             problems.add(where, "discover.name", f"not a regular expression: {exc}")
             name = None
-    return Discover(status=tuple(s.strip().upper() for s in status), name=name, max=int(most))
+    return Discover(status=tuple(s.strip().upper() for s in status), name=name, **values)
 
 
-def _parse_auth(where: str, raw: object, problems: _Problems) -> AuthConfig | None:
+def _parse_auth(where: str, raw: object, problems: Problems) -> AuthSettings | None:
+    """``auth:`` by its scheme's settings: the keys it declares, their specs, then the scheme's rules."""
     if not isinstance(raw, Mapping):
         problems.add(where, "auth", "required: a mapping with at least 'type' and its credential")
         return None
     kind = raw.get("type", "jwt")
-    if kind not in AUTH_TYPES:
-        problems.add(where, "auth.type", f"{kind!r} is not one of {', '.join(AUTH_TYPES)}")
+    scheme = SCHEMES.get(kind) if isinstance(kind, str) else None
+    if scheme is None:
+        problems.add(where, "auth.type", f"{kind!r} is not one of {', '.join(SCHEMES)}")
         return None
-    for key in sorted(set(raw) - _AUTH_KEYS[kind]):
-        problems.add(where, f"auth.{key}", f"unknown key for auth type {kind}")
-
-    def text(key: str, required: bool) -> str | None:
-        value = raw.get(key)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value:
-            problems.add(where, f"auth.{key}", "required: a non-empty string" if required else "must be a string")
-            return None
-        bad = control_character(value.removesuffix("\n").removesuffix("\r"))
-        if bad is not None:  # the value itself is never shown
-            problems.add(where, f"auth.{key}", f"holds a control character ({bad}); a credential is one line of text")
-            return None
-        return value
-
-    send_as = raw.get("send_as", "bearer")
-    if kind in ("jwt", "token") and send_as not in SEND_AS:
-        problems.add(where, "auth.send_as", f"{send_as!r} is not one of {', '.join(SEND_AS)}")
-        send_as = "bearer"
-    if kind == "token":
-        return AuthConfig(type="token", token=text("token", True), send_as=send_as)
-    if kind == "basic":
-        return AuthConfig(type="basic", username=text("username", True), password=text("password", True))
-    if kind == "login":
-        username = raw.get("username", "")
-        if not isinstance(username, str):
-            problems.add(where, "auth.username", "must be a string ('' with a personal access token)")
-            username = ""
-        return AuthConfig(type="login", username=username, password=text("password", True))
-
-    claims = raw.get("claims")
-    claims = {} if claims is None else claims
-    if not isinstance(claims, Mapping):
-        problems.add(where, "auth.claims", "must be a mapping of extra claims")
-        claims = {}
-    elif not _all_finite(claims):
-        problems.add(where, "auth.claims", "numbers must be finite (no .nan or .inf)")
-    for reserved in sorted(_RESERVED_CLAIMS & set(claims)):
-        problems.add(where, f"auth.claims.{reserved}", "is set by the collector; remove it")
-    lifetime = raw.get("lifetime_s", DEFAULT_LIFETIME_S)
-    if not _is_int(lifetime) or not 10 <= lifetime <= 86400:
-        problems.add(where, "auth.lifetime_s", f"must be an integer from 10 to 86400, got {lifetime!r}")
-        lifetime = DEFAULT_LIFETIME_S
-    exp_unit = raw.get("exp_unit", "s")
-    if exp_unit not in ("s", "ms"):
-        problems.add(where, "auth.exp_unit", f"{exp_unit!r} is not one of s, ms")
-        exp_unit = "s"
-    qsh = raw.get("qsh", False)
-    if not isinstance(qsh, bool):
-        problems.add(where, "auth.qsh", "must be true or false")
-        qsh = False
-    return AuthConfig(
-        type="jwt",
-        secret=text("secret", True),
-        issuer=text("issuer", False) or "exalate-collector",
-        subject=text("subject", False),
-        audience=text("audience", False),
-        claims=dict(claims),
-        lifetime_s=int(lifetime),
-        exp_unit=exp_unit,
-        qsh=qsh,
-        send_as=send_as,
+    settings = scheme.settings
+    fields.unknown(
+        settings, raw, where, "auth.", problems, extra=("type",), message=f"unknown key for auth type {kind}"
     )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    """An int or a finite float: NaN and the infinities are not numbers a setting can take."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return _is_int(value)
-
-
-def _all_finite(value: object) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, Mapping):
-        return all(_all_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_all_finite(v) for v in value)
-    return True
-
-
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
-
-def _url_problem(base_url: object, allow_insecure_http: bool) -> str | None:
-    """Why ``base_url`` cannot be used, or None. Never quotes the URL: it might hold a password."""
-    example = "an http(s) URL such as https://jira.example.com/jira"
-    if not isinstance(base_url, str) or not base_url:
-        return f"required: {example}"
-    try:
-        parts = urlsplit(base_url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError:
-        return f"not a valid URL (its port or address does not parse); expected {example}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"required: {example}"
-    if parts.username is not None or parts.password is not None:
-        return (
-            "must not carry credentials (user:password@host); they would show in every URL the collector "
-            "reports. Use auth: {type: basic, username: ..., password: ...} with a secret reference"
-        )
-    if parts.query or parts.fragment:
-        return "must not carry a query string or fragment"
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in base_url):
-        return "must not contain whitespace or control characters"
-    if parts.scheme == "http" and not allow_insecure_http and parts.hostname.lower() not in _LOOPBACK:
-        return (
-            "plain http sends the node's credentials unencrypted; use https, or set allow_insecure_http: true "
-            "on this node if the network path is trusted"
-        )
-    return None
+    values = fields.read(settings, raw, where, "auth.", problems)
+    wrong = settings.problems(raw)
+    for key, message in wrong:
+        problems.add(where, f"auth.{key}", message)
+    for key, (spec, default) in fields.specs(settings).items():
+        if spec.kind == "rule":  # as given unless the scheme's rules found it wrong
+            given = raw.get(key)
+            values[key] = default if given is None or any(k == key for k, _ in wrong) else given
+    return settings(**values)
 
 
 def parse_text(text: str, source: str) -> object:
@@ -638,13 +293,11 @@ def unset_environment_secrets(config: Config, env: Mapping[str, str]) -> list[st
 
     problems = []
     for index, node in enumerate(config.nodes):
-        refs = {"auth.secret": node.auth.secret, "auth.token": node.auth.token}
-        refs |= {"auth.username": node.auth.username, "auth.password": node.auth.password}
-        for key, ref in refs.items():
-            var = environment_variable(ref or "")
+        for key, ref in node.auth.reference_keys.items():
+            var = environment_variable(ref)
             if var is not None and not env.get(var):
                 problems.append(
-                    f"nodes[{index}] ({node.name}): {key}: environment variable {var} is not set or empty;"
+                    f"nodes[{index}] ({node.name}): auth.{key}: environment variable {var} is not set or empty;"
                     f" export it, or correct the name in ${{{var}}}"
                 )
     return problems

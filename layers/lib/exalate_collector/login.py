@@ -19,15 +19,19 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import aiohttp
 import jwt
 
 from . import errors, redact
 from .auth import Signed
+from .auth_base import AuthSettings
 from .client import USER_AGENT, NodeClient
-from .config import NodeConfig
 from .endpoints import LOGIN_PATH
+from .fields import Spec, setting
+from .node_config import NodeConfig
 from .request_failures import failure_of
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,29 @@ _JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z
 #: (base URL, user) -> (token, renew at): one login per node and process while the token lasts.
 _TOKENS: dict[tuple[str, str], tuple[str, float]] = {}
 _TOKENS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, repr=False)
+class LoginAuth(AuthSettings):
+    """``auth: {type: login}``: the node's 4.0 login, then its JWT on every GET."""
+
+    type: ClassVar[str] = "login"
+    username: str = setting(
+        Spec(
+            "reference",
+            "the user (a reference or as it is); '' with a personal access token",
+            allow_empty=True,
+            message="must be a string ('' with a personal access token)",
+        ),
+        "",
+    )
+    password: str | None = setting(
+        Spec("secret", "the password or personal access token (a reference)", required=True), None
+    )
+
+
+def build_login(node: NodeConfig, secrets: Mapping[str, str]) -> LoginAuthenticator:
+    return LoginAuthenticator(node, secrets.get("username", ""), secrets["password"])
 
 
 def forget_tokens() -> None:

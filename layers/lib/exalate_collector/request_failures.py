@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
 from . import errors
-from .config import NodeConfig
+from .node_config import NodeConfig
 from .strict_http import FramingError
 from .text import printable
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 from . import budget, secret_refs
 from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
-from .auth import Authenticator, authenticator_for, scheme, short_key_warning
+from .auth import scheme, short_key_warning
+from .auth_schemes import authenticator_for
 from .budget import MemoryBudget, RunBudget, memory_budget_bytes
 from .config import Config, NodeConfig
 from .discovery import discover
@@ -36,7 +37,6 @@ from .errors import (
     StateWriteFailed,
     Unauthorized,
 )
-from .login import LoginAuthenticator
 from .model import Discovery, Exchange
 from .outputs import Output, OutputReport, SendContext, configured
 from .poll import NodeTarget, poll_nodes
@@ -154,7 +154,7 @@ def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeT
     targets = []
     for node in config.nodes:
         try:
-            authenticator = _authenticator(node, resolve)
+            authenticator = authenticator_for(node, resolve)
         except SecretUnavailable as failure:
             targets.append(NodeTarget(node, None, failure))
         else:
@@ -175,21 +175,13 @@ def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeT
 
 def _sources(node: NodeConfig) -> str:
     """``auth.secret ${EXALATE_JWT_SECRET}``: where each credential was read from (never its value)."""
-    keys = {"secret": node.auth.secret, "token": node.auth.token}
-    keys |= {"username": node.auth.username, "password": node.auth.password}
-    return ", ".join(f"auth.{key} {secret_refs.describe(ref)}" for key, ref in keys.items() if ref) or "-"
-
-
-def _authenticator(node: NodeConfig, resolve: Callable[[str], str]) -> Authenticator:
-    if node.auth.type == "login":
-        username = resolve(node.auth.username) if node.auth.username else ""
-        return LoginAuthenticator(node, username, resolve(node.auth.password or ""))
-    return authenticator_for(node.auth, resolve)
+    keys = node.auth.reference_keys  # declared by the scheme (auth_schemes), username included
+    return ", ".join(f"auth.{key} {secret_refs.describe(ref)}" for key, ref in keys.items()) or "-"
 
 
 def _warn_literal(node: NodeConfig) -> None:
-    refs = [node.auth.secret, node.auth.token, node.auth.password]
-    if any(ref and secret_refs.is_literal(ref) for ref in refs):
+    """A credential of the scheme's (its ``secret`` keys: a user name is not one) written as a literal."""
+    if any(secret_refs.is_literal(ref) for ref in node.auth.secret_keys.values()):
         log.warning(
             "node %s has a literal credential in its configuration; use ${ENV}, secretsmanager: or ssm:",
             node.name,
@@ -227,7 +219,7 @@ def _forget_rejected_secrets(config: Config, exchanges: list[Exchange]) -> None:
     rejected = {ex.node for ex in exchanges if isinstance(ex.failure, Unauthorized | LoginFailed)}
     for node in config.nodes:
         if node.name in rejected:
-            for ref in node.auth.references:
+            for ref in node.auth.references:  # every reference of the scheme, the user name's too
                 secret_refs.forget(ref)
 
 
