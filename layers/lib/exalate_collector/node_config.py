@@ -118,9 +118,9 @@ class NodeConfig:
 class Limits:
     """Run-wide bounds (``limits:`` in the configuration), on top of each node's own."""
 
-    #: Requests in flight at once over all nodes; the number of polling threads never exceeds it.
+    #: Requests in flight at once over all nodes (one event loop: no thread per request).
     max_in_flight: int = setting(
-        Spec("int", "requests in flight at once over all nodes (= polling threads)", lo=1, hi=1024),
+        Spec("int", "requests in flight at once over all nodes", lo=1, hi=1024),
         DEFAULT_MAX_IN_FLIGHT,
     )
     #: Answers held in memory at once, all requests together; beyond, answers go to temporary files.
