@@ -122,14 +122,14 @@ def test_a_debug_run_logs_its_decisions_and_no_credential(
         return [line for line in lines if re.search(pattern, line)]
 
     # the auth scheme and where the credential goes, per node, with claim names and no value
-    (jwt_line,) = logged(r"^auth node=jwt: ")
+    (jwt_line,) = logged(r"^auth node=jwt ")
     assert "type=jwt HS256, header X-exalate-jwt, claims tenant,iss,iat,exp, exp in s" in jwt_line
     assert jwt_line.endswith("; read from auth.secret a literal value")
     bearer = "type=token, a static token in header Authorization: Bearer"
-    assert logged(rf"^auth node=token: {bearer}; read from auth.token \$\{{DEBUG_TOKEN\}}$")
+    assert logged(rf"^auth node=token {bearer}; read from auth.token \$\{{DEBUG_TOKEN\}}$")
     basic = "type=basic, header Authorization: Basic; read from auth.username a literal value"
-    assert logged(rf"^auth node=basic: {basic}, auth.password \$\{{DEBUG_PASSWORD\}}$")
-    assert logged(rf"^auth node=login: type=login, POST {LOGIN_PATH} .*X-exalate-jwt")
+    assert logged(rf"^auth node=basic {basic}, auth.password \$\{{DEBUG_PASSWORD\}}$")
+    assert logged(rf"^auth node=login type=login, POST {LOGIN_PATH} .*X-exalate-jwt")
     (obtained,) = logged(r"^login node=login: a token obtained")
     assert "claims user,iss,exp" in obtained
     # each request: method, path, query names, status, bytes, time, connection

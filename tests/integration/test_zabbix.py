@@ -439,7 +439,7 @@ def test_the_demo_sends_to_zabbix_when_one_is_configured(zabbix, api, monkeypatc
 #: Sends one heartbeat over TLS-PSK from another interpreter (the ssl PSK callbacks are Python 3.13+).
 PSK_SENDER = """
 import json, sys, time
-from exalate_collector.config import ZabbixConfig, ZabbixTls
+from exalate_collector.node_config import ZabbixConfig, ZabbixTls
 from exalate_collector.zabbix.mapping import HEARTBEAT, Value
 from exalate_collector.zabbix.sender import ZabbixOutput
 port, host = int(sys.argv[1]), sys.argv[2]

@@ -160,7 +160,7 @@ def prepare_targets(config: Config, resolve: Callable[[str], str]) -> list[NodeT
         else:
             targets.append(NodeTarget(node, authenticator))
             log.debug(
-                "auth node=%s: %s; read from %s",
+                "auth node=%s %s; read from %s",
                 node.name,
                 scheme(node.auth),
                 _sources(node),

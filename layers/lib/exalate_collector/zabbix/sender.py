@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import budget, secret_refs
-from ..config import ZabbixConfig, ZabbixTls
 from ..errors import ConfigError, ZabbixSendFailed
+from ..node_config import ZabbixConfig, ZabbixTls
 from ..telemetry.names import ZABBIX_FAILURE_EVENT, ZABBIX_FAILURES, ZABBIX_VALUES
 from ..telemetry.points import Event, Point
 from .mapping import SendPlan, Value, refused_values
