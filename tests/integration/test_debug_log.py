@@ -36,6 +36,7 @@ MINTED = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 
 @pytest.fixture
 def nodes() -> Iterator[dict[str, NodeSimulator]]:
+    # (the nodes are not named jwt or token: "node=jwt: ..." reads as a credential to the redaction)
     # the words of this run's log lines are asserted: no credential another test registered may redact them
     redact.forget_all()
     with (
@@ -68,9 +69,9 @@ def test_a_debug_run_logs_its_decisions_and_no_credential(
     config = parse_config(
         {
             "nodes": [
-                {"name": "jwt", "base_url": nodes["jwt"].base_url, "relations": ["AllContent"], "auth": jwt_auth},
+                {"name": "signed", "base_url": nodes["jwt"].base_url, "relations": ["AllContent"], "auth": jwt_auth},
                 {
-                    "name": "token",
+                    "name": "static",
                     "base_url": nodes["token"].base_url,
                     "relations": ["AllContent"],
                     "auth": {"type": "token", "token": "${DEBUG_TOKEN}", "send_as": "bearer"},
@@ -122,13 +123,13 @@ def test_a_debug_run_logs_its_decisions_and_no_credential(
         return [line for line in lines if re.search(pattern, line)]
 
     # the auth scheme and where the credential goes, per node, with claim names and no value
-    (jwt_line,) = logged(r"^auth node=jwt ")
+    (jwt_line,) = logged(r"^auth node=signed ")
     assert "type=jwt HS256, header X-exalate-jwt, claims tenant,iss,iat,exp, exp in s" in jwt_line
     assert jwt_line.endswith("; read from auth.secret a literal value")
-    bearer = "type=token, a static token in header Authorization: Bearer"
-    assert logged(rf"^auth node=token {bearer}; read from auth.token \$\{{DEBUG_TOKEN\}}$")
-    basic = "type=basic, header Authorization: Basic; read from auth.username a literal value"
-    assert logged(rf"^auth node=basic {basic}, auth.password \$\{{DEBUG_PASSWORD\}}$")
+    bearer = "type=token, a static token in header Authorization (Bearer)"
+    assert logged(rf"^auth node=static {re.escape(bearer)}; read from auth.token \$\{{DEBUG_TOKEN\}}$")
+    basic = "type=basic, header Authorization (Basic); read from auth.username a literal value"
+    assert logged(rf"^auth node=basic {re.escape(basic)}, auth.password \$\{{DEBUG_PASSWORD\}}$")
     assert logged(rf"^auth node=login type=login, POST {LOGIN_PATH} .*X-exalate-jwt")
     (obtained,) = logged(r"^login node=login: a token obtained")
     assert "claims user,iss,exp" in obtained

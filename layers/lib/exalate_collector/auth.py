@@ -252,8 +252,8 @@ def build_basic(node: NodeConfig, secrets: Mapping[str, str]) -> BasicAuthentica
 
 
 _CARRIED_IN: dict[str, str] = {
-    "bearer": "header Authorization: Bearer",
-    "jwt": "header Authorization: JWT",
+    "bearer": "header Authorization (Bearer)",
+    "jwt": "header Authorization (JWT)",
     "x-exalate-jwt": "header X-exalate-jwt",
     "query": "query parameter jwt",
 }
@@ -272,7 +272,7 @@ def scheme(auth: AuthSettings) -> str:
     if auth.type == "token":
         return f"type=token, a static token in {_CARRIED_IN[getattr(auth, 'send_as', 'bearer')]}"
     if auth.type == "basic":
-        return "type=basic, header Authorization: Basic"
+        return "type=basic, header Authorization (Basic)"
     if auth.type == "login":
         return "type=login, POST /rest/issuehub/4.0/authenticate (user, password), then its JWT in header X-exalate-jwt"
     return f"type={auth.type}"  # a scheme added since: its type is what is known here
