@@ -53,6 +53,13 @@ FRAMING: dict[str, bytes] = {
     "ControlInValue": b"HTTP/1.1 200 OK\r\nX-Note: \x1b[2Jcleared\r\nContent-Length: 2\r\n\r\n[]",
     "NotHttp": b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
 }
+JSON_HEAD = b"Content-Type: application/json\r\n"
+#: Heads after which the body is trickled: with a length, ended by the connection, in HTTP/1.0.
+TRICKLED_BODIES: dict[str, bytes] = {
+    "TrickleBody": b"HTTP/1.1 200 OK\r\n" + JSON_HEAD + b"Content-Length: 1000000\r\n\r\n",
+    "TrickleClose": b"HTTP/1.1 200 OK\r\n" + JSON_HEAD + b"Connection: close\r\n\r\n",
+    "Trickle10": b"HTTP/1.0 200 OK\r\n" + JSON_HEAD + b"\r\n",
+}
 #: An answer nobody asked for.
 STRAY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[999]"
 
@@ -116,16 +123,8 @@ def serve(conn: socket.socket, default_mode: str, pause: float) -> None:
                 conn.sendall(b"HTTP/1.1 200 OK\r\n")
                 _trickle(conn, b"", pause, forever=b"X-Slow: a\r\n")
                 return
-            if mode == "TrickleBody":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
-                _trickle(conn, b"[", pause, forever=b"1,")
-                return
-            if mode == "TrickleClose":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
-                _trickle(conn, b"[", pause, forever=b"1,")
-                return
-            if mode == "Trickle10":
-                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            if mode in TRICKLED_BODIES:  # the head at once, then the body a byte at a time, never ending
+                conn.sendall(TRICKLED_BODIES[mode])
                 _trickle(conn, b"[", pause, forever=b"1,")
                 return
             if mode in FRAMING:

@@ -25,6 +25,8 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
+from typing import AnyStr
 from urllib.parse import quote, quote_plus
 
 SECRET = "<secret>"
@@ -142,49 +144,34 @@ _KNOWN = _Known()
 def _minted_out(text: str) -> str:
     """``text`` with every minted token we remember replaced, wherever it appears (inside a longer
     base64url run too): at each ``eyJ``, a set look-up per token length."""
-    lengths = _KNOWN.token_lengths
-    if not lengths or JWT_START not in text:
-        return text
-    tokens = _KNOWN.tokens
-    parts: list[str] = []
-    done = 0
-    at = text.find(JWT_START)
-    while at >= 0:
-        for size in lengths:
-            if text[at : at + size] in tokens:
-                parts.append(text[done:at])
-                parts.append(SECRET)
-                done = at + size
-                break
-        at = text.find(JWT_START, max(done, at + 1))
-    if not parts:
-        return text
-    parts.append(text[done:])
-    return "".join(parts)
+    return _replace_minted(text, JWT_START, _KNOWN.tokens, SECRET)
 
 
 def _minted_out_bytes(data: bytes) -> bytes:
     """``_minted_out`` of raw bytes (an archived body); returns ``data`` itself when none is in it."""
+    return _replace_minted(data, JWT_START.encode("ascii"), _KNOWN.token_bytes, SECRET.encode("ascii"))
+
+
+def _replace_minted(text: AnyStr, start: AnyStr, tokens: AbstractSet[AnyStr], secret: AnyStr) -> AnyStr:
+    """The one scan of both: ``text`` itself when no remembered token is in it."""
     lengths = _KNOWN.token_lengths
-    start = JWT_START.encode("ascii")
-    if not lengths or start not in data:
-        return data
-    tokens = _KNOWN.token_bytes
-    parts: list[bytes] = []
+    if not lengths or start not in text:
+        return text
+    parts: list[AnyStr] = []
     done = 0
-    at = data.find(start)
+    at = text.find(start)
     while at >= 0:
         for size in lengths:
-            if data[at : at + size] in tokens:
-                parts.append(data[done:at])
-                parts.append(SECRET.encode("ascii"))
+            if text[at : at + size] in tokens:
+                parts.append(text[done:at])
+                parts.append(secret)
                 done = at + size
                 break
-        at = data.find(start, max(done, at + 1))
+        at = text.find(start, max(done, at + 1))
     if not parts:
-        return data
-    parts.append(data[done:])
-    return b"".join(parts)
+        return text
+    parts.append(text[done:])
+    return text[:0].join(parts)
 
 
 def remember(value: str | None) -> None:
