@@ -71,7 +71,7 @@ def test_a_hanging_s3_leaves_the_export_its_time_and_fails_the_run(hanging_aws, 
     state_events = {e.attributes["error.type"] for e in receiver.events() if e.event_name == "exalate.state.failure"}
     assert "state_read_failed" in state_events
     # Issue 19: a state that could not be read is not written (a fresh one would replace it): no write to fail
-    assert result.memory is not None and result.memory.unreadable == {"a", "b"}
+    assert result.state_report is not None and result.state_report.unreadable == {"a", "b"}
     assert took < DEADLINE_S + SLACK_S
 
 

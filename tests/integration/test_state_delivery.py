@@ -65,7 +65,7 @@ def ages(receiver) -> list:
 def unreadable_run(config, pipeline, receiver, store: StateStore, at: float) -> None:
     receiver.clear()
     result = run(config, 10, pipeline, None, store, clock=lambda: at)
-    assert result.memory is not None and result.memory.unreadable == {NODE}
+    assert result.state_report is not None and result.state_report.unreadable == {NODE}
     assert ages(receiver) == []  # no age, no stuck count: not 0 (an all-clear), and no final 0 either
     assert node_events(receiver, "exalate.sync.error") == []  # nothing announced as new
     assert node_events(receiver, "exalate.sync.error.resolved") == []

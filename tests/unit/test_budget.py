@@ -99,7 +99,7 @@ def test_the_memory_budget_comes_from_the_setting_or_the_lambdas_size(configured
 
 
 def test_the_memory_budget_holds_what_fits_and_no_more():
-    memory = budget.MemoryBudget(100)
+    memory = budget.AnswerBudget(100)
     assert memory.reserve(60) and not memory.reserve(41) and memory.reserve(40)
     memory.release(50)
     assert memory.held == 50

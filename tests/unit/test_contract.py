@@ -8,7 +8,7 @@ from exalate_collector import errors
 from exalate_collector.endpoints import BLOB_ERRORS, CONNECTIONS, SYNC_ERRORS, SYNC_REQUESTS, TABLE
 from exalate_collector.model import Discovery
 from exalate_collector.simulator import seed_body
-from exalate_collector.state.model import Memory, advance, observations
+from exalate_collector.state.model import StateReport, advance, observations
 from exalate_collector.telemetry import points
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.delivery import RequestOutcome
@@ -83,7 +83,7 @@ def test_everything_a_wide_scenario_emits_conforms():
     exchanges += [exchange_for(e.name, seed_body(e.name), relation="") for e in TABLE if not e.per_relation]
     exchanges.append(exchange_for(CONNECTIONS, b"{}", relation=""))  # unexpected_shape, without a relation
     discoveries = [Discovery("jira-prod", (), errors.DiscoveryFailed("no list"))]
-    memory = Memory()
+    memory = StateReport()
     previous = {
         "schema": 1,
         "node": "jira-prod",

@@ -7,7 +7,7 @@ from exalate_collector.errors import StateCorrupt
 from exalate_collector.telemetry.points import Point
 from exalate_collector.telemetry.series import (
     CARRY_S,
-    SeriesMemory,
+    SeriesState,
     cumulate,
     final_zeros,
     from_document,
@@ -65,7 +65,7 @@ def exported(result: MetricsData) -> dict[str, list]:
 
 
 def test_a_run_continues_the_totals_and_start_of_the_previous_process():
-    first, memory = cumulate(data(queue(3, 100 * S), errors(2, 100 * S)), SeriesMemory(), 100 * S, SPECS)
+    first, memory = cumulate(data(queue(3, 100 * S), errors(2, 100 * S)), SeriesState(), 100 * S, SPECS)
     (point,) = exported(first)["exalate.poll.errors"]
     assert (point.value, point.start_time_unix_nano) == (2, 100 * S)
     # a new process: only the document survives
@@ -80,7 +80,7 @@ def test_a_run_continues_the_totals_and_start_of_the_previous_process():
 
 
 def test_a_series_without_failures_this_run_is_carried_with_its_total_then_dropped_after_a_day():
-    _, memory = cumulate(data(errors(2, 100 * S)), SeriesMemory(), 100 * S, SPECS)
+    _, memory = cumulate(data(errors(2, 100 * S)), SeriesState(), 100 * S, SPECS)
     later, memory = cumulate(data(queue(1, 400 * S)), memory, 400 * S, SPECS)
     (point,) = exported(later)["exalate.poll.errors"]
     assert (point.value, point.time_unix_nano) == (2, 400 * S)
@@ -90,7 +90,7 @@ def test_a_series_without_failures_this_run_is_carried_with_its_total_then_dropp
 
 
 def test_histograms_add_up_bucket_by_bucket():
-    _, memory = cumulate(data(durations(0.05, 0.5, at=100 * S)), SeriesMemory(), 100 * S, SPECS)
+    _, memory = cumulate(data(durations(0.05, 0.5, at=100 * S)), SeriesState(), 100 * S, SPECS)
     memory = from_document(to_document(memory, "i"), "i")
     second, _ = cumulate(data(durations(0.07, at=400 * S)), memory, 400 * S, SPECS)
     (point,) = exported(second)["exalate.poll.duration"]

@@ -8,7 +8,7 @@ import json
 import pytest
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.points import Point, run_telemetry
-from exalate_collector.telemetry.series import SeriesMemory, SumTotal, continue_totals, series_key
+from exalate_collector.telemetry.series import SeriesState, SumTotal, continue_totals, series_key
 from exalate_collector.telemetry.wire import (
     DEFAULT_MAX_REQUEST_BYTES,
     MIN_MAX_REQUEST_BYTES,
@@ -112,7 +112,7 @@ CASES = {
 def test_points_become_otlp_data_points(case):
     points, cumulative, expected = CASES[case]
     encoded = metric_requests(
-        points, SPECS, RESOURCE, SCOPE, SeriesMemory(), NOW, cumulative=cumulative, delta_start_unix_nano=NOW - 300 * S
+        points, SPECS, RESOURCE, SCOPE, SeriesState(), NOW, cumulative=cumulative, delta_start_unix_nano=NOW - 300 * S
     )
     got = decoded(encoded)
     for row in got:
@@ -130,7 +130,7 @@ def test_points_become_otlp_data_points(case):
 
 def test_a_cumulative_counter_continues_the_memory_and_carries_series_without_points():
     key = series_key("exalate.poll.errors", {**where("B"), "error.type": "timeout"})
-    memory = SeriesMemory(NOW - 600 * S, set(), {key: SumTotal(7, NOW / S - 600)})
+    memory = SeriesState(NOW - 600 * S, set(), {key: SumTotal(7, NOW / S - 600)})
     points = [Point("exalate.poll.errors", 2, {**where("A"), "error.type": "timeout"})]
     rows = decoded(metric_requests(points, SPECS, RESOURCE, SCOPE, memory, NOW))
     assert sorted((r["a"]["exalate.relation"]["stringValue"], r["v"], r["start"]) for r in rows) == [
@@ -143,7 +143,7 @@ def test_a_cumulative_counter_continues_the_memory_and_carries_series_without_po
 def test_a_stored_start_in_the_future_starts_the_series_anew(stored_start):
     """A clock stepped back: continued on the stored start, every point would have start_time > time."""
     key = series_key("exalate.poll.errors", {**where("A"), "error.type": "timeout"})
-    memory = SeriesMemory(stored_start, set(), {key: SumTotal(7, stored_start / S)})
+    memory = SeriesState(stored_start, set(), {key: SumTotal(7, stored_start / S)})
     kept = continue_totals({key: 1}, {}, memory, NOW)
     assert kept.start_unix_nano == NOW and kept.sums[key].value == 1  # the old stream's total is not continued
     points = [Point("exalate.poll.errors", 1, {**where("A"), "error.type": "timeout"})]
@@ -166,7 +166,7 @@ def many(n: int) -> list[Point]:
 @pytest.mark.parametrize("max_bytes", [MIN_MAX_REQUEST_BYTES, 100_000, DEFAULT_MAX_REQUEST_BYTES])
 def test_every_series_arrives_in_requests_of_bounded_size(max_bytes):
     points = many(6000)
-    encoded = metric_requests(points, SPECS, RESOURCE, SCOPE, SeriesMemory(), NOW, max_bytes=max_bytes)
+    encoded = metric_requests(points, SPECS, RESOURCE, SCOPE, SeriesState(), NOW, max_bytes=max_bytes)
     assert encoded.too_large == 0
     assert all(len(b.body) <= max_bytes for b in encoded.batches)
     rows = decoded(encoded)
@@ -190,7 +190,7 @@ def test_every_series_arrives_in_requests_of_bounded_size(max_bytes):
 def test_a_point_larger_than_a_request_is_left_out_and_counted():
     huge = {"exalate.node": "n" * 20_000, "exalate.relation": "A", "exalate.endpoint": "e"}
     points = [Point("exalate.queue.size", 1, where("A")), Point("exalate.queue.size", 2, huge)]
-    encoded = metric_requests(points, SPECS, RESOURCE, SCOPE, SeriesMemory(), NOW, max_bytes=MIN_MAX_REQUEST_BYTES)
+    encoded = metric_requests(points, SPECS, RESOURCE, SCOPE, SeriesState(), NOW, max_bytes=MIN_MAX_REQUEST_BYTES)
     assert encoded.too_large == 1 and [r["v"] for r in decoded(encoded)] == [1]
 
 
@@ -215,7 +215,7 @@ def test_log_requests_are_split_by_size_and_a_record_too_large_is_counted():
 def test_the_seed_run_as_an_otlp_request_golden():
     """The seed examples' points as the backend decodes them (a changed encoding is a reviewed diff)."""
     telemetry = run_telemetry(seed_exchanges(), run_duration_s=1.25)
-    encoded = metric_requests(telemetry.points, SPECS, RESOURCE, SCOPE, SeriesMemory(), NOW)
+    encoded = metric_requests(telemetry.points, SPECS, RESOURCE, SCOPE, SeriesState(), NOW)
     (batch,) = encoded.batches
     actual = MessageToDict(ExportMetricsServiceRequest.FromString(batch.body))
     assert actual == golden("seed_metrics_request.json", actual)
@@ -285,5 +285,5 @@ def test_a_backends_message_is_one_printable_redacted_line():
 def test_gzip_of_a_request_is_what_the_receiver_inflates():
     from exalate_collector.telemetry.delivery import compress
 
-    body = metric_requests(many(10), SPECS, RESOURCE, SCOPE, SeriesMemory(), NOW).batches[0].body
+    body = metric_requests(many(10), SPECS, RESOURCE, SCOPE, SeriesState(), NOW).batches[0].body
     assert gzip.decompress(compress(body, "gzip")) == body

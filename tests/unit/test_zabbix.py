@@ -17,7 +17,7 @@ import yaml
 from exalate_collector.config import ZabbixConfig, ZabbixTls, parse_config
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.errors import ConfigError, ZabbixSendFailed
-from exalate_collector.state.model import Memory, advance, observations
+from exalate_collector.state.model import StateReport, advance, observations
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.points import run_telemetry
 from exalate_collector.zabbix import mapping
@@ -196,13 +196,13 @@ def test_plan_one_host_per_node_node_items_first_then_discovered_values():
 
 def test_a_resolved_error_reason_gets_a_zero_so_its_trigger_resolves():
     before = seed_exchanges()
-    memory = Memory()
+    memory = StateReport()
     memory.advances["jira-prod"] = advance(None, "jira-prod", ["AllContent"], observations(before), 0.0, 1800)
     state = memory.advances["jira-prod"].state
     after = [e for e in seed_exchanges() if e.endpoint != SYNC_ERRORS] + [exchange_for(SYNC_ERRORS, b"[]")]
-    fixed = Memory()
+    fixed = StateReport()
     fixed.advances["jira-prod"] = advance(state, "jira-prod", ["AllContent"], observations(after), 300.0, 1800)
-    telemetry = run_telemetry(after, 0.5, memory=fixed)
+    telemetry = run_telemetry(after, 0.5, report=fixed)
     plan = plan_values(telemetry, {"jira-prod": "jira-prod"}, T0, build_map(load_contract()))
     second = {v.key: v.value for v in plan.hosts["jira-prod"].second}
     assert second["exalate.sync.errors[AllContent,NO_ISSUE_TO_CONNECT_TO]"] == "0"

@@ -7,7 +7,7 @@ at a fixed instant; a phase that finishes early leaves its time to the next ones
 every I/O gets its timeout from what remains (``within``/``remaining``: the AWS client factory, the
 OTLP export, the archive hand-off), so a hanging backend costs at most its phase.
 
-Memory has a budget too: ``MemoryBudget``, the bytes of answers a run may hold in memory at once;
+Memory has a budget too: ``AnswerBudget``, the bytes of answers a run may hold in memory at once;
 answers beyond it go to temporary files (see poll.py). Its default in Lambda comes from the runtime's
 AWS_LAMBDA_FUNCTION_MEMORY_SIZE (a resource fact, read here like otel.py reads it, not a setting).
 
@@ -140,7 +140,7 @@ def memory_budget_bytes(configured_mb: int | None, env: Mapping[str, str] | None
     return DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024
 
 
-class MemoryBudget:
+class AnswerBudget:
     """The bytes of answers one run holds in memory, all requests together. ``reserve`` says whether
     ``n`` more fit; what is reserved stays so for the run (its answers are kept until archived)."""
 

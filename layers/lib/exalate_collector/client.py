@@ -40,7 +40,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from . import __version__, errors, redact
-from .budget import MemoryBudget
+from .budget import AnswerBudget
 from .node_config import NodeConfig
 from .strict_http import DaemonResolver, StrictConnector, StrictResponseHandler, allowed
 
@@ -171,7 +171,7 @@ class NodeClient:
         self,
         node: NodeConfig,
         resolver_slots: asyncio.Semaphore,
-        memory: MemoryBudget | None = None,
+        memory: AnswerBudget | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.node = node
@@ -348,6 +348,6 @@ class NodeClient:
                     await asyncio.sleep(0)
 
 
-def _spill_file(memory: MemoryBudget) -> BinaryIO:
+def _spill_file(memory: AnswerBudget) -> BinaryIO:
     memory.count_spill()
     return tempfile.TemporaryFile(prefix="exalate-answer-")  # unlinked at once: gone when closed

@@ -26,7 +26,7 @@ import aiohttp
 
 from . import errors
 from .auth import Authenticator
-from .budget import MemoryBudget
+from .budget import AnswerBudget
 from .client import RESOLVER_THREADS, USER_AGENT, Answer, NodeClient
 from .config import DEFAULT_MAX_IN_FLIGHT, NodeConfig
 from .endpoints import row
@@ -117,7 +117,7 @@ def poll_nodes(
     deadline: float,
     *,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-    memory: MemoryBudget | None = None,
+    memory: AnswerBudget | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> list[Exchange]:
     """Poll everything; return one Exchange per (node, relation, endpoint), in configuration order.
@@ -132,7 +132,7 @@ async def _poll(
     targets: Sequence[NodeTarget],
     deadline: float,
     max_in_flight: int,
-    memory: MemoryBudget | None,
+    memory: AnswerBudget | None,
     monotonic: Callable[[], float],
 ) -> list[Exchange]:
     jobs = [(t, relation, endpoint) for t in targets for relation, endpoint in t.jobs]

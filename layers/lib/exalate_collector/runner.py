@@ -22,7 +22,7 @@ from .archive.records import JsonlGzWriter, by_node
 from .archive.sinks import ArchiveSink, NodeBatch
 from .auth import scheme, short_key_warning
 from .auth_schemes import authenticator_for
-from .budget import MemoryBudget, RunBudget, memory_budget_bytes
+from .budget import AnswerBudget, RunBudget, memory_budget_bytes
 from .config import Config, NodeConfig
 from .discovery import discover
 from .endpoints import CONNECTIONS, plan
@@ -40,13 +40,13 @@ from .errors import (
 from .model import Discovery, Exchange
 from .outputs import Output, OutputReport, SendContext, configured
 from .poll import NodeTarget, poll_nodes
-from .state.model import Advance, Memory, advance, observations, withheld
+from .state.model import Advance, StateReport, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
 from .telemetry.contract import load_contract
 from .telemetry.otel import ExportReport, export_failure_message
-from .telemetry.points import QUEUE_OLDEST_AGE, QUEUE_STUCK, RunTelemetry, memory_events, run_telemetry, stamped
+from .telemetry.points import QUEUE_OLDEST_AGE, QUEUE_STUCK, RunTelemetry, run_telemetry, stamped, state_events
 from .telemetry.series import (
-    SeriesMemory,
+    SeriesState,
     final_zeros,
     from_document,
     gauge_series,
@@ -66,7 +66,7 @@ class Publisher(Protocol):
     instance_id: str
 
     def publish(
-        self, telemetry: RunTelemetry, series: SeriesMemory | None = None, timeout_s: float = ...
+        self, telemetry: RunTelemetry, series: SeriesState | None = None, timeout_s: float = ...
     ) -> ExportReport:
         """Export within ``timeout_s`` seconds, retries included."""
         ...
@@ -88,7 +88,7 @@ class RunResult:
     telemetry: RunTelemetry = field(default_factory=lambda: RunTelemetry((), ()))
     export: ExportReport | None = None
     archive: ArchiveOutcome | None = None
-    memory: Memory | None = None
+    state_report: StateReport | None = None
     #: node -> its relations of this run, for the ``relations: auto`` nodes
     discoveries: dict[str, Discovery] = field(default_factory=dict)
     #: answers that did not fit the run's memory budget and were kept in temporary files
@@ -244,16 +244,16 @@ def collect(
         replace(t, jobs=plan(result.relations_of(t.node), t.node.collect, (CONNECTIONS,) if t.node.discover else ()))
         for t in targets
     ]
-    memory = MemoryBudget(memory_budget_bytes(config.limits.memory_budget_mb))
-    log.debug("answers held in memory: at most %d MB, beyond in temporary files", memory.limit >> 20)
-    polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight, memory=memory)
-    result.spilled = memory.spilled
-    if memory.spilled:
+    answers = AnswerBudget(memory_budget_bytes(config.limits.memory_budget_mb))
+    log.debug("answers held in memory: at most %d MB, beyond in temporary files", answers.limit >> 20)
+    polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight, memory=answers)
+    result.spilled = answers.spilled
+    if answers.spilled:
         log.info(
             "%d answers over the memory budget (%d MB) went to temporary files",
-            memory.spilled,
-            memory.limit >> 20,
-            extra={"run_id": run_id, "answers.spilled": memory.spilled},
+            answers.spilled,
+            answers.limit >> 20,
+            extra={"run_id": run_id, "answers.spilled": answers.spilled},
         )
     order = {node.name: index for index, node in enumerate(config.nodes)}
     result.exchanges = sorted(listed + polled, key=lambda ex: order[ex.node])  # stable: the list first
@@ -307,9 +307,9 @@ def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
 def recall(result: RunResult, config: Config, store: StateStore, now: float) -> dict[str, Draft]:
     """Load each node's state and compute the next one from this run; nothing is written yet.
 
-    ``result.memory`` gets what the drafts report (ages, new and resolved errors, read failures).
+    ``result.state_report`` gets what the drafts report (ages, new and resolved errors, read failures).
     """
-    memory = Memory(repeat=config.repeat_events)
+    report = StateReport(repeat=config.repeat_events)
     drafts: dict[str, Draft] = {}
     for node in config.nodes:
         observed = observations(ex for ex in result.exchanges if ex.node == node.name)
@@ -329,13 +329,13 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
 
         drafts[node.name] = pending = draft(store, node.name, compute)
         if isinstance(pending.loaded.failure, StateReadFailed):
-            memory.unreadable.add(node.name)  # what is new, and since when, cannot be told this run
+            report.unreadable.add(node.name)  # what is new, and since when, cannot be told this run
         else:
-            memory.advances[node.name] = pending.outcome
+            report.advances[node.name] = pending.outcome
         for failure in pending.failures:
-            memory.failures.append((node.name, failure))
+            report.failures.append((node.name, failure))
             _log_state_failure(result.run_id, node.name, failure)
-    result.memory = memory
+    result.state_report = report
     return drafts
 
 
@@ -346,7 +346,7 @@ def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore)
     delivered = all(report.events_delivered for report in result.outputs)
     finish: Callable[[Advance], dict] = (lambda adv: adv.state) if delivered else withheld
     failures = []
-    unreadable = result.memory.unreadable if result.memory is not None else set()
+    unreadable = result.state_report.unreadable if result.state_report is not None else set()
     for node, pending in drafts.items():
         if node in unreadable:
             continue  # written from a fresh start, it would erase what the next run must compare with
@@ -381,10 +381,10 @@ def _report_late(
     result: RunResult, failures: list[tuple[str, StateFailure]], publisher: Publisher | None, until: float
 ) -> None:
     """State write failures happen after the run's export: they go out in a second, small one."""
-    if result.memory is not None:
-        result.memory.failures.extend(failures)
-    late = Memory(failures=failures)
-    extra = RunTelemetry((), stamped(memory_events(late), time.time()))
+    if result.state_report is not None:
+        result.state_report.failures.extend(failures)
+    late = StateReport(failures=failures)
+    extra = RunTelemetry((), stamped(state_events(late), time.time()))
     result.telemetry = RunTelemetry(result.telemetry.points, result.telemetry.events + extra.events)
     if publisher is not None and result.export is not None:
         # only events: a metric export of nothing says nothing
@@ -452,20 +452,20 @@ _AGE_GAUGES = {QUEUE_OLDEST_AGE, QUEUE_STUCK}
 
 
 def _unreadable(result: RunResult) -> set[str]:
-    return result.memory.unreadable if result.memory is not None else set()
+    return result.state_report.unreadable if result.state_report is not None else set()
 
 
-def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) -> tuple[SeriesMemory, str | None]:
+def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) -> tuple[SeriesState, str | None]:
     instance = publisher.instance_id
     if state is None:
         raw = _PROCESS_SERIES.get(publisher)
-        return (from_document(raw, instance) if raw else SeriesMemory()), None
+        return (from_document(raw, instance) if raw else SeriesState()), None
     loaded = state.load_series(instance)
     failure = loaded.failure
-    memory = SeriesMemory()
+    kept = SeriesState()
     if failure is None and loaded.state is not None:
         try:
-            memory = from_document(loaded.state, instance)
+            kept = from_document(loaded.state, instance)
         except StateCorrupt as corrupt:
             failure = corrupt
     if failure is not None:
@@ -476,7 +476,7 @@ def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) ->
             failure.detail,
             extra={"run_id": run_id, "error.type": failure.error_type},
         )
-    return memory, loaded.token
+    return kept, loaded.token
 
 
 def _send(output: Output, context: SendContext) -> OutputReport:
@@ -540,7 +540,7 @@ def run(
         result.exchanges,
         result.duration_s,
         archive_failures,
-        result.memory,
+        result.state_report,
         list(result.discoveries.values()),
         observed_at=clock(),
     )

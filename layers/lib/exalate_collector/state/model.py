@@ -200,7 +200,7 @@ def withheld(adv: Advance) -> dict[str, Any]:
 
 
 @dataclass
-class Memory:
+class StateReport:
     """What the state contributed to one run, for the telemetry."""
 
     repeat: bool = False

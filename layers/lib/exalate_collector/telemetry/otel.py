@@ -35,7 +35,7 @@ from ..errors import ConfigError
 from .contract import Contract, load_contract
 from .delivery import OtlpSender, RequestOutcome
 from .points import RunTelemetry, export_telemetry
-from .series import SeriesMemory
+from .series import SeriesState
 from .wire import DEFAULT_MAX_REQUEST_BYTES, Batch, metric_requests, split_logs
 
 log = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ class ExportReport:
     points: int
     events: int
     #: The deployment's series after this export (cumulative totals exported, gauge series exported).
-    series: SeriesMemory | None = None
+    series: SeriesState | None = None
     #: signal -> where it was sent; names the endpoint and the variable in the failure message.
     targets: Mapping[str, ExportTarget] = field(default_factory=dict)
     #: Every request of the run's export, in the order sent (the follow-up's not included).
@@ -501,7 +501,7 @@ class OtelPipeline:
     def publish(
         self,
         telemetry: RunTelemetry,
-        series: SeriesMemory | None = None,
+        series: SeriesState | None = None,
         timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S,
     ) -> ExportReport:
         """Export one run's points and events within one shared ``timeout_s`` (retries included), then what
@@ -512,7 +512,7 @@ class OtelPipeline:
         export's own counts (for the next export) and the events it sent about its metrics requests.
         """
         until = self._monotonic() + timeout_s
-        series = series or SeriesMemory()
+        series = series or SeriesState()
         now = self._clock_ns()
         options: dict[str, Any] = {
             "cumulative": self.cumulative,

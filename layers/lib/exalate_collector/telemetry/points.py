@@ -16,7 +16,7 @@ from ..errors import ArchiveFailure, ConnectionNotFound, PollFailure
 from ..model import Discovery, Exchange
 from ..parse import ErrorItem
 from ..redact import redact, scrub_value
-from ..state.model import Memory, Resolved
+from ..state.model import Resolved, StateReport
 from . import names
 from .names import (
     ARCHIVE_FAILURE_EVENT,
@@ -121,13 +121,13 @@ def run_telemetry(
     exchanges: Sequence[Exchange],
     run_duration_s: float,
     archive_failures: Sequence[tuple[str, ArchiveFailure]] = (),
-    memory: Memory | None = None,
+    report: StateReport | None = None,
     discoveries: Sequence[Discovery] = (),
     observed_at: float | None = None,
 ) -> RunTelemetry:
     """Everything one run reports, in a stable order (configuration order of the exchanges).
 
-    Without ``memory`` (no state configured) every error item gives an event in every run. Events of an
+    Without ``report`` (no state configured) every error item gives an event in every run. Events of an
     answer carry the time it arrived; the others ``observed_at`` (the run's clock, epoch seconds).
     """
     points: list[Point] = []
@@ -141,16 +141,16 @@ def run_telemetry(
                 events.append(node_failure_event(ex.node, ex.failure))
             continue
         at = answered_ns(ex)
-        events.extend(replace(e, time_unix_nano=at) for e in exchange_events(ex, memory))
+        events.extend(replace(e, time_unix_nano=at) for e in exchange_events(ex, report))
     points.extend(relation_up_points(exchanges))
     for found in discoveries:
         if found.failure is not None:
             attributes: dict[str, AttributeValue] = {"exalate.node": found.node, "error.type": found.failure.error_type}
             points.append(Point(DISCOVERY_FAILURES, 1, attributes))
             events.append(Event(DISCOVERY_FAILURE_EVENT, "WARN", found.failure.detail, attributes))
-    if memory is not None:
-        points.extend(memory_points(memory))
-        events.extend(memory_events(memory))
+    if report is not None:
+        points.extend(state_points(report))
+        events.extend(state_events(report))
     for node, failure in archive_failures:
         where: dict[str, AttributeValue] = {"exalate.node": node, "error.type": failure.error_type}
         points.append(Point(ARCHIVE_FAILURES, 1, where))
@@ -225,9 +225,9 @@ def relation_up_points(exchanges: Sequence[Exchange]) -> list[Point]:
     ]
 
 
-def memory_points(memory: Memory) -> list[Point]:
+def state_points(report: StateReport) -> list[Point]:
     points = []
-    for node, adv in memory.advances.items():
+    for node, adv in report.advances.items():
         for (relation, endpoint), age in adv.ages.items():
             where = {"exalate.node": node, "exalate.relation": relation, "exalate.endpoint": endpoint}
             points.append(Point(QUEUE_OLDEST_AGE, round(age.oldest_s, 3), where))
@@ -235,10 +235,10 @@ def memory_points(memory: Memory) -> list[Point]:
     return points
 
 
-def memory_events(memory: Memory) -> list[Event]:
-    events = [resolved_event(node, r) for node, adv in memory.advances.items() for r in adv.resolved]
-    for node, failure in memory.failures:
-        if node in memory.unreadable and failure.error_type == "state_read_failed":
+def state_events(report: StateReport) -> list[Event]:
+    events = [resolved_event(node, r) for node, adv in report.advances.items() for r in adv.resolved]
+    for node, failure in report.failures:
+        if node in report.unreadable and failure.error_type == "state_read_failed":
             then = "no queue age, no stuck count and no error reported as new this run; the state is left as it is"
         else:
             then = "ages restart, errors count as new"
@@ -282,7 +282,7 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def exchange_events(ex: Exchange, memory: Memory | None = None) -> list[Event]:
+def exchange_events(ex: Exchange, report: StateReport | None = None) -> list[Event]:
     if ex.failure is not None:
         failure = ex.failure
         attributes: dict[str, AttributeValue] = {
@@ -304,7 +304,7 @@ def exchange_events(ex: Exchange, memory: Memory | None = None) -> list[Event]:
     return [
         error_event(ex, item)
         for item in ex.reading.errors
-        if memory is None or memory.is_new(ex.node, ex.relation, ex.endpoint, item.identity)
+        if report is None or report.is_new(ex.node, ex.relation, ex.endpoint, item.identity)
     ]
 
 

@@ -67,7 +67,7 @@ class HistogramTotal:
 
 
 @dataclass
-class SeriesMemory:
+class SeriesState:
     """What one deployment's previous export left for the next one."""
 
     start_unix_nano: int | None = None
@@ -86,7 +86,7 @@ def _by_key(item: tuple[SeriesKey, Any]) -> str:
     return repr(item[0])
 
 
-def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
+def to_document(memory: SeriesState, instance: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "instance": instance,
@@ -118,7 +118,7 @@ def to_document(memory: SeriesMemory, instance: str) -> dict[str, Any]:
     }
 
 
-def from_document(raw: object, instance: str) -> SeriesMemory:
+def from_document(raw: object, instance: str) -> SeriesState:
     """The memory as stored, checked; raises StateCorrupt naming what is wrong."""
     where = f"series state of {instance}"
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
@@ -159,10 +159,10 @@ def from_document(raw: object, instance: str) -> SeriesMemory:
             raise StateCorrupt(f"{where}: {key[0]} has {len(h.buckets)} buckets for {len(h.bounds)} bounds")
         if h.count < 0 or min(h.buckets) < 0 or sum(h.buckets) != h.count:
             raise StateCorrupt(f"{where}: {key[0]} has bucket counts that do not add up to its count")
-    return SeriesMemory(start, gauges, sums, histograms, pending)
+    return SeriesState(start, gauges, sums, histograms, pending)
 
 
-def pending_points(memory: SeriesMemory) -> list[Point]:
+def pending_points(memory: SeriesState) -> list[Point]:
     """The increments the previous export left for this one, as points of this run."""
     return [Point(name, value, dict(attrs)) for (name, attrs), value in sorted(memory.pending.items(), key=repr)]
 
@@ -195,7 +195,7 @@ def final_zeros(previous: Iterable[SeriesKey], points: Sequence[Point], final_ze
     return [Point(name, 0, dict(attrs)) for name, attrs in gone]
 
 
-def starts_anew(memory: SeriesMemory, now_unix_nano: int) -> bool:
+def starts_anew(memory: SeriesState, now_unix_nano: int) -> bool:
     """Whether the stored start is unusable now: after ``now`` (the clock stepped back, or a start kept by a
     host whose clock ran ahead). Continued on it, points would have ``start_time > time``, which backends
     refuse or read as nonsense; the totals of that stream are dropped and a new stream starts now."""
@@ -205,9 +205,9 @@ def starts_anew(memory: SeriesMemory, now_unix_nano: int) -> bool:
 def continue_totals(
     sums: Mapping[SeriesKey, int | float],
     histograms: Mapping[SeriesKey, HistogramTotal],
-    memory: SeriesMemory,
+    memory: SeriesState,
     now_unix_nano: int,
-) -> SeriesMemory:
+) -> SeriesState:
     """This run's deltas added to the deployment's totals: the memory after exporting them.
 
     ``sums``: series -> this run's increment; ``histograms``: series -> this run's samples (``changed_at``
@@ -215,7 +215,7 @@ def continue_totals(
     """
     now_s = now_unix_nano / 1e9
     if starts_anew(memory, now_unix_nano):
-        memory = SeriesMemory(None, set(memory.gauges))
+        memory = SeriesState(None, set(memory.gauges))
     start = memory.start_unix_nano or now_unix_nano
     totals = dict(memory.sums)
     buckets = dict(memory.histograms)
@@ -227,12 +227,12 @@ def continue_totals(
     touched = set(sums) | set(histograms)
     totals = {k: v for k, v in totals.items() if k in touched or now_s - v.changed_at < CARRY_S}
     buckets = {k: v for k, v in buckets.items() if k in touched or now_s - v.changed_at < CARRY_S}
-    return SeriesMemory(start, set(memory.gauges), totals, buckets)
+    return SeriesState(start, set(memory.gauges), totals, buckets)
 
 
 def cumulate(
-    data: MetricsData, memory: SeriesMemory, now_unix_nano: int, specs: Mapping[str, tuple[str, str]]
-) -> tuple[MetricsData, SeriesMemory]:
+    data: MetricsData, memory: SeriesState, now_unix_nano: int, specs: Mapping[str, tuple[str, str]]
+) -> tuple[MetricsData, SeriesState]:
     """Turn this run's delta sums and histograms (the SDK's data classes) into cumulative ones continuing
     ``memory`` (``continue_totals``).
 

@@ -38,7 +38,7 @@ from ..errors import ExportRedirected, ExportRefused, ExportRejected
 from ..redact import redact
 from .contract import MetricSpec
 from .points import Point
-from .series import HistogramTotal, SeriesKey, SeriesMemory, continue_totals, series_key
+from .series import HistogramTotal, SeriesKey, SeriesState, continue_totals, series_key
 
 #: The default bound of one request's protobuf body, before compression: far below what backends accept
 #: (OpenTelemetry Collector 20 MiB, VictoriaMetrics 64 MB), large enough for ~25,000 points a request.
@@ -66,7 +66,7 @@ class Encoded:
     #: Items that alone are larger than a request may be: not sent, and counted as dropped.
     too_large: int = 0
     #: The deployment's series after this export (cumulative totals); the input memory with delta.
-    series: SeriesMemory = field(default_factory=SeriesMemory)
+    series: SeriesState = field(default_factory=SeriesState)
 
     @property
     def items(self) -> int:
@@ -234,7 +234,7 @@ def metric_requests(
     specs: Mapping[str, MetricSpec],
     resource: Mapping[str, AttributeValue],
     scope: tuple[str, str],
-    memory: SeriesMemory,
+    memory: SeriesState,
     now_unix_nano: int,
     *,
     cumulative: bool = True,
