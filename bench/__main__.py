@@ -803,7 +803,18 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
-SECTIONS = ("fan-out", "deadline", "cold-start", "memory", "scale", "hostile", "polling", "qsh", "delivery")
+SECTIONS = (
+    "fan-out",
+    "deadline",
+    "cold-start",
+    "memory",
+    "scale",
+    "hostile",
+    "polling",
+    "qsh",
+    "delivery",
+    "pipeline",
+)
 
 
 def main() -> None:
@@ -852,6 +863,10 @@ def main() -> None:
             qsh_cost(work, 2 if args.quick else 4, args.sim_processes)
         if "delivery" in only:
             delivery(work, args.quick)
+        if "pipeline" in only:
+            from .pipeline import whole_runs
+
+            whole_runs(work, args.sim_processes, args.quick, row, child)
     finally:
         moto.stop()
         shutil.rmtree(work, ignore_errors=True)

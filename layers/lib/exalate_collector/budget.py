@@ -2,8 +2,10 @@
 
 ``--deadline`` (in Lambda: the invocation's remaining time less a margin) is the whole run: polling,
 the archive hand-off, reading the state, the export, writing the state. Polling gets the deadline
-less a reserve; the reserve is shared among the phases that follow, in their order, each one ending
-at a fixed instant; a phase that finishes early leaves its time to the next ones. Inside a phase,
+less a reserve, sized from what is left to do after it (``reserve_s``: the GETs planned, once the
+connection lists are read); the reserve is shared among the phases that follow, in their order, each
+one ending at a fixed instant; a phase that finishes early leaves its time to the next ones. Much of
+the work after polling is done while polling (pipeline.py): the archive's, within its phase's end. Inside a phase,
 every I/O gets its timeout from what remains (``within``/``remaining``: the AWS client factory, the
 OTLP export, the archive hand-off), so a hanging backend costs at most its phase.
 
@@ -36,11 +38,24 @@ AFTER_POLLING: tuple[tuple[str, float], ...] = (
     ("state_write", 2.0),
     ("late_export", 1.0),  # the events of state write failures, which happen after the export
 )
-#: The reserve after polling: this share of the deadline, within [RESERVE_MIN_S, RESERVE_MAX_S] and
-#: never more than half of the deadline.
+#: The reserve after polling, for the network of the phases after it (a slow backend): this share of the
+#: deadline, within [RESERVE_MIN_S, RESERVE_MAX_S]; more when the work left after polling needs more
+#: (``reserve_s``); never more than half of the deadline.
 RESERVE_SHARE = 0.25
 RESERVE_MIN_S = 2.0
 RESERVE_MAX_S = 30.0
+#: CPU seconds left after polling per GET polled (the export's encoding, the series state, the node
+#: states, the archive of the nodes still open): about 0.1 ms measured (``make bench``, section 10),
+#: counted five times over for slower machines and the network those phases wait on.
+AFTER_POLLING_S_PER_GET = 0.0005
+
+
+def reserve_s(total_s: float, gets: int = 0) -> float:
+    """The seconds kept after polling, of ``total_s``, for a run of ``gets`` GETs."""
+    network = min(max(RESERVE_SHARE * total_s, RESERVE_MIN_S), RESERVE_MAX_S)
+    work = RESERVE_MIN_S + gets * AFTER_POLLING_S_PER_GET
+    return min(max(network, work), total_s / 2)
+
 
 #: Lambda: seconds kept between the run's deadline and the function's own timeout.
 DEADLINE_MARGIN_VAR = "EXALATE_DEADLINE_MARGIN_S"
@@ -59,18 +74,24 @@ class RunBudget:
 
     @classmethod
     def plan(
-        cls, start: float, total_s: float, phases: set[str], outputs: Sequence[tuple[str, float]] = ()
+        cls,
+        start: float,
+        total_s: float,
+        phases: set[str],
+        outputs: Sequence[tuple[str, float]] = (),
+        gets: int = 0,
     ) -> RunBudget:
         """Divide ``total_s`` from ``start``: polling, then each of ``phases`` (names of AFTER_POLLING;
         "export" is always planned: the run's own outcome is exported even without a publisher), the
-        ``outputs`` (name, weight) coming before the export."""
+        ``outputs`` (name, weight) coming before the export; ``gets``: the GETs planned, which size the
+        reserve after polling (``reserve_s``)."""
         present: list[tuple[str, float]] = []
         for name, weight in AFTER_POLLING:
             if name == "export":
                 present.extend(outputs)
             if name in phases or name == "export":
                 present.append((name, weight))
-        reserve = min(max(RESERVE_SHARE * total_s, RESERVE_MIN_S), RESERVE_MAX_S, total_s / 2)
+        reserve = reserve_s(total_s, gets)
         end = start + total_s
         ends = {"poll": end - reserve}
         at = ends["poll"]

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import aiohttp
 
@@ -50,6 +51,17 @@ class NodeTarget:
     setup_failure: errors.PollFailure | None = None
     #: (relation, endpoint) pairs to GET, in order; relation '' for a once-per-node row (endpoints.plan).
     jobs: tuple[tuple[str, str], ...] = ()
+
+
+class Listener(Protocol):
+    """Told of each answer as it is final and of each node as its last request is over, on the event
+    loop (runner.py archives and builds points meanwhile): quick, and never raising."""
+
+    def answered(self, position: int, exchange: Exchange) -> None:
+        """``exchange`` is the node's job number ``position`` (its index in ``NodeTarget.jobs``)."""
+
+    def node_done(self, node: str) -> None:
+        """Every job of ``node`` was answered (not called for a node cut off by the deadline)."""
 
 
 @dataclass(eq=False)
@@ -102,14 +114,17 @@ class _Scheduler:
                 return None
         return None
 
-    def done(self, queue: _NodeQueue) -> None:
+    def done(self, queue: _NodeQueue) -> bool:
+        """One job of ``queue`` is over; True when it was the node's last."""
         queue.in_flight -= 1
         self._in_flight -= 1
-        if not queue.pending and not queue.in_flight:
+        last = not queue.pending and not queue.in_flight
+        if last:
             self._active -= 1  # its share goes to the nodes still working
             # and its connections go now: ten thousand nodes never hold 10,000 sockets
             self.closing.append(asyncio.ensure_future(queue.client.close()))
         self._changed.set()
+        return last
 
 
 def poll_nodes(
@@ -119,13 +134,16 @@ def poll_nodes(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     memory: AnswerBudget | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    listener: Listener | None = None,
 ) -> list[Exchange]:
     """Poll everything; return one Exchange per (node, relation, endpoint), in configuration order.
 
     ``deadline`` is a ``monotonic()`` instant. ``memory``: the bytes of answers held in memory at once
     (None: no bound); answers beyond it are kept in temporary files (``Exchange.body_file``).
+    ``listener`` hears of each answer polled as it arrives (not of those failed before polling, nor of
+    those the deadline cut off: they are in the list returned only).
     """
-    return asyncio.run(_poll(targets, deadline, max_in_flight, memory, monotonic))
+    return asyncio.run(_poll(targets, deadline, max_in_flight, memory, monotonic, listener))
 
 
 async def _poll(
@@ -134,13 +152,14 @@ async def _poll(
     max_in_flight: int,
     memory: AnswerBudget | None,
     monotonic: Callable[[], float],
+    listener: Listener | None,
 ) -> list[Exchange]:
-    jobs = [(t, relation, endpoint) for t in targets for relation, endpoint in t.jobs]
+    jobs = [(t, relation, endpoint, position) for t in targets for position, (relation, endpoint) in enumerate(t.jobs)]
     results: list[Exchange | None] = [None] * len(jobs)
     slots = asyncio.Semaphore(RESOLVER_THREADS)
     queues: list[_NodeQueue] = []
     by_node: dict[str, _NodeQueue] = {}
-    for index, (target, relation, endpoint) in enumerate(jobs):
+    for index, (target, relation, endpoint, _) in enumerate(jobs):
         if target.setup_failure is not None or target.authenticator is None:
             failure = target.setup_failure or errors.InternalError("no authenticator for this node")
             results[index] = _failed(target.node, relation, endpoint, failure)
@@ -155,23 +174,33 @@ async def _poll(
     scheduler = _Scheduler(queues, max_in_flight, deadline, monotonic)
 
     async def run_job(queue: _NodeQueue, index: int) -> None:
-        target, relation, endpoint = jobs[index]
+        target, relation, endpoint, position = jobs[index]
         try:
-            results[index] = await _fetch_once_more_after_a_login_expired(
-                queue, target, relation, endpoint, deadline, monotonic
-            )
-        except Exception:
-            log.exception(
-                "internal error polling node=%s relation=%s endpoint=%s",
-                target.node.name,
-                relation,
-                endpoint,
-                extra={"exalate.node": target.node.name, "exalate.relation": relation, "exalate.endpoint": endpoint},
-            )
-            failure = errors.InternalError("the collector failed (a bug)")
-            results[index] = _failed(target.node, relation, endpoint, failure)
+            try:
+                exchange = await _fetch_once_more_after_a_login_expired(
+                    queue, target, relation, endpoint, deadline, monotonic
+                )
+            except Exception:
+                log.exception(
+                    "internal error polling node=%s relation=%s endpoint=%s",
+                    target.node.name,
+                    relation,
+                    endpoint,
+                    extra={
+                        "exalate.node": target.node.name,
+                        "exalate.relation": relation,
+                        "exalate.endpoint": endpoint,
+                    },
+                )
+                exchange = _failed(
+                    target.node, relation, endpoint, errors.InternalError("the collector failed (a bug)")
+                )
+            results[index] = exchange
+            if listener is not None:
+                listener.answered(position, exchange)
         finally:
-            scheduler.done(queue)
+            if scheduler.done(queue) and listener is not None:
+                listener.node_done(target.node.name)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -181,7 +210,7 @@ async def _poll(
         await asyncio.gather(*scheduler.closing, *(q.client.close() for q in queues), return_exceptions=True)
     for index, result in enumerate(results):
         if result is None:
-            target, relation, endpoint = jobs[index]
+            target, relation, endpoint, _ = jobs[index]
             late = errors.DeadlineExceeded("no answer before the run's deadline")
             results[index] = _failed(target.node, relation, endpoint, late)
     return [r for r in results if r is not None]

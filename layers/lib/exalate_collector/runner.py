@@ -13,13 +13,13 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from . import budget, secret_refs
-from .archive.records import JsonlGzWriter, by_node
-from .archive.sinks import ArchiveSink, NodeBatch
+from .archive.sinks import ArchiveSink
 from .auth import scheme, short_key_warning
 from .auth_schemes import authenticator_for
 from .budget import AnswerBudget, RunBudget, memory_budget_bytes
@@ -27,8 +27,6 @@ from .config import Config, NodeConfig
 from .discovery import discover
 from .endpoints import CONNECTIONS, plan
 from .errors import (
-    ArchiveFailure,
-    ArchiveWriteFailed,
     LoginFailed,
     SecretUnavailable,
     StateCorrupt,
@@ -39,7 +37,8 @@ from .errors import (
 )
 from .model import Discovery, Exchange
 from .outputs import Output, OutputReport, SendContext, configured
-from .poll import NodeTarget, poll_nodes
+from .pipeline import AnswerPipeline, ArchiveOutcome, Background
+from .poll import Listener, NodeTarget, poll_nodes
 from .state.model import Advance, StateReport, advance, observations, withheld
 from .state.store import Draft, StateStore, commit, draft
 from .telemetry.contract import load_contract
@@ -73,13 +72,6 @@ class Publisher(Protocol):
 
 
 @dataclass
-class ArchiveOutcome:
-    #: node -> where its records went (a path, an s3:// URL, "inline" or the claim-check object)
-    delivered: dict[str, str] = field(default_factory=dict)
-    failures: list[tuple[str, ArchiveFailure]] = field(default_factory=list)
-
-
-@dataclass
 class RunResult:
     run_id: str
     started_at: datetime
@@ -96,6 +88,8 @@ class RunResult:
 
     #: What each output did, in the order they sent (OTLP last)
     outputs: list[OutputReport] = field(default_factory=list)
+    #: The exchanges of the polling proper (not the connection lists), in job order per node
+    polled: list[Exchange] = field(default_factory=list, repr=False)
 
     def relations_of(self, node: NodeConfig) -> tuple[str, ...]:
         """The relations polled for the node in this run: configured, or discovered."""
@@ -223,19 +217,30 @@ def _forget_rejected_secrets(config: Config, exchanges: list[Exchange]) -> None:
                 secret_refs.forget(ref)
 
 
+@dataclass(frozen=True)
+class Polling:
+    """How a run polls once the connection lists are read: until when, and who hears of each answer."""
+
+    until: float
+    listener: Listener | None = None
+
+
 def collect(
     config: Config,
     deadline_s: float,
     *,
     resolve: Callable[[str], str] = secret_refs.resolve,
     state: StateStore | None = None,
+    start: Callable[[RunResult, int, Sequence[Exchange]], Polling] | None = None,
 ) -> RunResult:
     """Poll what each node's ``collect`` asks for within ``deadline_s`` seconds: for ``relations: auto``
-    the connection list first, then everything else at once. ``state`` only serves a failed discovery."""
-    start = time.monotonic()
+    the connection list first, then everything else at once. ``state`` only serves a failed discovery.
+    ``start``: given the run, the number of GETs planned and the connection lists' exchanges, how to
+    poll (runner.run: a deadline sized from the work, and the pipeline)."""
+    begin = time.monotonic()
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
-    deadline = start + deadline_s
+    deadline = begin + deadline_s
     with budget.within(deadline):  # secrets and kept relation lists from AWS count against polling's time
         targets = prepare_targets(config, resolve)
         listed, discoveries = discover(targets, deadline, state, config.limits.max_in_flight)
@@ -244,9 +249,16 @@ def collect(
         replace(t, jobs=plan(result.relations_of(t.node), t.node.collect, (CONNECTIONS,) if t.node.discover else ()))
         for t in targets
     ]
+    polling = Polling(deadline) if start is None else start(result, sum(len(t.jobs) for t in planned), listed)
     answers = AnswerBudget(memory_budget_bytes(config.limits.memory_budget_mb))
     log.debug("answers held in memory: at most %d MB, beyond in temporary files", answers.limit >> 20)
-    polled = poll_nodes(planned, deadline, max_in_flight=config.limits.max_in_flight, memory=answers)
+    polled = poll_nodes(
+        planned,
+        min(deadline, polling.until),
+        max_in_flight=config.limits.max_in_flight,
+        memory=answers,
+        listener=polling.listener,
+    )
     result.spilled = answers.spilled
     if answers.spilled:
         log.info(
@@ -257,51 +269,11 @@ def collect(
         )
     order = {node.name: index for index, node in enumerate(config.nodes)}
     result.exchanges = sorted(listed + polled, key=lambda ex: order[ex.node])  # stable: the list first
-    result.duration_s = time.monotonic() - start
+    result.polled = polled
+    result.duration_s = time.monotonic() - begin
     log_failures(result.exchanges)
     _forget_rejected_secrets(config, result.exchanges)
     return result
-
-
-def archive_run(result: RunResult, sink: ArchiveSink) -> ArchiveOutcome:
-    """Hand each node's records to the sink, one node at a time; bodies are released as they go."""
-    outcome = ArchiveOutcome()
-    for node, exchanges in by_node(result.exchanges).items():
-        left = budget.remaining()
-        if left is not None and left <= 0:
-            outcome.failures.append((node, ArchiveWriteFailed("no time left in the run's budget: not handed off")))
-            continue
-        writer = JsonlGzWriter()
-        for ex in exchanges:
-            writer.add(result.run_id, ex)
-            ex.release_body()  # in the archive payload now: the body is not needed for telemetry
-        batch = NodeBatch(result.run_id, node, result.started_at, writer.records, writer.finish())
-        try:
-            outcome.delivered[node] = sink.deliver(batch)
-            log.debug(
-                "archive node=%s: %d records, %d bytes (gzip JSON Lines) to %s",
-                node,
-                batch.records,
-                batch.payload.size,
-                outcome.delivered[node],
-                extra={"run_id": result.run_id, "exalate.node": node},
-            )
-        except ArchiveFailure as failure:
-            outcome.failures.append((node, failure))
-        except Exception as exc:
-            log.exception("archive sink failed for node %s", node, extra={"exalate.node": node})
-            outcome.failures.append((node, ArchiveWriteFailed(f"unexpected {type(exc).__name__}")))
-        finally:
-            batch.payload.close()
-    for node, problem in outcome.failures:
-        log.error(
-            "archive failed: node=%s error.type=%s: %s",
-            node,
-            problem.error_type,
-            problem.detail,
-            extra={"run_id": result.run_id, "exalate.node": node, "error.type": problem.error_type},
-        )
-    return outcome
 
 
 def recall(result: RunResult, config: Config, store: StateStore, now: float) -> dict[str, Draft]:
@@ -400,16 +372,24 @@ def _report_late(
 _PROCESS_SERIES: weakref.WeakKeyDictionary[Publisher, dict] = weakref.WeakKeyDictionary()
 
 
-def publish(result: RunResult, publisher: Publisher, state: StateStore | None, plan: RunBudget) -> ExportReport:
+def publish(
+    result: RunResult,
+    publisher: Publisher,
+    state: StateStore | None,
+    plan: RunBudget,
+    loaded: tuple[SeriesState, str | None] | None = None,
+) -> ExportReport:
     """Export the run, continuing the deployment's series: final zeros for gauge series gone since the
     previous export, cumulative totals carried on. The series state is saved after the export: the
     totals even when it failed (a cumulative total delivered late is still right), and a gauge series
     whose final zero was not delivered is kept to be zeroed at the next run. The series state is read
-    in the state-reading phase of ``plan``, written in the state-writing one.
+    in the state-reading phase of ``plan`` (or, ``loaded``, while polling), written in the state-writing one.
     """
     instance = publisher.instance_id
-    with budget.within(plan.until("state_read")):
-        previous, token = _load_series(state, publisher, result.run_id)
+    if loaded is None:
+        with budget.within(plan.until("state_read")):
+            loaded = _load_series(state, publisher, result.run_id)
+    previous, token = loaded
     gauges = [m for m in load_contract().metrics.values() if m.instrument == "gauge"]
     # the ages of a node whose state could not be read are unknown, not gone: no final 0, kept for later
     unknown = {
@@ -526,11 +506,34 @@ def run(
     sending = configured(config, given)
     phases = {"archive"} if archive is not None else set()
     phases |= {"state_read", "state_write", "late_export"} if state is not None else set()
-    plan = RunBudget.plan(time.monotonic(), deadline_s, phases, [(o.name, o.weight) for o in sending])
-    result = collect(config, _left(plan.until("poll")), state=state, **kwargs)  # type: ignore[arg-type]
-    if archive is not None:
-        with budget.within(plan.until("archive")):
-            result.archive = archive_run(result, archive)
+    weights = [(o.name, o.weight) for o in sending]
+    begin = time.monotonic()
+    budgets = [RunBudget.plan(begin, deadline_s, phases, weights)]  # for the connection lists; then:
+    background = Background()
+    series: Future[tuple[SeriesState, str | None]] | None = None
+    pipelines: list[AnswerPipeline] = []
+
+    def start(result: RunResult, gets: int, listed: Sequence[Exchange]) -> Polling:
+        nonlocal series
+        budgets.append(RunBudget.plan(begin, deadline_s, phases, weights, gets=gets))  # sized from the work
+        if publisher is not None:  # read while polling: it is needed only at the export
+            series = background.submit(
+                budgets[-1].until("state_read"), lambda: _load_series(state, publisher, result.run_id)
+            )
+        pipeline = AnswerPipeline(
+            result.run_id, result.started_at, background, archive, budgets[-1].until("archive"), listed
+        )
+        pipelines.append(pipeline)
+        return Polling(budgets[-1].until("poll"), pipeline)
+
+    try:
+        poll_s = _left(budgets[0].until("poll"))  # the connection lists' deadline; the reserve only grows
+        result = collect(config, poll_s, state=state, start=start, **kwargs)  # type: ignore[arg-type]
+        plan = budgets[-1]
+        pipeline = pipelines[0] if pipelines else AnswerPipeline(result.run_id, result.started_at, background, archive)
+        result.archive = pipeline.finish(result.polled, [node.name for node in config.nodes])
+    finally:
+        background.close()
     drafts: dict[str, Draft] = {}
     if state is not None:
         with budget.within(plan.until("state_read")):
@@ -543,6 +546,7 @@ def run(
         result.state_report,
         list(result.discoveries.values()),
         observed_at=clock(),
+        points_of=pipeline.points_of,
     )
     for output in sending:
         until = plan.until(output.name)
@@ -552,7 +556,7 @@ def run(
         result.outputs.append(report)
         result.telemetry = result.telemetry.extended(report.points, report.events)
     if publisher is not None:
-        result.export = publish(result, publisher, state, plan)
+        result.export = publish(result, publisher, state, plan, None if series is None else series.result())
         _log_export(result)
         result.outputs.append(otlp_report(result.export))
     if state is not None:

@@ -6,7 +6,7 @@ Nothing here touches the network, AWS or OpenTelemetry: the result is plain data
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,17 +124,21 @@ def run_telemetry(
     report: StateReport | None = None,
     discoveries: Sequence[Discovery] = (),
     observed_at: float | None = None,
+    points_of: Callable[[Exchange], list[Point]] | None = None,
 ) -> RunTelemetry:
     """Everything one run reports, in a stable order (configuration order of the exchanges).
 
     Without ``report`` (no state configured) every error item gives an event in every run. Events of an
     answer carry the time it arrived; the others ``observed_at`` (the run's clock, epoch seconds).
+    ``points_of``: an exchange's own points, when they were computed as it arrived (pipeline.py);
+    ``exchange_points`` by default.
     """
+    points_of = points_of or exchange_points
     points: list[Point] = []
     events: list[Event] = []
     node_wide: set[tuple[str, str]] = set()  # (node, error.type) already reported for the whole node
     for ex in exchanges:
-        points.extend(exchange_points(ex))
+        points.extend(points_of(ex))
         if ex.failure is not None and ex.failure.node_wide:
             if (ex.node, ex.failure.error_type) not in node_wide:
                 node_wide.add((ex.node, ex.failure.error_type))
