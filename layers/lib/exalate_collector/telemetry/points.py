@@ -54,16 +54,41 @@ ZABBIX_FAILURE_EVENT = names.ZABBIX_FAILURE_EVENT
 EVENT_NAME = "event.name"
 
 
+SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]  # (metric name, sorted attributes)
+
+
+def series_key(name: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
+    """The series' identity; its (attribute, value) pairs are shared by every key that has them (a run
+    has 30 series per relation, and the series state as many again: one pair object each, not 30)."""
+    pairs = _PAIRS
+    if len(pairs) > _MAX_PAIRS:  # a bound for a process that lives long (a warm Lambda)
+        pairs.clear()
+    return name, tuple(sorted(pairs.setdefault(pair, pair) for pair in (attributes or {}).items()))
+
+
+_PAIRS: dict[tuple[str, Any], tuple[str, Any]] = {}
+_MAX_PAIRS = 1 << 20
+
+
 @dataclass(frozen=True)
 class Point:
     """One measurement: a gauge value, a counter increment or a histogram sample."""
 
+    # slots by hand: ``_key`` is no field (not compared, not in ``asdict``); a run holds 30 per relation
+    __slots__ = ("_key", "attributes", "name", "value")
     name: str
     value: float | int
     attributes: Attributes
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attributes", _scrubbed(self.attributes))
+        attributes = _scrubbed(self.attributes)
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "_key", series_key(self.name, attributes))
+
+    @property
+    def key(self) -> SeriesKey:
+        """Its series, computed once: aggregation, the final zeros and the series state all use it."""
+        return self._key  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -84,9 +109,9 @@ class Event:
 
 def _scrubbed(attributes: Attributes) -> Attributes:
     """Text attribute values without any credential (values from the node: reasons, keys, URLs)."""
-    if not any(isinstance(v, str) for v in attributes.values()):
-        return attributes
-    return {k: scrub_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
+    scrubbed = {k: scrub_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
+    # the same dict when nothing changed: points of one answer share their attributes' dicts
+    return attributes if all(scrubbed[k] is v for k, v in attributes.items()) else scrubbed
 
 
 @dataclass(frozen=True)

@@ -36,26 +36,22 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from ..errors import StateCorrupt
-from .points import Point
+from .points import Point, SeriesKey, series_key
+
+__all__ = ["SeriesKey", "series_key"]  # their home is points.py; imported from here too
 
 SCHEMA = 1
 #: A counter or histogram series that has not changed for this long is no longer carried (a day).
 CARRY_S = 86_400.0
 
-SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]  # (metric name, sorted attributes)
 
-
-def series_key(name: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
-    return name, tuple(sorted((attributes or {}).items()))
-
-
-@dataclass
+@dataclass(slots=True)
 class SumTotal:
     value: int | float
     changed_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class HistogramTotal:
     count: int
     sum: float
@@ -131,11 +127,12 @@ def from_document(raw: object, instance: str) -> SeriesState:
         sums = {
             series_key(str(s["m"]), dict(s["a"])): SumTotal(_number(s["v"]), float(s["t"])) for s in raw.get("sums", [])
         }
+        bounds: dict[tuple[float, ...], tuple[float, ...]] = {}  # one tuple per set of bounds, shared
         histograms = {
             series_key(str(h["m"]), dict(h["a"])): HistogramTotal(
                 count=int(h["count"]),
                 sum=float(h["sum"]),
-                bounds=tuple(float(b) for b in h["bounds"]),
+                bounds=_shared(bounds, tuple(float(b) for b in h["bounds"])),
                 buckets=[int(c) for c in h["buckets"]],
                 min=float(h["min"]),
                 max=float(h["max"]),
@@ -162,6 +159,10 @@ def from_document(raw: object, instance: str) -> SeriesState:
     return SeriesState(start, gauges, sums, histograms, pending)
 
 
+def _shared(cache: dict[Any, Any], value: Any) -> Any:
+    return cache.setdefault(value, value)
+
+
 def pending_points(memory: SeriesState) -> list[Point]:
     """The increments the previous export left for this one, as points of this run."""
     return [Point(name, value, dict(attrs)) for (name, attrs), value in sorted(memory.pending.items(), key=repr)]
@@ -171,7 +172,7 @@ def pending_of(points: Iterable[Point]) -> dict[SeriesKey, int | float]:
     """Counter points, as increments to keep for the next export."""
     found: dict[SeriesKey, int | float] = {}
     for p in points:
-        key = series_key(p.name, p.attributes)
+        key = p.key
         found[key] = found.get(key, 0) + p.value
     return found
 
@@ -184,7 +185,7 @@ def _number(value: object) -> int | float:
 
 def gauge_series(points: Iterable[Point], gauge_names: Iterable[str]) -> set[SeriesKey]:
     names = set(gauge_names)
-    return {series_key(p.name, p.attributes) for p in points if p.name in names}
+    return {p.key for p in points if p.name in names}
 
 
 def final_zeros(previous: Iterable[SeriesKey], points: Sequence[Point], final_zero_names: Iterable[str]) -> list[Point]:

@@ -38,7 +38,7 @@ from ..errors import ExportRedirected, ExportRefused, ExportRejected
 from ..redact import redact
 from .contract import MetricSpec
 from .points import Point
-from .series import HistogramTotal, SeriesKey, SeriesState, continue_totals, series_key
+from .series import HistogramTotal, SeriesKey, SeriesState, continue_totals
 
 #: The default bound of one request's protobuf body, before compression: far below what backends accept
 #: (OpenTelemetry Collector 20 MiB, VictoriaMetrics 64 MB), large enough for ~25,000 points a request.
@@ -158,7 +158,7 @@ def aggregate(points: Iterable[Point], specs: Mapping[str, MetricSpec]) -> Aggre
         if spec.instrument == "gauge":  # a run's own series: its points' attribute order is stable
             out.gauges.setdefault(p.name, {})[(p.name, tuple(p.attributes.items()))] = p.value
             continue
-        key = series_key(p.name, p.attributes)
+        key = p.key
         if spec.instrument == "counter":
             out.sums[key] = out.sums.get(key, 0) + p.value
         else:
