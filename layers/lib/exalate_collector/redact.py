@@ -295,7 +295,7 @@ def scrub_value(text: str) -> str:
     return _scrub_cached(text, _KNOWN.version)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)  # beyond the names of 10,000 relations: an LRU cycled past misses all
 def _scrub_cached(text: str, version: int) -> str:
     return scrub(text)
 

@@ -305,11 +305,7 @@ def pack(
     def flush() -> None:
         nonlocal current, size, items
         if items:
-            scope_metrics = sm_head + b"".join(
-                _field(0x12, m.head + _field(m.data_tag, m.data_head + b"".join(pts))) for m, pts in current if pts
-            )
-            resource_metrics = rm_head + _field(0x12, scope_metrics)
-            batches.append(Batch(_field(0x0A, resource_metrics), items))
+            batches.append(Batch(_request(rm_head, sm_head, current), items))
         current, size, items = [], base, 0
 
     for metric in metrics:
@@ -331,6 +327,27 @@ def pack(
             items += 1
     flush()
     return tuple(batches), too_large
+
+
+def _request(rm_head: bytes, sm_head: bytes, metrics: Sequence[tuple[_Metric, list[bytes]]]) -> bytes:
+    """ExportMetricsServiceRequest{ResourceMetrics{resource, ScopeMetrics{scope, Metric...}}}, its lengths
+    computed first so that the request is joined once (nesting ``_field`` would copy it at each level)."""
+    pieces: list[bytes] = []
+    scope_size = len(sm_head)
+    for metric, points in metrics:
+        if not points:
+            continue
+        data_size = len(metric.data_head) + sum(len(p) for p in points)
+        data_length = _varint(data_size)
+        metric_size = len(metric.head) + 1 + len(data_length) + data_size
+        metric_length = _varint(metric_size)
+        pieces += (_TAGS[0x12], metric_length, metric.head, _TAGS[metric.data_tag], data_length, metric.data_head)
+        pieces += points
+        scope_size += 1 + len(metric_length) + metric_size
+    scope_length = _varint(scope_size)
+    resource_size = len(rm_head) + 1 + len(scope_length) + scope_size
+    head = [_TAGS[0x0A], _varint(resource_size), rm_head, _TAGS[0x12], scope_length, sm_head]
+    return b"".join(head + pieces)
 
 
 def split_logs(request: ExportLogsServiceRequest, max_bytes: int) -> tuple[tuple[Batch, ...], int]:
