@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .cli_report import CommandFailed
+from .endpoints import LOGIN_PATH
 
 if TYPE_CHECKING:
     from .simulator import NodeSimulator
@@ -81,8 +82,6 @@ def _yaml(text: str) -> str:
 
 def simulation_banner(base_url: str, simulation: Simulation) -> str:
     """What ``simulate`` serves, and a configuration that polls it."""
-    from .simulator.server import LOGIN_PATH
-
     relations = list(simulation.relations)
     listed = ", ".join(f"{name} {simulation.statuses.get(name, 'ACTIVE')}" for name in relations) or "empty"
     lines = [
