@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
+from exalate_collector.answer_parsers import MAX_MESSAGE_CHARS, MAX_VALUE_CHARS
 from exalate_collector.endpoints import CONNECTIONS, SYNC_ERRORS
-from exalate_collector.parse import MAX_MESSAGE_CHARS, MAX_VALUE_CHARS
 from exalate_collector.simulator import Behaviour, NodeSimulator
 
 from .conftest import SECRET, node_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exalate_collector.console import summary, verdict
 from exalate_collector.endpoints import BLOB_ERRORS, ENDPOINTS, SYNC_ERRORS
-from exalate_collector.simulator.server import NOT_FOUND_TEXT
+from exalate_collector.simulator.answers import NOT_FOUND_TEXT
 from exalate_collector.telemetry.points import Event, run_telemetry
 
 from ..conftest import exchange_for, repaired_blob_errors, seed_exchanges

@@ -14,7 +14,7 @@ from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.delivery import RequestOutcome
 from exalate_collector.telemetry.docs import render
 from exalate_collector.telemetry.points import export_telemetry, run_telemetry, stamped
-from exalate_collector.telemetry.wire import Verdict
+from exalate_collector.telemetry.verdicts import Verdict
 from exalate_collector.zabbix.sender import ZabbixReport, report_telemetry
 
 from ..conftest import ROOT, exchange_for, seed_exchanges

@@ -10,7 +10,7 @@ from exalate_collector.config import parse_config
 from exalate_collector.discovery import discovered
 from exalate_collector.endpoints import CONNECTIONS
 from exalate_collector.model import Exchange
-from exalate_collector.parse import Connection, Reading
+from exalate_collector.readings import Connection, Reading
 
 
 def node(most: int | None):

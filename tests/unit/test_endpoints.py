@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from exalate_collector.answer_parsers import PARSERS
 from exalate_collector.endpoints import BLOB_ERRORS, TABLE, polls_per_relation, relation_path
 from exalate_collector.errors import InvalidJson
-from exalate_collector.parse import PARSERS, interpret
-from exalate_collector.simulator.server import ROUTES, seed_body
+from exalate_collector.parse import interpret
+from exalate_collector.simulator.answers import seed_body
+from exalate_collector.simulator.handler import ROUTES
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.docs import render
 

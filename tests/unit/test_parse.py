@@ -15,7 +15,8 @@ from exalate_collector.endpoints import (
     SYNC_REQUESTS,
     SYNC_RESPONSES,
 )
-from exalate_collector.parse import UNKNOWN, ErrorItem, Reading, interpret
+from exalate_collector.parse import interpret
+from exalate_collector.readings import UNKNOWN, ErrorItem, Reading
 from exalate_collector.simulator import seed_body
 
 from ..conftest import SEED, repaired_blob_errors
@@ -229,7 +230,7 @@ def test_redirect_names_only_the_scheme_and_host_of_the_target(location, shown):
 )
 def test_item_by_item_reading_agrees_with_json_loads(text):
     """iter_array counts exactly what json.loads would, and fails where and how json.loads fails."""
-    from exalate_collector.parse import iter_array
+    from exalate_collector.json_scan import iter_array
 
     try:
         expected = json.loads(text)
@@ -248,7 +249,7 @@ def test_item_by_item_reading_agrees_with_json_loads(text):
 @pytest.mark.parametrize("endpoint", [SYNC_ERRORS, "syncevents/syncrequests"])
 def test_every_item_is_counted_and_at_most_max_kept_items_are_kept(endpoint):
     """A node answering a flood of tiny items costs counting, not memory."""
-    from exalate_collector.parse import MAX_KEPT_ITEMS
+    from exalate_collector.answer_parsers import MAX_KEPT_ITEMS
 
     many = MAX_KEPT_ITEMS + 5
     body = json.dumps([{"syncEventId": i, "errorReason": "R"} for i in range(many)]).encode()

@@ -9,7 +9,8 @@ import pytest
 from exalate_collector.endpoints import CONNECTIONS, TABLE
 from exalate_collector.errors import UnexpectedShape
 from exalate_collector.login import expires_at, token_in
-from exalate_collector.parse import MAX_NAME_CHARS, Connection, interpret
+from exalate_collector.parse import interpret
+from exalate_collector.readings import MAX_NAME_CHARS, Connection
 
 TOTALS = [e.name for e in TABLE if e.answer == "total"]
 CMONITOR = next(e.name for e in TABLE if e.answer == "error_count")

@@ -9,11 +9,10 @@ import pytest
 from exalate_collector.telemetry.contract import load_contract
 from exalate_collector.telemetry.points import Point, run_telemetry
 from exalate_collector.telemetry.series import SeriesState, SumTotal, continue_totals, series_key
+from exalate_collector.telemetry.verdicts import clean, judge
 from exalate_collector.telemetry.wire import (
     DEFAULT_MAX_REQUEST_BYTES,
     MIN_MAX_REQUEST_BYTES,
-    clean,
-    judge,
     metric_requests,
     split_logs,
 )

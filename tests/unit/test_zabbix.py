@@ -23,7 +23,8 @@ from exalate_collector.telemetry.points import run_telemetry
 from exalate_collector.zabbix import mapping
 from exalate_collector.zabbix.mapping import ERROR_LOG, EXTRA_ITEMS, build_map, item_key, plan_values, quote_param
 from exalate_collector.zabbix.sender import ZabbixOutput, report_telemetry, tls_wrapper
-from exalate_collector.zabbix.template import MACROS, TEMPLATE, build_template, render
+from exalate_collector.zabbix.template import TEMPLATE, build_template, render
+from exalate_collector.zabbix.triggers import MACROS
 
 from ..conftest import ROOT, T0, exchange_for, seed_exchanges
 

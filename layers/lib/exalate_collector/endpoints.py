@@ -2,7 +2,7 @@
 
 Each row says where the endpoint lives (API version, path template), what its answer is (``answer``:
 a queue of items with an identity, errors with a reason, a total, an error count, a connection list),
-and what it feeds (metric, events, state). Parsing (``parse.PARSERS[answer]``), the metric points,
+and what it feeds (metric, events, state). Parsing (``answer_parsers.PARSERS[answer]``), the metric points,
 the state, the simulator's routes, docs/telemetry.md and the tests' expected counts are all derived
 from this table: adding an endpoint is one row here, a fixture in ``simulator/fixtures/`` and, for a
 new kind of answer, a parser.
@@ -39,7 +39,7 @@ class Endpoint:
     api: str
     #: Below ``/rest/issuehub/<api>/``; ``{relation}`` is replaced by the percent-encoded relation name.
     path: str
-    #: What the answer is; selects the parser (``parse.PARSERS``).
+    #: What the answer is; selects the parser (``answer_parsers.PARSERS``).
     answer: Answer
     #: The ``collect`` group that polls it.
     group: Group

@@ -1,7 +1,9 @@
-"""Pure interpretation of one HTTP answer: status, content type and body in, a ``Reading`` out.
-
-No network, no AWS, no OpenTelemetry here: every function takes bytes and returns values or raises a
-``PollFailure`` subclass, so the whole behaviour is testable with tables of cases.
+"""Pure interpretation of one HTTP answer: status, content type and body in, a ``Reading`` out, or the
+``PollFailure`` that names what was wrong. Here is what holds for any endpoint: the failure of a status
+other than 200 (with a redacted excerpt, a redirect's target cut to its scheme and host), the JSON media
+type, the text encoding, and how a JSON error is worded; a large array body is streamed from its file
+slice by slice. What the JSON means is ``answer_parsers``' (per kind of answer), the scanning of arrays
+``json_scan``'s, the values ``readings``'. No network, no AWS, no OpenTelemetry: bytes in, values out.
 """
 
 from __future__ import annotations
@@ -9,86 +11,35 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from . import errors
-from .endpoints import Answer, Endpoint, row
-from .redact import excerpt, redact, scrub
-from .text import is_name_text, printable, unicode_safe
+from .answer_parsers import PARSERS, parse_array, reading_of
+from .endpoints import row
+from .json_scan import TextStream
+from .readings import ErrorItem, Reading, is_connection_name
+from .redact import excerpt
+from .text import printable
 
-UNKNOWN = "UNKNOWN"
-#: Free text from the node (error messages) is cut here before it becomes an event body.
-MAX_MESSAGE_CHARS = 2048
-#: Identifiers and reasons longer than this are not identifiers; they are cut.
-MAX_VALUE_CHARS = 128
-#: A connection name from the 4.0 list goes into URLs, attributes, log lines and the state as it is:
-#: a longer one, or one with a control character, is not a name (the list is unexpected_shape).
-MAX_NAME_CHARS = 255
-#: Of one answer, every item is counted and this many are kept (errors for events, identities for ages).
-MAX_KEPT_ITEMS = 10_000
-
-
-def is_connection_name(name: object) -> bool:
-    """A name the collector may put into a URL path, an attribute, a log line and the state: a
-    non-empty string of at most MAX_NAME_CHARS characters, no control character, not a dot segment
-    ('.' or '..' would leave /relations/)."""
-    return (
-        isinstance(name, str)
-        and bool(name.strip())
-        and len(name) <= MAX_NAME_CHARS
-        and is_name_text(name)
-        and name not in (".", "..")
-    )
-
+# ErrorItem, Reading and is_connection_name (readings.py) importable from here as before they moved.
+__all__ = [
+    "EXCERPT_BYTES",
+    "STREAM_BYTES",
+    "ErrorItem",
+    "Reading",
+    "failure_for_status",
+    "interpret",
+    "interpret_file",
+    "is_connection_name",
+    "is_json_media_type",
+    "media_type",
+    "read_items",
+]
 
 _NOT_FOUND = re.compile(r"^\s*Connection\s+`?[^`]*`?\s+not\s+found", re.IGNORECASE)
 _JSON_TYPES = ("application/json", "text/json")
-
-
-@dataclass(frozen=True)
-class ErrorItem:
-    """The safe part of one item of ``errorresponses`` or ``bloberrorresponses``.
-
-    Only identifiers, the reason and the node's error message are kept; nothing of a replica.
-    """
-
-    endpoint: str
-    reason: str
-    message: str | None = None
-    sync_event_id: int | str | None = None
-    issue_key: str | None = None
-    issue_id: int | str | None = None
-    blob_id: int | str | None = None
-    blob_event_id: int | str | None = None
-    #: ``<id>|<reason>`` (the id at the row's ``identity`` path): what makes this error the same error
-    #: in the next run; None when the item has no id (untrackable).
-    identity: str | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class Connection:
-    """One connection of the 4.0 list: its name (the relation name of the 2.4 API) and status."""
-
-    name: str
-    status: str
-    id: int | str | None = None
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What a successful poll of one endpoint said."""
-
-    #: Items of a queue or of errors; the total of a 4.0 queue; cmonitor's numErrors; connections listed.
-    items: int
-    reasons: Mapping[str, int] = field(default_factory=dict)
-    errors: tuple[ErrorItem, ...] = ()
-    #: Identities of the queued items (syncEventId, or blobId for blob endpoints), for the state.
-    identities: tuple[str, ...] = ()
-    connections: tuple[Connection, ...] = ()
 
 
 def media_type(content_type: str | None) -> str:
@@ -155,76 +106,6 @@ def interpret_file(
 #: Bytes read from a body file at a time; and enough of an error body for its excerpt.
 STREAM_BYTES = 1024 * 1024
 EXCERPT_BYTES = 4096
-
-
-class TextStream:
-    """A JSON array read from text that arrives in pieces: only the current item and the unread rest of
-    the current piece are held. ``offset`` is the position of ``buffer[0]`` in the whole text."""
-
-    def __init__(self, pieces: Iterator[str]) -> None:
-        self._pieces = pieces
-        self.buffer = ""
-        self.pos = 0
-        self.offset = 0
-        self.eof = False
-
-    def _more(self) -> bool:
-        """Append the next piece (dropping what was read). False at the end of the text."""
-        for piece in self._pieces:
-            if piece:
-                self.offset += self.pos
-                self.buffer = self.buffer[self.pos :] + piece
-                self.pos = 0
-                return True
-        self.eof = True
-        return False
-
-    def _skip_space(self) -> str:
-        """The next character after whitespace ('' at the end of the text)."""
-        while True:
-            self.pos = _WHITESPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
-            if self.pos < len(self.buffer):
-                return self.buffer[self.pos]
-            if not self._more():
-                return ""
-
-    def array_items(self) -> Iterator[Any]:
-        first = self._skip_space()
-        if first != "[":
-            while self._more():
-                pass
-            value = json.loads(self.buffer[self.pos :])  # raises JSONDecodeError for invalid JSON
-            raise _shape("$", "a JSON array", value)
-        self.pos += 1
-        if self._skip_space() == "]":
-            self.pos += 1
-        else:
-            while True:
-                yield self._item()
-                following = self._skip_space()
-                if following == ",":
-                    self.pos += 1
-                    continue
-                if following == "]":
-                    self.pos += 1
-                    break
-                raise json.JSONDecodeError("Expecting ',' delimiter", self.buffer, self.pos)
-        if self._skip_space() != "":
-            raise json.JSONDecodeError("Extra data", self.buffer, self.pos)
-
-    def _item(self) -> Any:
-        self._skip_space()
-        while True:
-            try:
-                item, end = _DECODER.raw_decode(self.buffer, self.pos)
-            except json.JSONDecodeError:
-                if self._more():
-                    continue  # the item goes on in the next piece
-                raise
-            if not self.eof and not _FOLLOWS_ITEM.match(self.buffer, end) and self._more():
-                continue  # "3." of "3.25": a number may go on in the next piece; read it again whole
-            self.pos = end
-            return item
 
 
 def failure_for_status(
@@ -294,211 +175,3 @@ def _check_json_type(content_type: str | None) -> None:
     mtype = media_type(content_type)
     if mtype and not is_json_media_type(mtype):
         raise errors.UnexpectedContentType(f"expected JSON, got {mtype!r}", 200)
-
-
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_FOLLOWS_ITEM = re.compile(r"[ \t\n\r,\]]")
-_DECODER = json.JSONDecoder()
-
-
-def iter_array(text: str) -> Iterator[Any]:
-    """The items of a JSON array, parsed one at a time and then let go.
-
-    A queue of thousands of replicas is never held as one object tree: only the text and the current
-    item are in memory. Errors are ``json.JSONDecodeError`` with positions in the whole text, exactly as
-    ``json.loads`` reports them; a document that is not an array raises UnexpectedShape.
-    """
-    index = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
-    if not text.startswith("[", index):
-        value = json.loads(text)  # raises JSONDecodeError for invalid JSON
-        raise _shape("$", "a JSON array", value)
-    index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
-    if text.startswith("]", index):
-        index += 1
-    else:
-        while True:
-            item, index = _DECODER.raw_decode(text, index)
-            yield item
-            index = _WHITESPACE.match(text, index).end()  # type: ignore[union-attr]
-            if text.startswith(",", index):
-                index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
-                continue
-            if text.startswith("]", index):
-                index += 1
-                break
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
-    end = _WHITESPACE.match(text, index).end()  # type: ignore[union-attr]
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else type(value).__name__
-
-
-def reading_of(spec: Endpoint, items: Iterable[Any]) -> Reading:
-    """Count the items; for an errors endpoint, also read each error and count by reason. Every item is
-    counted; the first MAX_KEPT_ITEMS are kept (errors for events and the state, identities for ages), so
-    a node answering millions of tiny items costs counting, not memory."""
-    if spec.answer == "errors":
-        kept: list[ErrorItem] = []
-        reasons: Counter[str] = Counter()
-        count = 0
-        for item in items:
-            count += 1
-            error = error_item(spec, item)
-            reasons[error.reason] += 1
-            if count <= MAX_KEPT_ITEMS:
-                kept.append(error)
-        return Reading(items=count, reasons=dict(sorted(reasons.items())), errors=tuple(kept))
-    count, identities = 0, []
-    for item in items:
-        count += 1
-        if count <= MAX_KEPT_ITEMS and (ident := identity_of(item, spec.identity)) is not None:
-            identities.append(str(ident))
-    return Reading(items=count, identities=tuple(identities))
-
-
-def parse_array(spec: Endpoint, text: str) -> Reading:
-    """A JSON array of items (the 2.4 queues and errors), read item by item."""
-    return reading_of(spec, iter_array(text))
-
-
-def parse_total(spec: Endpoint, text: str) -> Reading:
-    """``{"limit":0,"total":20,"results":[]}`` (the monitoring guide): the total; other fields ignored."""
-    return Reading(items=count_at(json.loads(text), "total"))
-
-
-def parse_error_count(spec: Endpoint, text: str) -> Reading:
-    """``{"numErrors":0}`` (the monitoring guide's customer monitor)."""
-    return Reading(items=count_at(json.loads(text), "numErrors"))
-
-
-def parse_connections(spec: Endpoint, text: str) -> Reading:
-    """The connection list. Not published: a list, or ``{"results": [...]}``, of objects with at least a
-    ``name``; ``status`` (ACTIVE, DEACTIVATED, ...) and ``id`` when present; other fields ignored."""
-    value = json.loads(text)
-    items, here = value, "$"
-    if isinstance(value, dict):
-        if "results" not in value:
-            raise _shape("$.results", "a list of connections", None, missing=True)
-        items, here = value["results"], "$.results"
-    if not isinstance(items, list):
-        raise _shape(here, "a list of connections", items)
-    found: dict[str, Connection] = {}
-    for index, item in enumerate(items):
-        where = f"{here}[{index}]"
-        if not isinstance(item, dict):
-            raise _shape(where, "an object", item)
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise _shape(f"{where}.name", "a non-empty string", name)
-        if len(name) > MAX_NAME_CHARS or not is_name_text(name):  # '.' and '..' are left out by discovery
-            expected = f"a connection name (at most {MAX_NAME_CHARS} characters, no control characters)"
-            raise _shape(f"{where}.name", expected, name)
-        status = item.get("status", UNKNOWN)
-        if not isinstance(status, str):
-            raise _shape(f"{where}.status", "a string", status)
-        status = status.strip().upper()[:MAX_VALUE_CHARS] or UNKNOWN
-        found.setdefault(name, Connection(name, status, _ident(item.get("id"))))
-    return Reading(items=len(found), connections=tuple(found.values()))
-
-
-def count_at(value: object, key: str) -> int:
-    """The non-negative integer ``value[key]``, below 2^63 (an OTLP gauge is an int64: a larger value
-    would fail the whole metrics export); UnexpectedShape naming the path otherwise."""
-    if not isinstance(value, dict):
-        raise _shape("$", f"an object with {key!r}", value)
-    count = value.get(key)
-    if isinstance(count, float) and count.is_integer():
-        count = int(count)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise _shape(f"$.{key}", "a non-negative integer", count, missing=key not in value)
-    if count >= _INT64:
-        raise _shape(f"$.{key}", "a non-negative integer below 2^63", count)
-    return count
-
-
-def _shape(path: str, expected: str, got: object, missing: bool = False) -> errors.UnexpectedShape:
-    found = "nothing" if missing else f"a JSON {_json_kind(got)}"
-    return errors.UnexpectedShape(f"{path}: expected {expected}, got {found}", 200)
-
-
-#: The parser of each kind of answer (the table's ``answer`` column).
-PARSERS: dict[Answer, Callable[[Endpoint, str], Reading]] = {
-    "queue": parse_array,
-    "errors": parse_array,
-    "total": parse_total,
-    "error_count": parse_error_count,
-    "connections": parse_connections,
-}
-
-
-def identity_of(item: object, path: tuple[str, ...]) -> int | str | None:
-    """The value at ``path`` inside one item (e.g. ``blobMetadata.blobId``); None when absent or not an id."""
-    value: object = item
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return _ident(value) if path else None
-
-
-def error_item(spec: Endpoint, item: object) -> ErrorItem:
-    """Read one error item defensively: anything missing, null or of the wrong type is left out."""
-    if not isinstance(item, dict):
-        return ErrorItem(endpoint=spec.name, reason=UNKNOWN)
-    source = item.get("sourceIssueKey")
-    source = source if isinstance(source, dict) else {}
-    reason = _text(item.get(spec.reason or "")) or UNKNOWN
-    ident = identity_of(item, spec.identity)
-    return ErrorItem(
-        endpoint=spec.name,
-        reason=reason,
-        message=_message(item.get(spec.message or "")),
-        sync_event_id=_ident(item.get("syncEventId")),
-        issue_key=_text(source.get("urn")),
-        issue_id=_ident(source.get("id")),
-        blob_id=_ident(item.get("blobId")) if "blobId" in spec.extra_ids else None,
-        blob_event_id=_ident(item.get("blobEventId")) if "blobEventId" in spec.extra_ids else None,
-        identity=None if ident is None else f"{ident}|{reason}",
-    )
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    value = scrub(value.strip()) if len(value) > MAX_VALUE_CHARS // 2 else value.strip()
-    # scrubbed before the cut (no credential is cut in half); an attribute value: one printable line
-    return printable(value[:MAX_VALUE_CHARS]) or None
-
-
-#: Identifiers are exported as OTLP int64 attributes; larger integers travel as (cut) text.
-_INT64 = 2**63
-
-
-def _ident(value: object) -> int | str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if -_INT64 <= value < _INT64 else _text(value)
-    return _text(value)
-
-
-def _message(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    cleaned = unicode_safe(redact(value))
-    return cleaned[:MAX_MESSAGE_CHARS] or None

@@ -1,18 +1,14 @@
-"""What must never leave the process: removed from every text by knowledge first, then by pattern.
-
-**By knowledge**: every credential the collector holds or sends is registered here the moment it is
-known (``remember``): resolved secrets and tokens, the basic-auth pair in plain and base64, each
-minted JWT, the OTLP header values, with their URL-encoded forms. Wherever one of them appears, in
-any text, it is replaced by ``<secret>`` -- whatever the node echoed and however it was echoed.
-
-**By pattern**, for what the collector cannot know: ``Bearer``/``Basic`` credentials, JWT-like
-tokens, ``password=``/``token=``/``secret=`` values, AWS access key ids, the user-info of URLs
-(``scrub``); and in free text from a node also e-mail addresses, phone-like numbers and long base64
-runs (``redact``).
-
-Applied to: event bodies and attributes, metric attributes (telemetry/points.py), log lines (the
-handler filter in logs.py), the archive's records (the body by knowledge only: replicas stay byte for
-byte unless they hold one of our credentials), error messages and excerpts (parse.py).
+"""What must never leave the process: removed from every text by knowledge first, then by pattern. **By
+knowledge**: every credential the collector holds or sends is registered here the moment it is known
+(``remember``): resolved secrets and tokens, the basic-auth pair in plain and base64, each minted JWT, the
+OTLP header values, with their URL-encoded forms (held by ``known_credentials``). Wherever one of them
+appears, in any text, it is replaced by ``<secret>`` -- whatever the node echoed and however it was echoed.
+**By pattern**, for what the collector cannot know: ``Bearer``/``Basic`` credentials, JWT-like tokens,
+``password=``/``token=``/``secret=`` values, AWS access key ids, the user-info of URLs (``scrub``); and in
+free text from a node also e-mail addresses, phone-like numbers and long base64 runs (``redact``). Applied
+to: event bodies and attributes, metric attributes (telemetry/points.py), log lines (the handler filter in
+logs.py), the archive's records (the body by knowledge only: replicas stay byte for byte unless they hold
+one of our credentials), error messages (answer_parsers.py) and excerpts (parse.py).
 """
 
 from __future__ import annotations
@@ -22,162 +18,35 @@ import codecs
 import functools
 import logging
 import re
-import threading
-from collections import deque
 from collections.abc import Iterable, Iterator
-from collections.abc import Set as AbstractSet
-from typing import AnyStr
-from urllib.parse import quote, quote_plus
+
+from .known_credentials import JWT_START, MIN_KNOWN_CHARS, KnownCredentials, forms, replace_minted
 
 SECRET = "<secret>"
-#: Shorter values cannot be searched for without destroying ordinary text; they rely on the patterns.
-MIN_KNOWN_CHARS = 6
 #: Minted tokens are remembered up to this many (older ones have long expired). More than the run-wide
 #: cap on requests in flight (limits.max_in_flight, at most 1,024): a token still travels while remembered.
 MAX_TOKENS = 4096
-#: How every JWT begins: its header is a JSON object, and base64url of '{"' is 'eyJ'.
-JWT_START = "eyJ"
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
-
-def _forms(value: str) -> set[str]:
-    """The value and its URL-encoded forms (as it travels in a query string)."""
-    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), quote(value, safe="-_.~")}
-    return {f for f in forms if len(f) >= MIN_KNOWN_CHARS}
-
-
-class _Known:
-    """The credentials of this process, in two kinds.
-
-    Static values (secrets, static tokens, the basic pair, OTLP header values) are few and change
-    rarely: one compiled alternation finds them all (compiled when next used after a change).
-    Minted JWTs (with ``qsh`` one per request, thousands a run) never touch that search: they are a
-    set, and a text is searched for them only at its ``eyJ`` (where every JWT begins), each such place
-    looked up in the set at the few token lengths there are. Registering a token costs a set insert,
-    never a recompilation."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.values: set[str] = set()
-        self.tokens: set[str] = set()
-        self.token_bytes: set[bytes] = set()
-        self._order: deque[str] = deque()  # tokens, oldest first: the oldest go beyond MAX_TOKENS
-        self._lengths: dict[int, int] = {}  # token length -> how many tokens have it
-        #: The distinct token lengths, longest first (read without the lock: replaced, never changed).
-        self.token_lengths: tuple[int, ...] = ()
-        self._pattern: re.Pattern[str] | None = None
-        self._as_bytes: dict[bytes, tuple[bytes, ...]] = {}
-        self._dirty = False
-        self.version = 0  # changes whenever the static values do (the key of scrub_value's cache)
-
-    def add(self, forms: set[str]) -> None:
-        with self.lock:
-            new = forms - self.values
-            if not new:
-                return
-            self.values.update(new)
-            self._dirty = True
-            self.version += 1
-
-    def add_token(self, token: str) -> None:
-        """A minted JWT. A text that held it was made after this call (it is registered before it is
-        sent), so no scrub_value cached earlier can hold it: the version stays."""
-        with self.lock:
-            if token in self.tokens:
-                return
-            self.tokens.add(token)
-            self.token_bytes.add(token.encode("ascii"))
-            self._order.append(token)
-            self._count(len(token), +1)
-            while len(self._order) > MAX_TOKENS:
-                old = self._order.popleft()
-                self.tokens.discard(old)
-                self.token_bytes.discard(old.encode("ascii"))
-                self._count(len(old), -1)
-
-    def _count(self, length: int, delta: int) -> None:
-        count = self._lengths.get(length, 0) + delta
-        if count:
-            self._lengths[length] = count
-        else:
-            del self._lengths[length]
-        if (count == 1 and delta > 0) or count == 0:
-            self.token_lengths = tuple(sorted(self._lengths, reverse=True))
-
-    def clear(self) -> None:
-        with self.lock:
-            self.values.clear()
-            self.tokens.clear()
-            self.token_bytes.clear()
-            self._order.clear()
-            self._lengths.clear()
-            self.token_lengths = ()
-            self._dirty = True
-            self.version += 1
-
-    def compiled(self) -> tuple[re.Pattern[str] | None, dict[bytes, tuple[bytes, ...]]]:
-        """One search for all static values in text, and for bytes the values grouped by their first
-        characters (a large body is scanned once per group)."""
-        with self.lock:
-            if self._dirty:
-                ordered = sorted(self.values, key=len, reverse=True)  # longest first
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
-                groups: dict[bytes, list[bytes]] = {}
-                for value in ordered:
-                    encoded = value.encode("utf-8")
-                    groups.setdefault(encoded[:MIN_KNOWN_CHARS], []).append(encoded)
-                self._as_bytes = {start: tuple(members) for start, members in groups.items()}
-                self._dirty = False
-            return self._pattern, self._as_bytes
-
-    def longest_bytes(self) -> int:
-        """The length of the longest credential in UTF-8 (a token is ASCII)."""
-        _, groups = self.compiled()
-        static = max((len(v) for members in groups.values() for v in members), default=0)
-        lengths = self.token_lengths
-        return max(static, lengths[0] if lengths else 0)
-
-
-_KNOWN = _Known()
+_KNOWN = KnownCredentials()
 
 
 def _minted_out(text: str) -> str:
     """``text`` with every minted token we remember replaced, wherever it appears (inside a longer
     base64url run too): at each ``eyJ``, a set look-up per token length."""
-    return _replace_minted(text, JWT_START, _KNOWN.tokens, SECRET)
+    return replace_minted(text, JWT_START, _KNOWN.tokens, _KNOWN.token_lengths, SECRET)
 
 
 def _minted_out_bytes(data: bytes) -> bytes:
     """``_minted_out`` of raw bytes (an archived body); returns ``data`` itself when none is in it."""
-    return _replace_minted(data, JWT_START.encode("ascii"), _KNOWN.token_bytes, SECRET.encode("ascii"))
-
-
-def _replace_minted(text: AnyStr, start: AnyStr, tokens: AbstractSet[AnyStr], secret: AnyStr) -> AnyStr:
-    """The one scan of both: ``text`` itself when no remembered token is in it."""
-    lengths = _KNOWN.token_lengths
-    if not lengths or start not in text:
-        return text
-    parts: list[AnyStr] = []
-    done = 0
-    at = text.find(start)
-    while at >= 0:
-        for size in lengths:
-            if text[at : at + size] in tokens:
-                parts.append(text[done:at])
-                parts.append(secret)
-                done = at + size
-                break
-        at = text.find(start, max(done, at + 1))
-    if not parts:
-        return text
-    parts.append(text[done:])
-    return text[:0].join(parts)
+    start, secret = JWT_START.encode("ascii"), SECRET.encode("ascii")
+    return replace_minted(data, start, _KNOWN.token_bytes, _KNOWN.token_lengths, secret)
 
 
 def remember(value: str | None) -> None:
     """Register a credential (and its encodings) so that it is removed from all text from now on."""
     if value:
-        _KNOWN.add(_forms(value))
+        _KNOWN.add(forms(value))
 
 
 def remember_token(token: str) -> None:
@@ -187,7 +56,7 @@ def remember_token(token: str) -> None:
     if len(token) < MIN_KNOWN_CHARS:
         return
     if _JWT.fullmatch(token):
-        _KNOWN.add_token(token)
+        _KNOWN.add_token(token, MAX_TOKENS)
     else:
         remember(token)
 
@@ -310,25 +179,6 @@ def redact(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def _without_cut_secret(text: str) -> str:
-    """``text`` without a trailing beginning of a known credential (a window cut it in half)."""
-    with _KNOWN.lock:
-        values, tokens = list(_KNOWN.values), list(_KNOWN.tokens)
-    for value in values:
-        for size in range(len(value) - 1, 2, -1):
-            if text.endswith(value[:size]):
-                return text[:-size]
-    lengths = _KNOWN.token_lengths
-    if lengths:  # a minted token's beginning: from an eyJ near the end, a prefix of one we minted
-        at = text.find(JWT_START, max(0, len(text) - lengths[0]))
-        while at >= 0:
-            tail = text[at:]
-            if any(token.startswith(tail) for token in tokens):
-                return text[:at]
-            at = text.find(JWT_START, at + 1)
-    return text
-
-
 def excerpt(body: bytes, limit: int = 256) -> str | None:
     """At most ``limit`` characters of a text body, redacted; None when the body is not UTF-8 text."""
     if not body:
@@ -340,7 +190,7 @@ def excerpt(body: bytes, limit: int = 256) -> str | None:
     except UnicodeDecodeError:
         return None
     if len(body) > limit * 4:
-        text = _without_cut_secret(text)
+        text = _KNOWN.without_cut_secret(text)
     cleaned = redact(text)
     return cleaned[:limit] or None
 

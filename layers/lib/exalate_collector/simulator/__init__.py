@@ -1,5 +1,6 @@
 """The bundled Exalate node simulator."""
 
-from .server import Behaviour, NodeSimulator, repaired_body, seed_body
+from .answers import Behaviour, repaired_body, seed_body
+from .server import NodeSimulator
 
 __all__ = ["Behaviour", "NodeSimulator", "repaired_body", "seed_body"]

@@ -1,19 +1,13 @@
-"""A real HTTP Exalate node, written from the API document, for the tests, the demo and the benchmarks.
-
-It serves every endpoint of the endpoint table (its routes come from ``endpoints.TABLE``): the 2.4
-ones for each relation with the document's example bodies (byte for byte); the 4.0 ones for the node,
-computed from the same relations (the totals add up the 2.4 queues by direction, cmonitor counts
-their errors, the connection list names them with a status that a test can change, and a relation
-added between runs is a new connection). It verifies the JWT (HS256, exp in seconds or milliseconds,
-qsh when present), answers the documented 400/401/403/500 statuses, and lets a test inject latency
-and faults per endpoint. With ``login`` set it answers ``POST /rest/issuehub/4.0/authenticate`` with a
-JWT (exp in milliseconds, as Exalate's own); with ``login_only`` too, a GET must carry that token in
-``X-exalate-jwt``, as on a node whose 4.0 API is reached by login. Any other method or path is answered
-405 and recorded, so a test can prove what the collector sent.
-
-``examples="repaired"`` serves the one example of the API document that is not valid JSON
-(``bloberrorresponses``: a comma is missing) with that comma restored, the answer a sound node sends;
-the default, ``"seed"``, serves every example byte for byte, as the tests of the parser need it.
+"""A real HTTP Exalate node, written from the API document, for the tests, the demo and the benchmarks:
+``NodeSimulator``, what one node knows and decides. It serves every endpoint of the endpoint table: the
+2.4 ones for each relation with the document's example bodies (``answers``: seed or repaired); the 4.0
+ones for the node, computed from the same relations (the totals add up the 2.4 queues by direction,
+cmonitor counts their errors, the connection list names them with a status that a test can change, and a
+relation added between runs is a new connection). It verifies the JWT (HS256, exp in seconds or
+milliseconds, qsh when present), answers the documented 400/401/403/500 statuses, and lets a test inject
+latency and faults per endpoint. With ``login`` set it answers ``POST /rest/issuehub/4.0/authenticate``
+with a JWT (exp in milliseconds, as Exalate's own); with ``login_only`` too, a GET must carry that token
+in ``X-exalate-jwt``. The HTTP server and the routing are ``handler``'s.
 """
 
 from __future__ import annotations
@@ -21,83 +15,19 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import re
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
-from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
 
 from ..auth import query_string_hash
-from ..endpoints import BLOB_ERRORS, LOGIN_PATH, TABLE, Endpoint, row
+from ..endpoints import TABLE, Endpoint
 from ..errors import PollFailure
 from ..parse import interpret
-
-NOT_FOUND_TEXT = "Connection `{relation}` not found. Seems like it was removed on the Destination side."
-
-
-Examples = Literal["seed", "repaired"]
-#: The API document's examples that are not valid JSON, served repaired with ``examples="repaired"``.
-REPAIRED = frozenset({BLOB_ERRORS})
-
-
-def seed_body(endpoint: str) -> bytes:
-    """The example body of an endpoint (for the 2.4 ones, exactly as the API document prints it)."""
-    return files(__package__).joinpath("fixtures", row(endpoint).fixture).read_bytes()
-
-
-def repaired_body(endpoint: str) -> bytes:
-    """The example body of an endpoint as a sound node sends it: the seed's, or its repaired copy
-    (``<fixture>.repaired.json``: the seed's bytes with its one missing comma restored)."""
-    if endpoint not in REPAIRED:
-        return seed_body(endpoint)
-    name = row(endpoint).fixture.removesuffix(".json") + ".repaired.json"
-    return files(__package__).joinpath("fixtures", name).read_bytes()
-
-
-def example_body(endpoint: str, examples: Examples = "seed") -> bytes:
-    return repaired_body(endpoint) if examples == "repaired" else seed_body(endpoint)
-
-
-def _route(spec: Endpoint) -> re.Pattern[str]:
-    template = re.escape(spec.template)
-    return re.compile("^" + template.replace(re.escape("{relation}"), "(?P<relation>[^/]+)") + "$")
-
-
-#: The simulator's routes, one per row of the endpoint table.
-ROUTES = tuple((_route(spec), spec) for spec in TABLE)
-
-
-@dataclass
-class Behaviour:
-    """How one endpoint answers. The default is the document's example with 200."""
-
-    status: int = 200
-    body: bytes | None = None  # None: the node's example for the endpoint (seed or repaired)
-    content_type: str = "application/json"
-    latency_s: float = 0.0
-    hang: bool = False  # accept the request, never answer (until the server stops)
-    drop: bool = False  # close the connection without any answer
-    headers: Mapping[str, str] = field(default_factory=dict)
-    #: Send the body in pieces with this pause between them (a slow, trickling node).
-    trickle_s: float = 0.0
-    #: Echo the request (line and headers, credentials included) as a careless node does: in place of
-    #: every ``{echo}`` in the body (JSON-escaped), or appended to it.
-    echo: bool = False
-
-
-@dataclass(frozen=True)
-class SeenRequest:
-    method: str
-    path: str
-    authenticated: bool
+from .answers import Behaviour, Examples, example_body
+from .handler import NodeHandler, ReusePortServer, SeenRequest, SimulatorServer
 
 
 class NodeSimulator:
@@ -153,7 +83,7 @@ class NodeSimulator:
         self.max_in_flight = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------------
@@ -247,10 +177,10 @@ class NodeSimulator:
         serve one port, the kernel spreading connections over them (the benchmarks' simulator)."""
         simulator = self
 
-        class Handler(_Handler):
+        class Handler(NodeHandler):
             node = simulator
 
-        self._server = (_ReusePortServer if reuse_port else _Server)(("127.0.0.1", port), Handler)
+        self._server = (ReusePortServer if reuse_port else SimulatorServer)(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._server.tls = self.tls
         self._thread = threading.Thread(
@@ -322,142 +252,3 @@ class NodeSimulator:
             if endpoints is None:
                 return None
             return endpoints.get(endpoint, Behaviour())
-
-
-class _Server(ThreadingHTTPServer):
-    # the default listen backlog (5) drops connections under a real fan-out (1,024: max_in_flight's cap)
-    request_queue_size = 1024
-    tls: ssl.SSLContext | None = None
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        if self.tls is not None:  # the handshake happens in the request's own thread, at its first read
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, address
-
-
-class _ReusePortServer(_Server):
-    allow_reuse_port = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    node: NodeSimulator
-    protocol_version = "HTTP/1.1"
-    server_version = "ExalateSimulator/2.4"
-    # Headers and body leave in separate writes: with Nagle's algorithm on, the client's delayed ACK
-    # would add ~40 ms to every answer, which no real node does.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        return
-
-    def _record(self, authenticated: bool) -> None:
-        with self.node.lock:
-            self.node.seen.append(SeenRequest(self.command, self.path.split("?", 1)[0], authenticated))
-
-    def _refuse_method(self) -> None:
-        self._record(False)
-        self._send(405, b'{"message":"only GET"}', "application/json", {"Allow": "GET"})
-
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
-
-    def do_POST(self) -> None:
-        node = self.node
-        if node.login is None or urlsplit(self.path).path != node.context_path + LOGIN_PATH:
-            self._refuse_method()
-            return
-        length = self.headers.get("Content-Length", "0")
-        body = self.rfile.read(int(length)) if length.isdigit() else b""
-        status, answer, headers = node.login_answer(body)
-        self._record(status == 200)
-        self._send(status, answer, "application/json", headers)
-
-    def do_GET(self) -> None:
-        node = self.node
-        with node.lock:
-            node.connections.add(self.client_address[:2])
-            node.in_flight += 1
-            node.max_in_flight = max(node.max_in_flight, node.in_flight)
-        try:
-            self._get()
-        finally:
-            with node.lock:
-                node.in_flight -= 1
-
-    def _get(self) -> None:
-        parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query))
-        if not parts.path.startswith(self.node.context_path + "/"):
-            self._record(False)
-            self._send(404, b"Not Found", "text/plain")
-            return
-        relative_path = parts.path[len(self.node.context_path) :]
-        refused = self.node.authenticate(self.headers, relative_path, query)  # type: ignore[arg-type]
-        self._record(refused is None)
-        if self.node.latency_s:
-            time.sleep(self.node.latency_s)
-        if refused is not None:
-            message = "not authenticated" if refused == 403 else "incorrect credentials"
-            self._send(refused, json.dumps({"message": message}).encode(), "application/json")
-            return
-        matches = ((route.match(relative_path), spec) for route, spec in ROUTES)
-        found, spec = next(((m, s) for m, s in matches if m is not None), (None, None))
-        if found is None or spec is None:
-            self._send(404, b"Not Found", "text/plain")
-            return
-        if not spec.per_relation:
-            custom = self.node.node_behaviours.get(spec.name)
-            self._answer(custom or Behaviour(body=self.node.node_answer(spec)), spec.name)
-            return
-        relation = unquote(found.group("relation"))
-        behaviour = self.node.behaviour(relation, spec.name)
-        if behaviour is None:
-            self._send(400, NOT_FOUND_TEXT.format(relation=relation).encode(), "text/plain")
-            return
-        self._answer(behaviour, spec.name)
-
-    def _answer(self, behaviour: Behaviour, endpoint: str) -> None:
-        if behaviour.latency_s:
-            time.sleep(behaviour.latency_s)
-        if behaviour.hang:
-            self.node.stopping.wait()
-            self.close_connection = True
-            return
-        if behaviour.drop:
-            self.close_connection = True
-            self.connection.close()
-            return
-        body = self.node.example(endpoint) if behaviour.body is None else behaviour.body
-        if behaviour.echo:
-            body = self._echo(body)
-        self._send(behaviour.status, body, behaviour.content_type, behaviour.headers, behaviour.trickle_s)
-
-    def _echo(self, body: bytes) -> bytes:
-        request = f"{self.command} {self.path}\n" + "".join(f"{k}: {v}\n" for k, v in self.headers.items())
-        if b"{echo}" in body:
-            return body.replace(b"{echo}", json.dumps(request)[1:-1].encode("utf-8"))
-        return body + b"\n" + request.encode("utf-8")
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: Mapping[str, str] | None = None,
-        trickle_s: float = 0.0,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not trickle_s:
-            self.wfile.write(body)
-            return
-        step = max(1, len(body) // 10)
-        for start in range(0, len(body), step):
-            if self.node.stopping.wait(trickle_s):
-                return
-            self.wfile.write(body[start : start + step])
-            self.wfile.flush()

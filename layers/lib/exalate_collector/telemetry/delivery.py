@@ -1,4 +1,4 @@
-"""The OTLP/HTTP edge: one POST per request body, its answer judged by ``wire.judge``.
+"""The OTLP/HTTP edge: one POST per request body, its answer judged by ``verdicts.judge``.
 
 Not the SDK's exporters: they count any status below 400 as delivered (a 301/302/307 that delivered
 nothing), ignore ``partial_success`` and keep the backend's message out of reach of the caller. Here a
@@ -21,7 +21,8 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ExportUnreachable
-from .wire import Batch, Verdict, clean, judge
+from .verdicts import Verdict, clean, judge
+from .wire import Batch
 
 UNREACHABLE = ExportUnreachable.error_type
 RETRYABLE = frozenset({429, 502, 503, 504})

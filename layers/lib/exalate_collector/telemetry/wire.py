@@ -1,42 +1,30 @@
-"""Pure: a run's points -> OTLP/HTTP protobuf requests of bounded size, and an OTLP answer -> a verdict.
-
-The points are what ``points.py`` computed; nothing is aggregated by the SDK (whose instruments merge
-every series past its cardinality limit, 2,000 per metric by default, into one ``otel.metric.overflow``
-series). Here each distinct attribute set is one series, however many there are: gauges keep their last
-value, counters add up, histogram samples fall into the contract's buckets. Cumulative totals continue
-the deployment's memory (``series.continue_totals``).
-
-Requests are assembled from serialized data points with exact protobuf framing, so a request's size is
-known before it is built: every request is at most ``max_bytes`` (uncompressed), a metric's points are
-spread over as many requests as needed, and only a point that alone exceeds the bound is left out
-(counted in ``Encoded.too_large``).
+"""Pure: a run's points -> OTLP/HTTP protobuf requests of bounded size. The points are what ``points.py``
+computed; nothing is aggregated by the SDK (whose instruments merge every series past its cardinality
+limit, 2,000 per metric by default, into one ``otel.metric.overflow`` series). Here each distinct attribute
+set is one series, however many there are: gauges keep their last value, counters add up, histogram
+samples fall into the contract's buckets; cumulative totals continue the deployment's memory
+(``series.continue_totals``). Requests are assembled from data points serialized with exact protobuf
+framing (``encoding``), so a request's size is known before it is built: every request is at most
+``max_bytes`` (uncompressed), a metric's points (and a run's log records, ``split_logs``) are spread over
+as many requests as needed, and only an item that alone exceeds the bound is left out (counted in
+``Encoded.too_large``). The verdict on the backend's answer is ``verdicts``'.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import math
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
-from ..errors import ExportRedirected, ExportRefused, ExportRejected
-from ..redact import redact
 from .contract import MetricSpec
+from .encoding import FRAME, TAGS, AttributeValue, PointEncoder, resource_proto, varint
 from .points import Point
 from .series import HistogramTotal, SeriesKey, SeriesState, continue_totals
 
@@ -45,11 +33,8 @@ from .series import HistogramTotal, SeriesKey, SeriesState, continue_totals
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 #: The smallest bound accepted: room for a resource, a scope, a metric and its longest point.
 MIN_MAX_REQUEST_BYTES = 16 * 1024
-#: Framing of one length-delimited field: a one-byte tag and at most a five-byte length.
-_FRAME = 6
 _CUMULATIVE = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
 _DELTA = pb.AGGREGATION_TEMPORALITY_DELTA
-AttributeValue = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -71,63 +56,6 @@ class Encoded:
     @property
     def items(self) -> int:
         return sum(b.items for b in self.batches)
-
-
-def _varint(n: int) -> bytes:
-    if n < _SMALL:
-        return _VARINTS[n]
-    return _slow_varint(n)
-
-
-def _slow_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-_SMALL = 1 << 14
-_VARINTS = [_slow_varint(n) for n in range(_SMALL)]
-_TAGS = [bytes((n,)) for n in range(256)]
-
-
-def _field(tag: int, payload: bytes) -> bytes:
-    """A length-delimited field: tag byte (field number << 3 | 2), length, payload."""
-    n = len(payload)
-    return _TAGS[tag] + (_VARINTS[n] if n < _SMALL else _slow_varint(n)) + payload
-
-
-def _any(value: AttributeValue) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    return AnyValue(double_value=float(value))
-
-
-def key_values(attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_any(v)) for k, v in attributes.items()]
-
-
-def resource_proto(attributes: Mapping[str, AttributeValue]) -> PbResource:
-    return PbResource(attributes=key_values(attributes))
-
-
-@dataclass(frozen=True)
-class _Histogram:
-    bounds: tuple[float, ...]
-    count: int = 0
-    sum: float = 0.0
-    buckets: tuple[int, ...] = ()
-    min: float = math.inf
-    max: float = -math.inf
 
 
 def _sample(before: HistogramTotal | None, value: float, bounds: tuple[float, ...]) -> HistogramTotal:
@@ -164,51 +92,6 @@ def aggregate(points: Iterable[Point], specs: Mapping[str, MetricSpec]) -> Aggre
         else:
             out.histograms[key] = _sample(out.histograms.get(key), float(p.value), spec.bucket_boundaries)
     return out
-
-
-class _Encoder:
-    """Data points serialized by hand (the same wire format the protobuf runtime writes, fields in number
-    order), each attribute's KeyValue serialized once per run: the run's hot loop, 3-5x the generated
-    classes' speed. ``test_wire`` decodes every shape back with the generated classes."""
-
-    def __init__(self) -> None:
-        self._attributes: dict[tuple[int, tuple[str, AttributeValue]], bytes] = {}
-
-    def attributes(self, tag: int, key: SeriesKey) -> bytes:
-        out = []
-        cache = self._attributes
-        for pair in key[1]:
-            encoded = cache.get((tag, pair))
-            if encoded is None:
-                kv = KeyValue(key=pair[0], value=_any(pair[1])).SerializeToString()
-                encoded = cache[(tag, pair)] = _field(tag, kv)
-            out.append(encoded)
-        return b"".join(out)
-
-    def number(self, key: SeriesKey, value: int | float, start: int, now: int) -> bytes:
-        head = (_FIXED64_2 + _U64.pack(start) if start else b"") + _FIXED64_3 + _U64.pack(now)
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = _SFIXED64_6 + _I64.pack(value)  # a oneof: written even when 0
-        else:
-            number = _DOUBLE_4 + _F64.pack(float(value))
-        return _field(0x0A, head + number + self.attributes(0x3A, key))
-
-    def histogram(self, key: SeriesKey, h: HistogramTotal, start: int, now: int) -> bytes:
-        parts = [
-            (_FIXED64_2 + _U64.pack(start) if start else b"") + _FIXED64_3 + _U64.pack(now),
-            b"\x21" + _U64.pack(h.count),
-            b"\x29" + _F64.pack(h.sum),  # optional in the proto: present even when 0
-            _field(0x32, struct.pack(f"<{len(h.buckets)}Q", *h.buckets)) if h.buckets else b"",
-            _field(0x3A, struct.pack(f"<{len(h.bounds)}d", *h.bounds)) if h.bounds else b"",
-            self.attributes(0x4A, key),
-        ]
-        if h.count:
-            parts.append(b"\x59" + _F64.pack(h.min) + b"\x61" + _F64.pack(h.max))
-        return _field(0x0A, b"".join(parts))
-
-
-_U64, _I64, _F64 = struct.Struct("<Q"), struct.Struct("<q"), struct.Struct("<d")
-_FIXED64_2, _FIXED64_3, _DOUBLE_4, _SFIXED64_6 = b"\x11", b"\x19", b"\x21", b"\x31"
 
 
 @dataclass
@@ -261,7 +144,7 @@ def metric_requests(
         sum_values, histograms = dict(run.sums), dict(run.histograms)
         temporality = _DELTA
     by_name: dict[str, list[bytes]] = {}
-    encode = _Encoder()
+    encode = PointEncoder()
     for name, series in run.gauges.items():
         by_name[name] = [encode.number(k, v, 0, now_unix_nano) for k, v in series.items()]
     for key, value in sorted(sum_values.items(), key=_by_key):
@@ -295,7 +178,7 @@ def pack(
     """Greedy: points in order into the current request while it stays within ``max_bytes`` (framing
     counted at its largest), then a new request. Returns the requests and the points left out."""
     rm_head, sm_head = _scope_head(resource, scope)
-    base = _FRAME + len(rm_head) + _FRAME + len(sm_head)
+    base = FRAME + len(rm_head) + FRAME + len(sm_head)
     batches: list[Batch] = []
     too_large = 0
     current: list[tuple[_Metric, list[bytes]]] = []
@@ -309,7 +192,7 @@ def pack(
         current, size, items = [], base, 0
 
     for metric in metrics:
-        overhead = _FRAME + len(metric.head) + _FRAME + len(metric.data_head)
+        overhead = FRAME + len(metric.head) + FRAME + len(metric.data_head)
         opened = False
         for point in metric.points:
             if base + overhead + len(point) > max_bytes:
@@ -331,22 +214,22 @@ def pack(
 
 def _request(rm_head: bytes, sm_head: bytes, metrics: Sequence[tuple[_Metric, list[bytes]]]) -> bytes:
     """ExportMetricsServiceRequest{ResourceMetrics{resource, ScopeMetrics{scope, Metric...}}}, its lengths
-    computed first so that the request is joined once (nesting ``_field`` would copy it at each level)."""
+    computed first so that the request is joined once (nesting ``frame`` would copy it at each level)."""
     pieces: list[bytes] = []
     scope_size = len(sm_head)
     for metric, points in metrics:
         if not points:
             continue
         data_size = len(metric.data_head) + sum(len(p) for p in points)
-        data_length = _varint(data_size)
+        data_length = varint(data_size)
         metric_size = len(metric.head) + 1 + len(data_length) + data_size
-        metric_length = _varint(metric_size)
-        pieces += (_TAGS[0x12], metric_length, metric.head, _TAGS[metric.data_tag], data_length, metric.data_head)
+        metric_length = varint(metric_size)
+        pieces += (TAGS[0x12], metric_length, metric.head, TAGS[metric.data_tag], data_length, metric.data_head)
         pieces += points
         scope_size += 1 + len(metric_length) + metric_size
-    scope_length = _varint(scope_size)
+    scope_length = varint(scope_size)
     resource_size = len(rm_head) + 1 + len(scope_length) + scope_size
-    head = [_TAGS[0x0A], _varint(resource_size), rm_head, _TAGS[0x12], scope_length, sm_head]
+    head = [TAGS[0x0A], varint(resource_size), rm_head, TAGS[0x12], scope_length, sm_head]
     return b"".join(head + pieces)
 
 
@@ -364,11 +247,11 @@ def split_logs(request: ExportLogsServiceRequest, max_bytes: int) -> tuple[tuple
             scoped = part.scope_logs.add()
             scoped.scope.CopyFrom(sl.scope)
             scoped.schema_url = sl.schema_url
-            base = head.ByteSize() + 2 * _FRAME
+            base = head.ByteSize() + 2 * FRAME
             chunk: list[Any] = []
             size = base
             for record in sl.log_records:
-                cost = record.ByteSize() + _FRAME
+                cost = record.ByteSize() + FRAME
                 if base + cost > max_bytes:
                     too_large += 1
                     continue
@@ -387,121 +270,3 @@ def _logs_batch(head: ExportLogsServiceRequest, records: list[Any]) -> Batch:
     request.CopyFrom(head)
     request.resource_logs[0].scope_logs[0].log_records.extend(records)
     return Batch(request.SerializeToString(), len(records))
-
-
-# --- answers ------------------------------------------------------------------------------------------
-
-#: The longest backend message kept (a log line and the CLI's message quote it).
-MESSAGE_CHARS = 300
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one answer says. ``delivered``: a 2xx that rejected nothing. ``rejected``: items the backend
-    said it rejected (partial_success); all of them when a request failed."""
-
-    delivered: bool
-    error_type: str | None = None
-    message: str = ""
-    status_code: int | None = None
-    rejected: int = 0
-
-
-def clean(text: str, limit: int = MESSAGE_CHARS) -> str:
-    """A backend's text as one printable, redacted line of at most ``limit`` characters."""
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = " ".join(redact(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _status_message(body: bytes, content_type: str) -> str:
-    """The message of an error answer: a google.rpc.Status (protobuf or JSON), else the text itself."""
-    if not body:
-        return ""
-    if "protobuf" in content_type:
-        try:
-            from google.rpc.status_pb2 import Status
-
-            status = Status.FromString(body)
-            if status.message:
-                return clean(status.message)
-        except DecodeError:
-            pass
-    if "json" in content_type:
-        try:
-            raw = json.loads(body)
-            if isinstance(raw, dict) and isinstance(raw.get("message"), str):
-                return clean(raw["message"])
-        except ValueError:
-            pass
-    if "html" in content_type:
-        return "an HTML page"
-    return clean(body[:4096].decode("utf-8", "replace"))
-
-
-def _partial(body: bytes, content_type: str, signal: str) -> tuple[int, str]:
-    """(rejected items, message) of a 2xx answer's partial_success; (0, '') when it has none."""
-    if not body:
-        return 0, ""
-    if "json" in content_type:
-        try:
-            raw = json.loads(body)
-            partial = raw.get("partialSuccess") or {} if isinstance(raw, dict) else {}
-            count = partial.get("rejectedDataPoints" if signal == "metrics" else "rejectedLogRecords", 0)
-            return int(count or 0), clean(str(partial.get("errorMessage") or ""))
-        except (ValueError, TypeError, AttributeError):
-            return 0, ""
-    answer: Any = ExportMetricsServiceResponse() if signal == "metrics" else ExportLogsServiceResponse()
-    try:
-        answer.ParseFromString(body)
-    except DecodeError:
-        return 0, ""
-    if not answer.HasField("partial_success"):
-        return 0, ""
-    success = answer.partial_success
-    count = success.rejected_data_points if signal == "metrics" else success.rejected_log_records
-    return int(count), clean(success.error_message)
-
-
-def origin(location: str) -> str:
-    """Scheme and host of a redirect's target: never its user-info, path or query."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(location)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "an unreadable location"
-    if not parts.scheme or not host:
-        return "a relative location"
-    return clean(f"{parts.scheme}://{host}{port}")
-
-
-def judge(
-    signal: str, status: int, content_type: str = "", body: bytes = b"", location: str = "", items: int = 0
-) -> Verdict:
-    """The verdict on one answer to a request of ``items`` data points (or log records)."""
-    content_type = content_type.lower()
-    if 200 <= status < 300:
-        rejected, message = _partial(body, content_type, signal)
-        if rejected > 0:
-            what = "data points" if signal == "metrics" else "log records"
-            told = f": {message}" if message else ""
-            return Verdict(
-                False,
-                ExportRejected.error_type,
-                f"rejected {rejected} of {items} {what}{told}",
-                status,
-                min(rejected, items),
-            )
-        return Verdict(True, message=message, status_code=status)
-    if 300 <= status < 400:
-        where = origin(location) if location else "nowhere (no Location)"
-        message = (
-            f"HTTP {status} redirecting to {where}: not followed (a redirected POST loses its body or goes where it"
-            " should not); set the endpoint to the final URL"
-        )
-        return Verdict(False, ExportRedirected.error_type, message, status, items)
-    told = _status_message(body, content_type)
-    return Verdict(False, ExportRefused.error_type, f"HTTP {status}" + (f": {told}" if told else ""), status, items)
