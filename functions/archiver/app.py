@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from exalate_collector import logs
 from exalate_collector.archive.archiver import ArchiverSettings, process
 from exalate_collector.aws import client as aws_client
+from exalate_collector.deadline import Deadline
 from exalate_collector.settings import Settings
 
 # Every environment variable read and validated once; a bad one fails the init, naming the variable.
@@ -23,7 +24,8 @@ logs.configure(ENVIRONMENT.log_level, json_lines=True)
 # Built once per execution environment and reused by warm invocations.
 # Every failed message is reported in batchItemFailures, even when all fail (no exception: same contract).
 PROCESSOR = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-S3 = aws_client("s3")
+# The archiver has no run budget: its calls keep the client's fixed bounds (aws.py), under the invocation's timeout.
+S3 = aws_client("s3", Deadline.NONE)
 SETTINGS = ArchiverSettings.from_settings(ENVIRONMENT)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from exalate_collector.aws import client as aws_client
+from exalate_collector.aws import LazyClient
 from exalate_collector.config import Config, parse_config
 from exalate_collector.devtools.otlp_receiver import OtlpReceiver
 from exalate_collector.simulator import NodeSimulator
@@ -126,4 +126,4 @@ def store(request, tmp_path) -> StateStore:
     request.getfixturevalue("aws")
     bucket = f"state-{uuid.uuid4().hex[:8]}"
     boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    return S3StateStore(aws_client("s3"), bucket, "state/")
+    return S3StateStore(LazyClient("s3"), bucket, "state/")

@@ -17,7 +17,7 @@ import pytest
 from exalate_collector.archive.envelope import claim_message, parse_message
 from exalate_collector.archive.records import body_of, decode_jsonl_gz
 from exalate_collector.archive.sinks import LocalDirectorySink, QueueSink
-from exalate_collector.aws import client as aws_client
+from exalate_collector.aws import LazyClient
 from exalate_collector.config import parse_config
 from exalate_collector.endpoints import ENDPOINTS, SYNC_REQUESTS, SYNC_RESPONSES, polls_per_relation
 from exalate_collector.errors import RunFailed
@@ -125,7 +125,7 @@ def incompressible_items(size: int) -> bytes:
 
 
 def queue_sink(stack: dict[str, Any]) -> QueueSink:
-    return QueueSink(aws_client("sqs"), stack["queue"], aws_client("s3"), stack["bucket"])
+    return QueueSink(LazyClient("sqs"), stack["queue"], LazyClient("s3"), stack["bucket"])
 
 
 def test_small_run_end_to_end(stack, simulator, receiver, pipeline):
@@ -251,7 +251,7 @@ def test_a_non_utf8_body_is_archived_as_base64(stack, simulator):
 
 
 def test_a_failed_handoff_is_reported_and_fails_the_run(stack, simulator, receiver, pipeline):
-    sink = QueueSink(aws_client("sqs"), stack["queue"] + "-missing", aws_client("s3"), stack["bucket"])
+    sink = QueueSink(LazyClient("sqs"), stack["queue"] + "-missing", LazyClient("s3"), stack["bucket"])
     result = run(config_for(node_config(simulator, ["AllContent"])), 10, pipeline, sink)
     assert result.archive is not None and [f.error_type for _, f in result.archive.failures] == ["handoff_failed"]
     assert values(receiver, "exalate.archive.failures", {"error.type": "handoff_failed"}) == [1]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from exalate_collector.archive.records import decode_jsonl_gz
 from exalate_collector.archive.sinks import LocalDirectorySink
+from exalate_collector.deadline import Deadline
 from exalate_collector.endpoints import ENDPOINTS, SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.runner import run
 from exalate_collector.simulator import Behaviour
@@ -60,7 +61,7 @@ def write_raw(store: StateStore, data: bytes) -> None:
         store.path("jira-test").write_bytes(data)
     else:
         assert isinstance(store, S3StateStore)
-        store.s3.put_object(Bucket=store.bucket, Key=store.key("jira-test"), Body=data)
+        store.s3(Deadline.NONE).put_object(Bucket=store.bucket, Key=store.key("jira-test"), Body=data)
 
 
 def valid_with(item: str) -> bytes:
@@ -88,7 +89,7 @@ def test_corrupt_state_is_classified_replaced_and_the_next_run_is_normal(simulat
     kinds = [e.attributes["error.type"] for e in first.telemetry.events if e.name == "exalate.state.failure"]
     assert kinds == ["state_corrupt"]
     assert first.failures == 1  # only the seed's own invalid bloberrorresponses: every endpoint was polled
-    replaced = store.load("jira-test")
+    replaced = store.load("jira-test", Deadline.NONE)
     assert replaced.failure is None and replaced.state is not None  # the object was replaced
     assert [seen["t"] for seen in replaced.state["relations"]["AllContent"][SYNC_REQUESTS].values()] == [T0]
 

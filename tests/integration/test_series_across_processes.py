@@ -198,7 +198,7 @@ def test_a_late_state_failure_sends_its_event_and_leaves_the_counters_alone(simu
     from .conftest import config_for
 
     class NodeStateUnwritable(LocalStateStore):
-        def save(self, node, state, token):
+        def save(self, node, state, token, deadline):
             raise StateWriteFailed("disk full")
 
     simulator.set("AllContent", SYNC_ERRORS, Behaviour(status=500))

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from exalate_collector.aws import client as aws_client
+from exalate_collector.aws import LazyClient
+from exalate_collector.deadline import Deadline
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.runner import RunResult, commit_state, recall, run
 from exalate_collector.simulator import Behaviour
@@ -31,7 +32,7 @@ QUEUE = json.dumps([{"syncEventId": 1}, {"syncEventId": 2}]).encode()
 
 
 def stored(store: StateStore, node: str = "jira-test") -> dict[str, Any] | None:
-    return store.load(node).state
+    return store.load(node, Deadline.NONE).state
 
 
 def events(result: RunResult, name: str) -> list[Any]:
@@ -127,7 +128,7 @@ def corrupt(store: StateStore, data: bytes) -> None:
     if isinstance(store, LocalStateStore):
         store.path("jira-test").write_bytes(data)
     else:
-        store.s3.put_object(Bucket=store.bucket, Key=store.key("jira-test"), Body=data)
+        store.s3(Deadline.NONE).put_object(Bucket=store.bucket, Key=store.key("jira-test"), Body=data)
 
 
 class Interleaved:
@@ -136,14 +137,14 @@ class Interleaved:
     def __init__(self, inner: StateStore, other_run) -> None:
         self.inner, self.other_run, self.saves = inner, other_run, 0
 
-    def load(self, node: str) -> Loaded:
-        return self.inner.load(node)
+    def load(self, node: str, deadline: Deadline) -> Loaded:
+        return self.inner.load(node, deadline)
 
-    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+    def save(self, node: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         self.saves += 1
         if self.saves == 1:
             self.other_run()
-        return self.inner.save(node, state, token)
+        return self.inner.save(node, state, token, deadline)
 
 
 def test_overlapping_runs_lose_no_update(node, store):
@@ -160,11 +161,11 @@ def test_overlapping_runs_lose_no_update(node, store):
             ex.reading = None
 
     def run_b() -> None:
-        commit_state(only_all, recall(only_all, config, store, T0 + 5), store)
+        commit_state(only_all, recall(only_all, config, store, T0 + 5, Deadline.NONE), store, Deadline.NONE)
 
     interleaved = Interleaved(store, run_b)
-    drafts = recall(only_groovy, config, interleaved, T0 + 10)
-    assert commit_state(only_groovy, drafts, interleaved) == []
+    drafts = recall(only_groovy, config, interleaved, T0 + 10, Deadline.NONE)
+    assert commit_state(only_groovy, drafts, interleaved, Deadline.NONE) == []
     assert interleaved.saves == 2  # A's first write conflicted, it re-read B's state and wrote again
     relations = stored(store)["relations"]
     assert set(relations["GROOVY"][SYNC_REQUESTS]) == {"77"}
@@ -215,7 +216,7 @@ def test_a_store_that_refuses_never_breaks_the_run(node, tmp_path, request):
     blocker.write_text("")
     stores: list[StateStore] = [LocalStateStore(blocker / "state")]
     request.getfixturevalue("aws")
-    stores.append(S3StateStore(aws_client("s3"), "no-such-state-bucket", "state/"))
+    stores.append(S3StateStore(LazyClient("s3"), "no-such-state-bucket", "state/"))
     config = config_for(node_config(node, ["AllContent"]))
     for refusing in stores:
         result = run(config, 10, None, None, refusing, clock=lambda: T0)
@@ -255,12 +256,13 @@ def test_series_state_carries_counters_across_cold_starts_and_survives_corruptio
             pipeline.shutdown()
         assert values(receiver, "exalate.poll.errors", where) == [expected]
         receiver.clear()
-    document = store.load_series("deployment-a/b:c")
+    document = store.load_series("deployment-a/b:c", Deadline.NONE)
     assert document.state is not None and document.state["instance"] == "deployment-a/b:c"
     if isinstance(store, LocalStateStore):
         store.series_path("deployment-a/b:c").write_bytes(b"{broken")
     else:
-        store.s3.put_object(Bucket=store.bucket, Key=store.series_key("deployment-a/b:c"), Body=b"{broken")
+        key = store.series_key("deployment-a/b:c")
+        store.s3(Deadline.NONE).put_object(Bucket=store.bucket, Key=key, Body=b"{broken")
     pipeline = OtelPipeline.from_environment("deployment-a/b:c")
     try:
         result = run(config, 10, pipeline, None, store, clock=lambda: T0)
@@ -268,4 +270,4 @@ def test_series_state_carries_counters_across_cold_starts_and_survives_corruptio
         pipeline.shutdown()
     assert result.export is not None and result.export.ok
     assert values(receiver, "exalate.poll.errors", where) == [1]  # starts anew, and repairs the document
-    assert store.load_series("deployment-a/b:c").state["schema"] == 1
+    assert store.load_series("deployment-a/b:c", Deadline.NONE).state["schema"] == 1

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-from exalate_collector.aws import client as aws_client
+from exalate_collector.aws import LazyClient
 from exalate_collector.endpoints import SYNC_ERRORS
 from exalate_collector.runner import run
 from exalate_collector.state.store import LocalStateStore, S3StateStore, StateStore
@@ -144,8 +144,8 @@ def test_an_s3_answering_503_exports_no_age_and_no_new_error(
 ):
     boto3.client("s3").create_bucket(Bucket="state-503", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     config = config_for(node_config(simulator, ["AllContent"]))
-    first_run(config, pipeline, receiver, S3StateStore(aws_client("s3"), "state-503", "state/"))
+    first_run(config, pipeline, receiver, S3StateStore(LazyClient("s3"), "state-503", "state/"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", unavailable_s3)
-    unreadable_run(config, pipeline, receiver, S3StateStore(aws_client("s3"), "state-503", "state/"), T + 300)
+    unreadable_run(config, pipeline, receiver, S3StateStore(LazyClient("s3"), "state-503", "state/"), T + 300)
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
-    readable_again(config, pipeline, receiver, S3StateStore(aws_client("s3"), "state-503", "state/"), T + 600)
+    readable_again(config, pipeline, receiver, S3StateStore(LazyClient("s3"), "state-503", "state/"), T + 600)

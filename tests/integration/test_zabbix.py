@@ -95,6 +95,7 @@ def create_host(api, name: str, tls_accept: int = UNENCRYPTED, **tls: str) -> st
 def node_items_accepted(zabbix: zs.ZabbixServer, host: str, tls: dict | None = None) -> None:
     """Wait until the server's configuration cache knows the host (its heartbeat item takes a value)."""
     from exalate_collector.config import ZabbixConfig, ZabbixTls
+    from exalate_collector.deadline import Deadline
     from exalate_collector.zabbix.mapping import HEARTBEAT, Value
     from exalate_collector.zabbix.sender import ZabbixOutput
 
@@ -104,7 +105,7 @@ def node_items_accepted(zabbix: zs.ZabbixServer, host: str, tls: dict | None = N
         zabbix.reload_cache()
         import time
 
-        processed, _, _ = output._send([Value(host, HEARTBEAT, str(int(time.time())), int(time.time()))])
+        processed, _, _ = output._send([Value(host, HEARTBEAT, str(int(time.time())), int(time.time()))], Deadline.NONE)
         return True if processed == 1 else None
 
     zs.poll(f"host {host} in the server's configuration cache", accepted, deadline_s=120, every_s=1.0)
@@ -439,6 +440,7 @@ def test_the_demo_sends_to_zabbix_when_one_is_configured(zabbix, api, monkeypatc
 #: Sends one heartbeat over TLS-PSK from another interpreter (the ssl PSK callbacks are Python 3.13+).
 PSK_SENDER = """
 import json, sys, time
+from exalate_collector.deadline import Deadline
 from exalate_collector.node_config import ZabbixConfig, ZabbixTls
 from exalate_collector.zabbix.mapping import HEARTBEAT, Value
 from exalate_collector.zabbix.sender import ZabbixOutput
@@ -446,7 +448,7 @@ port, host = int(sys.argv[1]), sys.argv[2]
 tls = ZabbixTls(psk_identity="exalate-psk", psk="${ZABBIX_PSK}")
 output = ZabbixOutput(ZabbixConfig("127.0.0.1", port, 10, tls))
 now = int(time.time())
-print(json.dumps(output._send([Value(host, HEARTBEAT, str(now), now)])))
+print(json.dumps(output._send([Value(host, HEARTBEAT, str(now), now)], Deadline.NONE)))
 """
 
 

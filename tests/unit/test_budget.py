@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from exalate_collector import aws, budget
 from exalate_collector.budget import RunBudget
+from exalate_collector.deadline import Deadline
 
 
 def test_polling_gets_the_deadline_less_a_reserve_that_the_later_phases_share_in_order():
@@ -25,12 +26,11 @@ def test_the_reserve_is_bounded(total, reserve):
     assert plan.until("archive") == total  # a phase not planned may use what is left
 
 
-def test_within_sets_the_time_left_for_io_in_this_thread():
-    assert budget.remaining() is None
-    with budget.within(0.0):  # monotonic() is far past 0
-        left = budget.remaining()
-        assert left is not None and left < 0
-    assert budget.remaining() is None
+def test_each_phase_is_handed_to_its_io_as_a_deadline():
+    plan = RunBudget.plan(100.0, 60.0, {"archive", "state_read", "state_write", "late_export"})
+    for phase in ["poll", "archive", "state_read", "export", "state_write", "late_export", "not planned"]:
+        assert plan.deadline(phase) == Deadline(plan.until(phase))
+    assert Deadline(0.0).left() < 0  # monotonic() is far past 0: no time left for that phase's I/O
 
 
 @pytest.mark.parametrize("left", [0.07, 0.3, 1.0, 2.5, 7.0, 20.0, 100.0])
@@ -42,14 +42,14 @@ def test_an_aws_call_with_its_retries_fits_in_what_is_left(left):
 
 
 def test_without_a_deadline_aws_calls_still_have_explicit_bounds():
-    assert aws.bounds(None) == (aws.CONNECT_TIMEOUT_S, aws.READ_TIMEOUT_S, aws.MAX_ATTEMPTS)
+    assert aws.bounds(Deadline.NONE.left()) == (aws.CONNECT_TIMEOUT_S, aws.READ_TIMEOUT_S, aws.MAX_ATTEMPTS)
 
 
 def test_an_aws_call_with_no_time_left_fails_as_a_botocore_error():
     from botocore.exceptions import BotoCoreError
 
-    with budget.within(0.0), pytest.raises(BotoCoreError, match="no time left"):
-        aws.client("s3")
+    with pytest.raises(BotoCoreError, match="no time left"):
+        aws.client("s3", Deadline(0.0))
 
 
 @pytest.mark.parametrize(

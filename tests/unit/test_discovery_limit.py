@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from exalate_collector.config import parse_config
+from exalate_collector.deadline import Deadline
 from exalate_collector.discovery import discovered
 from exalate_collector.endpoints import CONNECTIONS
 from exalate_collector.model import Exchange
@@ -48,7 +49,7 @@ def listing(*names: str) -> Exchange:
     ],
 )
 def test_at_most_discover_max_connections_are_polled_and_the_rest_said(most, names, polled, left_out):
-    found = discovered(node(most), listing(*names), None)
+    found = discovered(node(most), listing(*names), None, Deadline.NONE)
     assert found.relations == polled and not found.from_state
     if left_out:
         assert found.failure is not None and found.failure.error_type == "discovery_failed"

@@ -13,6 +13,7 @@ import pytest
 from exalate_collector import redact
 from exalate_collector.auth_schemes import authenticator_for
 from exalate_collector.config import AuthConfig
+from exalate_collector.deadline import Deadline
 from exalate_collector.errors import ConfigError
 from exalate_collector.logs import QUIET, JsonFormatter, TextFormatter, pin_library_loggers
 from exalate_collector.telemetry.otel import canonical_headers, otlp_headers, parse_headers
@@ -218,7 +219,7 @@ def test_the_aws_client_factory_pins_botocore_whoever_configured_logging(monkeyp
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     aws.forget_clients()
     logging.getLogger("botocore").setLevel(logging.DEBUG)  # e.g. an embedding application's choice
-    aws.client("s3")
+    aws.client("s3", Deadline.NONE)
     assert not logging.getLogger("botocore").isEnabledFor(logging.DEBUG)
     aws.forget_clients()
 

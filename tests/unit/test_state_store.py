@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from exalate_collector.deadline import Deadline
 from exalate_collector.state.store import S3StateStore
 
 
@@ -37,7 +38,7 @@ class RefusingS3:
 )
 def test_a_403_for_a_missing_state_is_a_fresh_start(listed, missing):
     s3 = RefusingS3(listed)
-    loaded = S3StateStore(s3, "bucket", "state/").load("jira-prod")
+    loaded = S3StateStore(lambda deadline: s3, "bucket", "state/").load("jira-prod", Deadline.NONE)
     assert s3.prefixes == ["state/jira-prod.json"]
     assert loaded.state is None and loaded.token is None
     if missing:

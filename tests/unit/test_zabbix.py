@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 from exalate_collector.config import ZabbixConfig, ZabbixTls, parse_config
+from exalate_collector.deadline import Deadline
 from exalate_collector.endpoints import SYNC_ERRORS, SYNC_REQUESTS
 from exalate_collector.errors import ConfigError, ZabbixSendFailed
 from exalate_collector.state.model import StateReport, advance, observations
@@ -251,7 +252,7 @@ def test_refused_discovered_values_are_the_first_run_delay_not_a_failure():
         {s.key for s in EXTRA_ITEMS} | set(build_map(load_contract()).rules) | {"exalate.collector.run.duration"}
     )
     sender = RecordingSender(known=node_keys)
-    report = _output(sender).send(_plan())
+    report = _output(sender).send(_plan(), Deadline.NONE)
     assert report.ok and report.failure is None
     assert report.pending["jira-prod"] > 0 and report.failed == report.pending["jira-prod"]
     assert [len(b) for b in sender.batches][2] == 1 and sender.batches[2][0].key == mapping.REFUSED
@@ -259,10 +260,10 @@ def test_refused_discovered_values_are_the_first_run_delay_not_a_failure():
 
 
 def test_refused_node_items_or_an_unreachable_server_are_zabbix_send_failed():
-    report = _output(RecordingSender(known=set())).send(_plan())
+    report = _output(RecordingSender(known=set())).send(_plan(), Deadline.NONE)
     assert isinstance(report.failure, ZabbixSendFailed)
     assert "host jira-prod" in report.failure.detail and "template is not linked" in report.failure.detail
-    down = _output(RecordingSender(error=ConnectionRefusedError("refused"))).send(_plan())
+    down = _output(RecordingSender(error=ConnectionRefusedError("refused"))).send(_plan(), Deadline.NONE)
     assert isinstance(down.failure, ZabbixSendFailed) and "ConnectionRefusedError" in down.failure.detail
     points, events = report_telemetry(down)
     assert {p.name for p in points} == {"exalate.zabbix.values", "exalate.zabbix.failures"}
@@ -272,11 +273,11 @@ def test_refused_node_items_or_an_unreachable_server_are_zabbix_send_failed():
 def test_a_host_that_took_no_value_and_one_that_took_some_are_told_apart():
     """All refused: the server does not have the host (yet: a host just created is loaded with the next
     configuration cache update). Some refused: the host is there, its template lacks items."""
-    unknown = _output(RecordingSender(known=set())).send(_plan())
+    unknown = _output(RecordingSender(known=set())).send(_plan(), Deadline.NONE)
     assert unknown.unknown_hosts == ["jira-prod"] and unknown.failure is not None
     assert "host jira-prod: all " in unknown.failure.detail
     assert "not loaded yet (CacheUpdateFrequency: 60 s by default on Zabbix 6.0, 10 s on 7.0)" in unknown.failure.detail
-    older = _output(RecordingSender(known={mapping.HEARTBEAT})).send(_plan())
+    older = _output(RecordingSender(known={mapping.HEARTBEAT})).send(_plan(), Deadline.NONE)
     assert older.unknown_hosts == [] and older.failure is not None
     assert "values of node items and discovery refused: the host lacks some of the template's items" in (
         older.failure.detail
@@ -289,7 +290,7 @@ def test_after_a_connection_failure_the_other_hosts_are_not_tried():
     hosts = {"jira-prod": "a", "other": "b"}
     plan = plan_values(telemetry, hosts, T0, build_map(load_contract()))
     sender = RecordingSender(error=TimeoutError("timed out"))
-    report = _output(sender).send(plan)
+    report = _output(sender).send(plan, Deadline.NONE)
     assert report.failure is not None
     assert "host a: TimeoutError: timed out" in report.failure.detail
     assert "host b: not sent (the server failed before" in report.failure.detail
@@ -316,7 +317,7 @@ def _report(report):
     class Answered:
         where = "z:10051"
 
-        def send(self, plan):
+        def send(self, plan, deadline):
             return report
 
     from exalate_collector.config import parse_config
@@ -335,7 +336,7 @@ def _report(report):
             ]
         }
     )
-    return ZabbixTrapper(Answered()).send(SendContext(config, RunTelemetry((), ()), "run", T0, 0.0, None))
+    return ZabbixTrapper(Answered()).send(SendContext(config, RunTelemetry((), ()), "run", T0, Deadline(0.0), None))
 
 
 def test_the_sender_gets_the_configured_server_port_timeout_and_batches():
@@ -395,15 +396,12 @@ class TricklingZabbix:
 
 @pytest.mark.parametrize("mode", ["trickle", "huge"])
 def test_a_zabbix_server_that_answers_a_byte_at_a_time_or_without_end_is_bounded_by_the_run(mode):
-    from exalate_collector import budget
-
     server = TricklingZabbix(mode)
     try:
         # Each byte comes well within the 5 s timeout, but the ~100-byte answer takes ~20 s: a per-operation
         # timeout never fires. The run's Zabbix phase (1 s) ends the connection.
         output = ZabbixOutput(ZabbixConfig("127.0.0.1", server.port, timeout_s=5.0))
-        with budget.within(time.monotonic() + 1.0):
-            report = output.send(_plan())
+        report = output.send(_plan(), Deadline.after(1.0))
     finally:
         server.close()
     assert server.answers_started == 1  # the request was read: the server is reachable, its answer is the problem

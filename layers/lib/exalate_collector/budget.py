@@ -5,9 +5,11 @@ the archive hand-off, reading the state, the export, writing the state. Polling 
 less a reserve, sized from what is left to do after it (``reserve_s``: the GETs planned, once the
 connection lists are read); the reserve is shared among the phases that follow, in their order, each
 one ending at a fixed instant; a phase that finishes early leaves its time to the next ones. Much of
-the work after polling is done while polling (pipeline.py): the archive's, within its phase's end. Inside a phase,
-every I/O gets its timeout from what remains (``within``/``remaining``: the AWS client factory, the
-OTLP export, the archive hand-off), so a hanging backend costs at most its phase.
+the work after polling is done while polling (pipeline.py): the archive's, within its phase's end.
+Each phase's end is handed as a ``Deadline`` (``RunBudget.deadline(phase)``, deadline.py) to every I/O
+of the phase, which takes its timeouts from what is left of it (the AWS client factory, the state
+stores, the archive hand-off, the Zabbix sender; the OTLP export gets its ``timeout_s``), so a hanging
+backend costs at most its phase.
 
 Memory has a budget too: ``AnswerBudget``, the bytes of answers a run may hold in memory at once;
 answers beyond it go to temporary files (see poll.py). Its default in Lambda comes from the runtime's
@@ -18,14 +20,13 @@ The Lambda margin comes from settings.py (EXALATE_DEADLINE_MARGIN_S), read and v
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from .deadline import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -116,24 +117,9 @@ class RunBudget:
         """When ``phase`` must be over; a phase not planned gets the end of the run."""
         return self.ends.get(phase, self.end)
 
-
-_until: ContextVar[float | None] = ContextVar("exalate_phase_until", default=None)
-
-
-@contextlib.contextmanager
-def within(until: float) -> Iterator[None]:
-    """I/O started inside (in this thread) ends by ``until``, a ``time.monotonic()`` instant."""
-    token = _until.set(until)
-    try:
-        yield
-    finally:
-        _until.reset(token)
-
-
-def remaining() -> float | None:
-    """Seconds left in the current phase; None outside any (no deadline applies)."""
-    until = _until.get()
-    return None if until is None else until - time.monotonic()
+    def deadline(self, phase: str) -> Deadline:
+        """``until(phase)`` as the ``Deadline`` handed to the phase's I/O."""
+        return Deadline(self.until(phase))
 
 
 def lambda_deadline_s(remaining_ms: int, margin_s: float = DEFAULT_DEADLINE_MARGIN_S) -> float:

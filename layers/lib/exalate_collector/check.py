@@ -18,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from . import budget, errors, secret_refs
+from . import errors, secret_refs
 from .auth import Authenticator
 from .client import RESOLVER_THREADS, NodeClient
 from .config import Config, NodeConfig
 from .console import table
+from .deadline import Deadline
 from .discovery import discovered
 from .endpoints import CONNECTIONS, plan
 from .login import LoginAuthenticator
@@ -308,12 +308,13 @@ def exit_code(report: Report) -> int:
     return 0 if report.ok else 1
 
 
-def check(config: Config, deadline_s: float, *, resolve: Callable[[str], str] = secret_refs.resolve) -> Report:
-    """Try every node of ``config`` as a run would, within ``deadline_s`` seconds; nothing is kept."""
-    deadline = time.monotonic() + deadline_s
-    with budget.within(deadline):  # secrets in AWS count against the check's time
-        targets = prepare_targets(config, resolve)
-        others = _zabbix_secret(config, resolve)
+def check(config: Config, deadline_s: float, *, resolve: Callable[[str], str] | None = None) -> Report:
+    """Try every node of ``config`` as a run would, within ``deadline_s`` seconds; nothing is kept.
+    ``resolve`` defaults to ``secret_refs.resolve`` by the check's deadline (secrets in AWS count against it)."""
+    deadline = Deadline.after(deadline_s)
+    resolve = resolve or secret_refs.resolver(deadline)
+    targets = prepare_targets(config, resolve)
+    others = _zabbix_secret(config, resolve)
     return Report(asyncio.run(_probe_all(targets, deadline)), others)
 
 
@@ -328,12 +329,12 @@ def _zabbix_secret(config: Config, resolve: Callable[[str], str]) -> list[Row]:
     return [Row("zabbix", "secret tls.psk", f"ok: {secret_refs.describe(tls.psk)}")]
 
 
-async def _probe_all(targets: Sequence[NodeTarget], deadline: float) -> list[Probe]:
+async def _probe_all(targets: Sequence[NodeTarget], deadline: Deadline) -> list[Probe]:
     slots = asyncio.Semaphore(RESOLVER_THREADS)
     return list(await asyncio.gather(*(_probe(t, deadline, slots) for t in targets)))
 
 
-async def _probe(target: NodeTarget, deadline: float, slots: asyncio.Semaphore) -> Probe:
+async def _probe(target: NodeTarget, deadline: Deadline, slots: asyncio.Semaphore) -> Probe:
     probe = Probe(target.node)
     if target.setup_failure is not None or target.authenticator is None:
         probe.secret = target.setup_failure or errors.InternalError("no authenticator for this node (a bug)")
@@ -351,13 +352,13 @@ async def _probe(target: NodeTarget, deadline: float, slots: asyncio.Semaphore) 
     return probe
 
 
-async def _lookup(probe: Probe, slots: asyncio.Semaphore, deadline: float) -> None:
+async def _lookup(probe: Probe, slots: asyncio.Semaphore, deadline: Deadline) -> None:
     """The host name, through the resolver of every request (``client.DaemonResolver``)."""
     node = probe.node
     parts = urlsplit(probe.proxy or node.base_url)
     probe.host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    left = min(node.timeout_s, deadline - time.monotonic())
+    left = min(node.timeout_s, deadline.left())
     try:
         async with asyncio.timeout(max(0.0, left)):
             found = await DaemonResolver(slots).resolve(probe.host, port, socket.AF_UNSPEC)
@@ -388,11 +389,11 @@ def _answered(probe: Probe, ex: Exchange) -> bool:
     return True
 
 
-async def _requests(probe: Probe, client: NodeClient, auth: Authenticator, deadline: float) -> None:
+async def _requests(probe: Probe, client: NodeClient, auth: Authenticator, deadline: Deadline) -> None:
     node = probe.node
     reached = False
     if isinstance(auth, LoginAuthenticator):
-        await auth.prepare(client, min(time.monotonic() + node.timeout_s, deadline))
+        await auth.prepare(client, Deadline.after(node.timeout_s).sooner(deadline).at)
         refusal = auth.refusal
         cause = refusal.__cause__ if refusal is not None else None
         if isinstance(cause, errors.PollFailure) and transport_step(cause) is not None:
@@ -404,17 +405,17 @@ async def _requests(probe: Probe, client: NodeClient, auth: Authenticator, deadl
         reached = True
     relations = node.relations
     if node.discover is not None:
-        probe.listing = await fetch(client, auth, "", CONNECTIONS, deadline)
+        probe.listing = await fetch(client, auth, "", CONNECTIONS, deadline.at)
         if not reached and not _answered(probe, probe.listing):
             return
         reached = True
-        probe.discovery = discovered(node, probe.listing, None) if probe.listing.ok else None
+        probe.discovery = discovered(node, probe.listing, None, deadline) if probe.listing.ok else None
         relations = probe.discovery.relations if probe.discovery is not None else ()
     probe.relation = relations[0] if relations else None
     jobs = list(plan(relations[:1], node.collect, (CONNECTIONS,) if node.discover is not None else ()))
     if jobs and not reached:
-        first = await fetch(client, auth, *jobs.pop(0), deadline)
+        first = await fetch(client, auth, *jobs.pop(0), deadline.at)
         probe.exchanges.append(first)
         if not _answered(probe, first):
             return
-    probe.exchanges += await asyncio.gather(*(fetch(client, auth, r, e, deadline) for r, e in jobs))
+    probe.exchanges += await asyncio.gather(*(fetch(client, auth, r, e, deadline.at) for r, e in jobs))

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from .config import NodeConfig
+from .deadline import Deadline
 from .endpoints import CONNECTIONS
 from .errors import DiscoveryFailed
 from .model import Discovery, Exchange
@@ -25,20 +26,22 @@ log = logging.getLogger(__name__)
 
 def discover(
     targets: list[NodeTarget],
-    deadline: float,
+    deadline: Deadline,
     state: StateStore | None,
     max_in_flight: int,
 ) -> tuple[list[Exchange], dict[str, Discovery]]:
-    """For the ``relations: auto`` nodes: GET the connection list first; each node's relations of this run."""
+    """For the ``relations: auto`` nodes: GET the connection list first; each node's relations of this run.
+    The lists, and the kept ones read from ``state`` for a list that failed, end by ``deadline``."""
     auto = [t for t in targets if t.node.discover is not None]
     if not auto:
         return [], {}
     listing = [replace(t, jobs=(("", CONNECTIONS),)) for t in auto]
-    exchanges = poll_nodes(listing, deadline, max_in_flight=max_in_flight)
-    return exchanges, {t.node.name: discovered(t.node, ex, state) for t, ex in zip(auto, exchanges, strict=True)}
+    exchanges = poll_nodes(listing, deadline.at, max_in_flight=max_in_flight)
+    found = {t.node.name: discovered(t.node, ex, state, deadline) for t, ex in zip(auto, exchanges, strict=True)}
+    return exchanges, found
 
 
-def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) -> Discovery:
+def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None, deadline: Deadline) -> Discovery:
     """The relations the connection list gives (filtered by ``discover``), or, when it could not be
     read, those of the last list kept in the state (a ``discovery_failed``)."""
     assert node.discover is not None
@@ -77,7 +80,7 @@ def discovered(node: NodeConfig, listing: Exchange, state: StateStore | None) ->
         first = set(sorted(names)[:most])
         return Discovery(node.name, tuple(n for n in names if n in first), failure)
     cause = f"{listing.failure.error_type}: {listing.failure.detail}" if listing.failure else "no answer"
-    kept = kept_relations(state, node.name)
+    kept = kept_relations(state, node.name, deadline)
     if kept is None:
         fallback = "no list is kept in the state, so no relation was polled"
     else:
@@ -98,9 +101,10 @@ def _warn(node: NodeConfig, failure: DiscoveryFailed) -> None:
     )
 
 
-def kept_relations(state: StateStore | None, node: str) -> tuple[tuple[str, ...], str] | None:
-    """The last discovered relation list in the node's state, and when it was made (ISO 8601)."""
-    loaded = state.load(node) if state is not None else None
+def kept_relations(state: StateStore | None, node: str, deadline: Deadline) -> tuple[tuple[str, ...], str] | None:
+    """The last discovered relation list in the node's state (read by ``deadline``), and when it was made
+    (ISO 8601)."""
+    loaded = state.load(node, deadline) if state is not None else None
     kept = loaded.state.get("discovered") if loaded is not None and loaded.state else None
     if not kept:
         return None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .budget import RunBudget
     from .config import Config
+    from .deadline import Deadline
     from .telemetry.points import Event, Point, RunTelemetry
 
 
@@ -33,8 +34,8 @@ class SendContext:
     telemetry: RunTelemetry
     run_id: str
     started_at: datetime
-    #: ``time.monotonic()`` instant by which the output's phase is over
-    until: float
+    #: when the output's phase is over: its every I/O ends by it
+    deadline: Deadline
     #: the run's whole budget (OTLP reads the series state in its own phase)
     plan: RunBudget
     #: the run itself (``runner.RunResult``), for an output that needs more than its telemetry
@@ -70,7 +71,7 @@ class Output(Protocol):
     weight: float
 
     def send(self, context: SendContext) -> OutputReport:
-        """Send within ``context.until``; never raise for the destination's failures: report them."""
+        """Send by ``context.deadline``; never raise for the destination's failures: report them."""
         ...
 
 

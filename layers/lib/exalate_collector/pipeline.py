@@ -9,8 +9,7 @@ by ``finish`` after polling. The records, their order and the points are the sam
 had been done after polling: only the time and the memory differ.
 
 The background thread is the only one: the archive sink and the series-state read block, the event
-loop must not. Each of its jobs runs within the instant it was given (``budget.within``, set in that
-thread: a context variable does not follow a job into another thread by itself).
+loop must not. Each of its jobs carries its own ``Deadline`` (the archive phase's end for the hand-offs).
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from . import budget
 from .archive.records import JsonlGzWriter
 from .archive.sinks import ArchiveSink, NodeBatch
+from .deadline import Deadline
 from .errors import ArchiveFailure, ArchiveWriteFailed
 from .model import Exchange
 from .telemetry.points import Point, exchange_points
@@ -47,15 +46,11 @@ class Background:
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
 
-    def submit(self, until: float, job: Callable[[], T]) -> Future[T]:
+    def submit(self, job: Callable[[], T]) -> Future[T]:
+        """``job`` runs after those submitted before it; it bounds its own I/O (its ``Deadline``)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exalate-background")
-
-        def bounded() -> T:
-            with budget.within(until):
-                return job()
-
-        return self._pool.submit(bounded)
+        return self._pool.submit(job)
 
     def close(self) -> None:
         """Wait for what was submitted (each job is bounded by its own instant), then stop the thread."""
@@ -83,14 +78,14 @@ class AnswerPipeline:
         started_at: datetime,
         background: Background,
         sink: ArchiveSink | None = None,
-        archive_until: float = 0.0,
+        archive_by: Deadline = Deadline.NONE,
         listed: Sequence[Exchange] = (),
     ) -> None:
         self.run_id = run_id
         self.started_at = started_at
         self.outcome = ArchiveOutcome() if sink is not None else None
         self._sink = sink
-        self._until = archive_until
+        self._deadline = archive_by
         self._background = background
         self._nodes: dict[str, _NodeArchive] = {}
         self._points: dict[int, list[Point]] = {}  # id(exchange) -> its points
@@ -179,17 +174,16 @@ class AnswerPipeline:
             self.outcome.failures.append((name, node.failure))
             return
         batch = NodeBatch(self.run_id, name, self.started_at, node.writer.records, node.writer.finish())
-        self._background.submit(self._until, lambda: self._deliver(batch))
+        self._background.submit(lambda: self._deliver(batch))
 
     def _deliver(self, batch: NodeBatch) -> None:
         """On the background thread, one node at a time."""
         assert self._sink is not None and self.outcome is not None
         node = batch.node
         try:
-            left = budget.remaining()
-            if left is not None and left <= 0:
+            if self._deadline.expired:
                 raise ArchiveWriteFailed("no time left in the run's budget: not handed off")
-            self.outcome.delivered[node] = where = self._sink.deliver(batch)
+            self.outcome.delivered[node] = where = self._sink.deliver(batch, self._deadline)
             log.debug(
                 "archive node=%s: %d records, %d bytes (gzip JSON Lines) to %s",
                 node,

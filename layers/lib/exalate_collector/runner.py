@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from . import budget, secret_refs
+from . import secret_refs
 from .archive.sinks import ArchiveSink
 from .auth import scheme, short_key_warning
 from .auth_schemes import authenticator_for
 from .budget import AnswerBudget, RunBudget, memory_budget_bytes
 from .config import Config, NodeConfig
+from .deadline import Deadline
 from .discovery import discover
 from .endpoints import CONNECTIONS, plan
 from .errors import (
@@ -229,21 +230,22 @@ def collect(
     config: Config,
     deadline_s: float,
     *,
-    resolve: Callable[[str], str] = secret_refs.resolve,
+    resolve: Callable[[str], str] | None = None,
     state: StateStore | None = None,
     start: Callable[[RunResult, int, Sequence[Exchange]], Polling] | None = None,
 ) -> RunResult:
     """Poll what each node's ``collect`` asks for within ``deadline_s`` seconds: for ``relations: auto``
     the connection list first, then everything else at once. ``state`` only serves a failed discovery.
     ``start``: given the run, the number of GETs planned and the connection lists' exchanges, how to
-    poll (runner.run: a deadline sized from the work, and the pipeline)."""
+    poll (runner.run: a deadline sized from the work, and the pipeline). ``resolve`` defaults to
+    ``secret_refs.resolve`` by polling's deadline."""
     begin = time.monotonic()
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
     deadline = begin + deadline_s
-    with budget.within(deadline):  # secrets and kept relation lists from AWS count against polling's time
-        targets = prepare_targets(config, resolve)
-        listed, discoveries = discover(targets, deadline, state, config.limits.max_in_flight)
+    by = Deadline(deadline)  # secrets and kept relation lists from AWS count against polling's time
+    targets = prepare_targets(config, resolve or secret_refs.resolver(by))
+    listed, discoveries = discover(targets, by, state, config.limits.max_in_flight)
     result = RunResult(run_id=run_id, started_at=started_at, exchanges=[], duration_s=0.0, discoveries=discoveries)
     planned = [
         replace(t, jobs=plan(result.relations_of(t.node), t.node.collect, (CONNECTIONS,) if t.node.discover else ()))
@@ -276,7 +278,7 @@ def collect(
     return result
 
 
-def recall(result: RunResult, config: Config, store: StateStore, now: float) -> dict[str, Draft]:
+def recall(result: RunResult, config: Config, store: StateStore, now: float, deadline: Deadline) -> dict[str, Draft]:
     """Load each node's state and compute the next one from this run; nothing is written yet.
 
     ``result.state_report`` gets what the drafts report (ages, new and resolved errors, read failures).
@@ -299,7 +301,7 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
         ) -> object:
             return advance(previous, node.name, relations, observed, now, node.stuck_after_s, discovered=listed)
 
-        drafts[node.name] = pending = draft(store, node.name, compute)
+        drafts[node.name] = pending = draft(store, node.name, compute, deadline)
         if isinstance(pending.loaded.failure, StateReadFailed):
             report.unreadable.add(node.name)  # what is new, and since when, cannot be told this run
         else:
@@ -311,7 +313,9 @@ def recall(result: RunResult, config: Config, store: StateStore, now: float) -> 
     return drafts
 
 
-def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore) -> list[tuple[str, StateFailure]]:
+def commit_state(
+    result: RunResult, drafts: dict[str, Draft], store: StateStore, deadline: Deadline
+) -> list[tuple[str, StateFailure]]:
     """Write the drafts. Events that did not reach the backend are left out of the state, so the next
     run reports them again: an event is committed only once the export that carried it succeeded (and
     the Zabbix send, which carries new errors in its log item)."""
@@ -322,7 +326,7 @@ def commit_state(result: RunResult, drafts: dict[str, Draft], store: StateStore)
     for node, pending in drafts.items():
         if node in unreadable:
             continue  # written from a fresh start, it would erase what the next run must compare with
-        for failure in commit(store, pending, finish):
+        for failure in commit(store, pending, finish, deadline):
             failures.append((node, failure))
             _log_state_failure(result.run_id, node, failure)
     return failures
@@ -387,8 +391,7 @@ def publish(
     """
     instance = publisher.instance_id
     if loaded is None:
-        with budget.within(plan.until("state_read")):
-            loaded = _load_series(state, publisher, result.run_id)
+        loaded = _load_series(state, publisher, result.run_id, plan.deadline("state_read"))
     previous, token = loaded
     gauges = [m for m in load_contract().metrics.values() if m.instrument == "gauge"]
     # the ages of a node whose state could not be read are unknown, not gone: no final 0, kept for later
@@ -410,8 +413,7 @@ def publish(
         _PROCESS_SERIES[publisher] = document
         return report
     try:
-        with budget.within(plan.until("state_write")):
-            saved = state.save_series(instance, document, token)
+        saved = state.save_series(instance, document, token, plan.deadline("state_write"))
         if not saved:
             log.warning(
                 "series state of %s changed during the run: another run uses the same service.instance.id",
@@ -435,12 +437,14 @@ def _unreadable(result: RunResult) -> set[str]:
     return result.state_report.unreadable if result.state_report is not None else set()
 
 
-def _load_series(state: StateStore | None, publisher: Publisher, run_id: str) -> tuple[SeriesState, str | None]:
+def _load_series(
+    state: StateStore | None, publisher: Publisher, run_id: str, deadline: Deadline
+) -> tuple[SeriesState, str | None]:
     instance = publisher.instance_id
     if state is None:
         raw = _PROCESS_SERIES.get(publisher)
         return (from_document(raw, instance) if raw else SeriesState()), None
-    loaded = state.load_series(instance)
+    loaded = state.load_series(instance, deadline)
     failure = loaded.failure
     kept = SeriesState()
     if failure is None and loaded.state is not None:
@@ -517,11 +521,10 @@ def run(
         nonlocal series
         budgets.append(RunBudget.plan(begin, deadline_s, phases, weights, gets=gets))  # sized from the work
         if publisher is not None:  # read while polling: it is needed only at the export
-            series = background.submit(
-                budgets[-1].until("state_read"), lambda: _load_series(state, publisher, result.run_id)
-            )
+            reading = budgets[-1].deadline("state_read")
+            series = background.submit(lambda: _load_series(state, publisher, result.run_id, reading))
         pipeline = AnswerPipeline(
-            result.run_id, result.started_at, background, archive, budgets[-1].until("archive"), listed
+            result.run_id, result.started_at, background, archive, budgets[-1].deadline("archive"), listed
         )
         pipelines.append(pipeline)
         return Polling(budgets[-1].until("poll"), pipeline)
@@ -536,8 +539,7 @@ def run(
         background.close()
     drafts: dict[str, Draft] = {}
     if state is not None:
-        with budget.within(plan.until("state_read")):
-            drafts = recall(result, config, state, clock())
+        drafts = recall(result, config, state, clock(), plan.deadline("state_read"))
     archive_failures = result.archive.failures if result.archive else []
     result.telemetry = run_telemetry(
         result.exchanges,
@@ -549,10 +551,9 @@ def run(
         points_of=pipeline.points_of,
     )
     for output in sending:
-        until = plan.until(output.name)
+        until = plan.deadline(output.name)
         context = SendContext(config, result.telemetry, result.run_id, result.started_at, until, plan, result)
-        with budget.within(until):
-            report = _send(output, context)
+        report = _send(output, context)
         result.outputs.append(report)
         result.telemetry = result.telemetry.extended(report.points, report.events)
     if publisher is not None:
@@ -560,8 +561,7 @@ def run(
         _log_export(result)
         result.outputs.append(otlp_report(result.export))
     if state is not None:
-        with budget.within(plan.until("state_write")):
-            late = commit_state(result, drafts, state)
+        late = commit_state(result, drafts, state, plan.deadline("state_write"))
         if late:
             _report_late(result, late, publisher, plan.end)
             if result.export is not None:

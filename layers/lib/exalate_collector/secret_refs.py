@@ -1,7 +1,8 @@
 """Secret references: ``${ENV}``, ``secretsmanager:<name or ARN>``, ``ssm:<name>``, or a literal.
 
-AWS reads are made once per process and cached, so warm Lambda invocations do not pay for them again.
-Error messages name the reference, never the value.
+AWS reads are made once per process and cached, so warm Lambda invocations do not pay for them again;
+they end by the ``Deadline`` given (a run's polling deadline: ``resolver``). Error messages name the
+reference, never the value.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from . import aws
+from .deadline import Deadline
 from .errors import SecretUnavailable
 from .text import control_character
 
@@ -41,10 +44,11 @@ def is_literal(ref: str) -> bool:
     return describe(ref) == "a literal value"
 
 
-def resolve(ref: str, env: Mapping[str, str] | None = None) -> str:
+def resolve(ref: str, env: Mapping[str, str] | None = None, *, deadline: Deadline = Deadline.NONE) -> str:
     """The secret value behind ``ref``, one trailing newline stripped (as ``echo`` and many secret stores
     leave one). Raises SecretUnavailable naming the reference: unreadable, empty, or holding any other
-    control character (it would break the header it goes into, or smuggle one)."""
+    control character (it would break the header it goes into, or smuggle one). A read from AWS ends by
+    ``deadline`` (``Deadline.NONE``: the AWS client's own bounds, as when the CLI loads its configuration)."""
     env = os.environ if env is None else env
     var = environment_variable(ref)
     if var is not None:
@@ -53,10 +57,15 @@ def resolve(ref: str, env: Mapping[str, str] | None = None) -> str:
             raise SecretUnavailable(f"environment variable {var} is not set or empty")
         return checked(value, f"environment variable {var}")
     if ref.startswith("secretsmanager:"):
-        return checked(_cached(ref, lambda: _read_secretsmanager(ref[len("secretsmanager:") :])), ref)
+        return checked(_cached(ref, lambda: _read_secretsmanager(ref[len("secretsmanager:") :], deadline)), ref)
     if ref.startswith("ssm:"):
-        return checked(_cached(ref, lambda: read_ssm_parameter(ref[len("ssm:") :])), ref)
+        return checked(_cached(ref, lambda: read_ssm_parameter(ref[len("ssm:") :], deadline)), ref)
     return checked(ref, "a literal value")
+
+
+def resolver(deadline: Deadline) -> Callable[[str], str]:
+    """``resolve`` with its AWS reads ending by ``deadline``: what a run's secrets are read with."""
+    return partial(resolve, deadline=deadline)
 
 
 def checked(value: str, where: str) -> str:
@@ -102,19 +111,19 @@ def clear_cache() -> None:
     aws.forget_clients()
 
 
-def _client(service: str) -> Any:
-    return aws.client(service)  # boto3 is imported only when a secret or parameter lives in AWS
+def _client(service: str, deadline: Deadline) -> Any:
+    return aws.client(service, deadline)  # boto3 is imported only when a secret or parameter lives in AWS
 
 
-def _read_secretsmanager(secret_id: str) -> str:
-    answer = _client("secretsmanager").get_secret_value(SecretId=secret_id)
+def _read_secretsmanager(secret_id: str, deadline: Deadline) -> str:
+    answer = _client("secretsmanager", deadline).get_secret_value(SecretId=secret_id)
     value = answer.get("SecretString")
     if value is None:
         raise SecretUnavailable(f"secretsmanager:{secret_id}: is binary; store the secret as a string")
     return str(value)
 
 
-def read_ssm_parameter(name: str) -> str:
-    """One SSM parameter, decrypted (SecureString) when needed."""
-    answer = _client("ssm").get_parameter(Name=name, WithDecryption=True)
+def read_ssm_parameter(name: str, deadline: Deadline = Deadline.NONE) -> str:
+    """One SSM parameter, decrypted (SecureString) when needed, read by ``deadline``."""
+    answer = _client("ssm", deadline).get_parameter(Name=name, WithDecryption=True)
     return str(answer["Parameter"]["Value"])

@@ -1,7 +1,8 @@
 """Where a run's records go: a local directory, S3 directly, or the archiver's queue (with claim check).
 
-Every sink takes one node's records of one run at a time and raises an ArchiveFailure subclass when it
-cannot take them; the runner reports that (metric, event, log) and the caller fails the run.
+Every sink takes one node's records of one run at a time, by the ``Deadline`` of the run's archive phase,
+and raises an ArchiveFailure subclass when it cannot take them; the runner reports that (metric, event,
+log) and the caller fails the run.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..aws import LazyClient, error_code
+from ..aws import ClientSource, LazyClient, error_code
+from ..deadline import Deadline
 from ..errors import HandoffFailed, StagingFailed
 from ..settings import Settings
 from .envelope import claim_message, inline_fits, inline_message
@@ -41,17 +43,19 @@ class NodeBatch:
 
 
 class ArchiveSink(Protocol):
-    def deliver(self, batch: NodeBatch) -> str:
-        """Store or hand off the batch; return where it went. Raises ArchiveFailure."""
+    def deliver(self, batch: NodeBatch, deadline: Deadline) -> str:
+        """Store or hand off the batch by ``deadline``; return where it went. Raises ArchiveFailure."""
         ...
 
 
 class LocalDirectorySink:
+    """A local directory: deadlines are taken and not applied (a local disk answers or fails)."""
+
     def __init__(self, root: Path, prefix: str = DEFAULT_PREFIX) -> None:
         self.root = root
         self.prefix = prefix
 
-    def deliver(self, batch: NodeBatch) -> str:
+    def deliver(self, batch: NodeBatch, deadline: Deadline) -> str:
         key = archive_key(self.prefix, batch.started_at, batch.node, batch.run_id)
         write_local_once(self.root, key, batch.payload)
         return str(self.root / key)
@@ -60,24 +64,27 @@ class LocalDirectorySink:
 class S3DirectSink:
     """Outside AWS with ARCHIVE_BUCKET set: straight to the archive key, conditional write."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str = DEFAULT_PREFIX, encryption: Encryption | None = None):
+    def __init__(
+        self, s3: ClientSource, bucket: str, prefix: str = DEFAULT_PREFIX, encryption: Encryption | None = None
+    ) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
         self.encryption = encryption or Encryption()
 
-    def deliver(self, batch: NodeBatch) -> str:
+    def deliver(self, batch: NodeBatch, deadline: Deadline) -> str:
         key = archive_key(self.prefix, batch.started_at, batch.node, batch.run_id)
-        put_once(self.s3, self.bucket, key, batch.payload, batch.metadata(), self.encryption)
+        put_once(self.s3(deadline), self.bucket, key, batch.payload, batch.metadata(), self.encryption)
         return f"s3://{self.bucket}/{key}"
 
 
 class QueueSink:
-    """In Lambda: one SQS message per node per run; too large for SQS -> staging object + claim check."""
+    """In Lambda: one SQS message per node per run; too large for SQS -> staging object + claim check.
+    ``sqs`` and ``s3``: clients per operation, bounded by its deadline (``aws.LazyClient``)."""
 
     def __init__(
         self,
-        sqs: Any,
+        sqs: ClientSource,
         queue_url: str,
-        s3: Any,
+        s3: ClientSource | None,
         bucket: str | None,
         staging_prefix: str = DEFAULT_STAGING_PREFIX,
         encryption: Encryption | None = None,
@@ -86,7 +93,7 @@ class QueueSink:
         self.staging_prefix = staging_prefix
         self.encryption = encryption or Encryption()
 
-    def deliver(self, batch: NodeBatch) -> str:
+    def deliver(self, batch: NodeBatch, deadline: Deadline) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if inline_fits(batch.payload.size):
@@ -94,11 +101,11 @@ class QueueSink:
             message = inline_message(batch.run_id, batch.node, batch.started_at, batch.records, payload)
             where = "inline"
         else:
-            if not self.bucket:
+            if not self.bucket or self.s3 is None:
                 raise StagingFailed("the records exceed an SQS message and ARCHIVE_BUCKET is not set")
             key = staging_key(self.staging_prefix, batch.run_id, batch.node)
             try:
-                self.s3.put_object(
+                self.s3(deadline).put_object(
                     Bucket=self.bucket,
                     Key=key,
                     Body=batch.payload.stream(),
@@ -112,7 +119,7 @@ class QueueSink:
             )
             where = f"claim check s3://{self.bucket}/{key}"
         try:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=message)
+            self.sqs(deadline).send_message(QueueUrl=self.queue_url, MessageBody=message)
         except (ClientError, BotoCoreError) as exc:
             raise HandoffFailed(f"{self.queue_url}: {error_code(exc)}") from None
         return where

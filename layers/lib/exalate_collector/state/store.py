@@ -3,6 +3,9 @@
 S3: ``If-Match: <ETag>`` on update, ``If-None-Match: *`` on creation. Local file: the same contract
 under an exclusive lock, comparing a digest of the file. When two runs overlap, one write wins and the
 other gets a conflict: it re-reads, recomputes from the winner's state and writes again.
+
+Every load and save takes the ``Deadline`` of its run's phase: the S3 store asks its client source for a
+client bounded by it (aws.py); a local file is not bounded (a local disk answers or fails).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..aws import error_code
+from ..aws import ClientSource, error_code
+from ..deadline import Deadline
 from ..errors import StateCorrupt, StateFailure, StateReadFailed, StateWriteFailed
 from ..keys import key_prefix, node_segment
 from ..settings import Settings
@@ -36,17 +40,19 @@ class Loaded:
 
 
 class StateStore(Protocol):
-    def load(self, node: str) -> Loaded: ...
+    """Each operation ends by its ``deadline``."""
 
-    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+    def load(self, node: str, deadline: Deadline) -> Loaded: ...
+
+    def save(self, node: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         """Write if what is stored still matches ``token``. False on a conflict; raises StateWriteFailed."""
         ...
 
-    def load_series(self, instance: str) -> Loaded:
+    def load_series(self, instance: str, deadline: Deadline) -> Loaded:
         """The deployment's series document (telemetry/series.py), as JSON, not yet checked."""
         ...
 
-    def save_series(self, instance: str, document: dict[str, Any], token: str | None) -> bool: ...
+    def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool: ...
 
 
 #: Series documents live under this sub-directory / key segment; node names are percent-encoded and
@@ -118,7 +124,9 @@ def _series_loaded(instance: str, read: Loaded, data: bytes | None) -> Loaded:
 
 
 class S3StateStore:
-    def __init__(self, s3: Any, bucket: str, prefix: str = "state/") -> None:
+    """``s3``: a client per operation, bounded by the operation's deadline (``aws.LazyClient("s3")``)."""
+
+    def __init__(self, s3: ClientSource, bucket: str, prefix: str = "state/") -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
 
     def key(self, node: str) -> str:
@@ -127,28 +135,28 @@ class S3StateStore:
     def series_key(self, instance: str) -> str:
         return f"{self.prefix}{SERIES_DIR}/{series_segment(instance)}.json"
 
-    def load(self, node: str) -> Loaded:
-        read, data = self._get(self.key(node))
+    def load(self, node: str, deadline: Deadline) -> Loaded:
+        read, data = self._get(self.key(node), deadline)
         return read if data is None else _loaded(node, data, read.token or "")
 
-    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
-        return self._put(self.key(node), state, token)
+    def save(self, node: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
+        return self._put(self.key(node), state, token, deadline)
 
-    def load_series(self, instance: str) -> Loaded:
-        return _series_loaded(instance, *self._get(self.series_key(instance)))
+    def load_series(self, instance: str, deadline: Deadline) -> Loaded:
+        return _series_loaded(instance, *self._get(self.series_key(instance), deadline))
 
-    def save_series(self, instance: str, document: dict[str, Any], token: str | None) -> bool:
-        return self._put(self.series_key(instance), document, token)
+    def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
+        return self._put(self.series_key(instance), document, token, deadline)
 
-    def _get(self, key: str) -> tuple[Loaded, bytes | None]:
+    def _get(self, key: str, deadline: Deadline) -> tuple[Loaded, bytes | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            answer = self.s3.get_object(Bucket=self.bucket, Key=key)
+            answer = self.s3(deadline).get_object(Bucket=self.bucket, Key=key)
             data = answer["Body"].read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404") or (
-                error_code(exc) in ("AccessDenied", "403") and self._absent(key)
+                error_code(exc) in ("AccessDenied", "403") and self._absent(key, deadline)
             ):
                 return Loaded(None, None), None
             return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{key}: {error_code(exc)}")), None
@@ -156,25 +164,26 @@ class S3StateStore:
             return Loaded(None, None, StateReadFailed(f"s3://{self.bucket}/{key}: {type(exc).__name__}")), None
         return Loaded(None, answer["ETag"]), data
 
-    def _absent(self, key: str) -> bool:
+    def _absent(self, key: str, deadline: Deadline) -> bool:
         """After a 403: whether the object simply does not exist. S3 answers 403 for a missing key unless
         the caller may list the bucket, and template.yaml grants that only under the state prefix, which
         a GET does not name: a listing of exactly this key does."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+            listing = self.s3(deadline).list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
         except (ClientError, BotoCoreError):
             return False
         return not any(item.get("Key") == key for item in listing.get("Contents", []))
 
-    def _put(self, key: str, state: dict[str, Any], token: str | None) -> bool:
+    def _put(self, key: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         condition = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
         body = _encode(state)
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **condition)
+            s3 = self.s3(deadline)
+            s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **condition)
         except ClientError as exc:
             if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 log.debug("state: s3://%s/%s changed since it was read: not written", self.bucket, key)
@@ -187,7 +196,8 @@ class S3StateStore:
 
 
 class LocalStateStore:
-    """One JSON file per node in a directory; conditional writes under an exclusive flock."""
+    """One JSON file per node in a directory; conditional writes under an exclusive flock. Deadlines are
+    taken and not applied: a local disk answers or fails."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -198,17 +208,17 @@ class LocalStateStore:
     def series_path(self, instance: str) -> Path:
         return self.directory / SERIES_DIR / f"{series_segment(instance)}.json"
 
-    def load(self, node: str) -> Loaded:
+    def load(self, node: str, deadline: Deadline) -> Loaded:
         read, data = self._read(self.path(node))
         return read if data is None else _loaded(node, data, read.token or "")
 
-    def save(self, node: str, state: dict[str, Any], token: str | None) -> bool:
+    def save(self, node: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         return self._write(self.path(node), state, token)
 
-    def load_series(self, instance: str) -> Loaded:
+    def load_series(self, instance: str, deadline: Deadline) -> Loaded:
         return _series_loaded(instance, *self._read(self.series_path(instance)))
 
-    def save_series(self, instance: str, document: dict[str, Any], token: str | None) -> bool:
+    def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         return self._write(self.series_path(instance), document, token)
 
     @staticmethod
@@ -267,14 +277,17 @@ class Draft:
         return [self.loaded.failure] if self.loaded.failure is not None else []
 
 
-def draft(store: StateStore, node: str, compute: Callable[[dict[str, Any] | None], Any]) -> Draft:
-    """Load a node's state and compute the next one from it; nothing is written."""
-    loaded = store.load(node)
+def draft(store: StateStore, node: str, compute: Callable[[dict[str, Any] | None], Any], deadline: Deadline) -> Draft:
+    """Load a node's state (by ``deadline``) and compute the next one from it; nothing is written."""
+    loaded = store.load(node, deadline)
     return Draft(node, loaded, compute, compute(loaded.state))
 
 
-def commit(store: StateStore, pending: Draft, finish: Callable[[Any], dict[str, Any]]) -> list[StateFailure]:
-    """Write ``finish(outcome)`` if the stored state is still the one the draft was computed from.
+def commit(
+    store: StateStore, pending: Draft, finish: Callable[[Any], dict[str, Any]], deadline: Deadline
+) -> list[StateFailure]:
+    """Write ``finish(outcome)`` if the stored state is still the one the draft was computed from, by
+    ``deadline`` (re-reads and retries included).
 
     On a conflict (another run wrote in between) it re-reads, recomputes against the winner's state and
     tries again, so overlapping runs never lose each other's update. A corrupt or unreadable state is
@@ -283,10 +296,10 @@ def commit(store: StateStore, pending: Draft, finish: Callable[[Any], dict[str, 
     loaded, outcome = pending.loaded, pending.outcome
     for attempt in range(ATTEMPTS):
         if attempt:
-            loaded = store.load(pending.node)
+            loaded = store.load(pending.node, deadline)
             outcome = pending.compute(loaded.state)
         try:
-            if store.save(pending.node, finish(outcome), loaded.token):
+            if store.save(pending.node, finish(outcome), loaded.token, deadline):
                 return []
         except StateWriteFailed as failure:
             return [failure]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from ..endpoints import Endpoint, row
 from ..errors import ArchiveFailure, ConnectionNotFound, PollFailure
@@ -79,6 +79,7 @@ class Point:
     name: str
     value: float | int
     attributes: Attributes
+    _key: ClassVar[SeriesKey]  # an instance slot in truth (``__slots__``); ClassVar keeps it out of the fields
 
     def __post_init__(self) -> None:
         attributes = _scrubbed(self.attributes)
@@ -88,7 +89,7 @@ class Point:
     @property
     def key(self) -> SeriesKey:
         """Its series, computed once: aggregation, the final zeros and the series state all use it."""
-        return self._key  # type: ignore[no-any-return]
+        return self._key
 
 
 @dataclass(frozen=True)

@@ -10,21 +10,27 @@ from ..outputs import OutputReport, SendContext
 
 if TYPE_CHECKING:
     from ..config import Config, ZabbixConfig
+    from ..deadline import Deadline
     from ..telemetry.points import RunTelemetry
     from .sender import ZabbixOutput, ZabbixReport
 
 
 def publish(
-    output: ZabbixOutput, config: Config, telemetry: RunTelemetry, started_at: datetime, run_id: str
+    output: ZabbixOutput,
+    config: Config,
+    telemetry: RunTelemetry,
+    started_at: datetime,
+    run_id: str,
+    deadline: Deadline,
 ) -> ZabbixReport:
-    """Send one run's readings; log and return what the server answered."""
+    """Send one run's readings by ``deadline``; log and return what the server answered."""
     from ..telemetry.contract import load_contract
     from .mapping import build_map, plan_values
     from .sender import log_report
 
     hosts = {node.name: node.zabbix_host_name for node in config.nodes}
     plan = plan_values(telemetry, hosts, started_at, build_map(load_contract()))
-    report = output.send(plan)
+    report = output.send(plan, deadline)
     log_report(report, output.where, run_id)
     return report
 
@@ -48,7 +54,9 @@ class ZabbixTrapper:
         from ..telemetry.points import stamped
         from .sender import report_telemetry
 
-        report = publish(self.sender, context.config, context.telemetry, context.started_at, context.run_id)
+        report = publish(
+            self.sender, context.config, context.telemetry, context.started_at, context.run_id, context.deadline
+        )
         points, events = report_telemetry(report)
         return OutputReport(
             self.name,

@@ -21,8 +21,8 @@ An unreachable server or an error answer is ``zabbix_send_failed``.
 Time: zabbix_utils applies its timeout to each socket operation, so a server that answers a byte at a
 time (or announces a huge answer) could hold a run for ever. Every connection is therefore wrapped
 (``deadline_wrapper``): all its sends and receives end by one wall-clock instant, ``timeout_s`` after
-it was opened and never after the run's Zabbix phase (budget.py); an answer larger than
-``MAX_ANSWER_BYTES`` is refused.
+it was opened and never after the ``Deadline`` ``send`` was given (the run's Zabbix phase, budget.py);
+an answer larger than ``MAX_ANSWER_BYTES`` is refused.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import budget, secret_refs
+from .. import secret_refs
+from ..deadline import Deadline
 from ..errors import ConfigError, ZabbixSendFailed
 from ..node_config import ZabbixConfig, ZabbixTls
 from ..telemetry.names import ZABBIX_FAILURE_EVENT, ZABBIX_FAILURES, ZABBIX_VALUES
@@ -121,15 +121,15 @@ def tls_wrapper(tls: ZabbixTls, server: str, resolve: Callable[[str], str]) -> C
 
 
 class DeadlineSocket:
-    """A connection whose every send and receive ends by ``until`` (a ``time.monotonic()`` instant)."""
+    """A connection whose every send and receive ends by ``deadline``."""
 
-    def __init__(self, connection: Any, until: float) -> None:
+    def __init__(self, connection: Any, deadline: Deadline) -> None:
         self._connection = connection
-        self._until = until
+        self._deadline = deadline
         self._received = 0
 
     def _arm(self) -> None:
-        left = self._until - time.monotonic()
+        left = self._deadline.left()
         if left <= 0:
             raise TimeoutError("the Zabbix server did not answer in time")
         self._connection.settimeout(left)
@@ -155,13 +155,14 @@ class DeadlineSocket:
         return getattr(self._connection, name)
 
 
-def deadline_wrapper(timeout_s: float, inner: Callable[[Any, Any], Any] | None) -> Callable[[Any, Any], Any]:
+def deadline_wrapper(
+    timeout_s: float, inner: Callable[[Any, Any], Any] | None, deadline: Deadline
+) -> Callable[[Any, Any], Any]:
     """A ``socket_wrapper`` for zabbix_utils: ``inner`` (TLS) first, then ``DeadlineSocket``, ending
-    ``timeout_s`` after the connection was opened or with the run's Zabbix phase, whichever is first."""
+    ``timeout_s`` after the connection was opened or at ``deadline``, whichever is first."""
 
     def wrap(connection: socket.socket, tls: Any) -> DeadlineSocket:
-        left = budget.remaining()
-        until = time.monotonic() + (timeout_s if left is None else min(timeout_s, left))
+        until = Deadline.after(timeout_s).sooner(deadline)
         wrapped = inner(connection, tls) if inner is not None else connection
         return DeadlineSocket(wrapped, until)
 
@@ -169,7 +170,8 @@ def deadline_wrapper(timeout_s: float, inner: Callable[[Any, Any], Any] | None) 
 
 
 class ZabbixOutput:
-    """Built per run from the configuration (cheap); ``send`` does the three batches per host."""
+    """Built per run from the configuration (cheap); ``send`` does the three batches per host, by its
+    ``deadline``."""
 
     def __init__(
         self,
@@ -178,7 +180,7 @@ class ZabbixOutput:
         sender_factory: Callable[..., Any] | None = None,
     ) -> None:
         self.config = config
-        wrapper = tls_wrapper(config.tls, config.server, resolve) if config.tls else None
+        self._tls = tls_wrapper(config.tls, config.server, resolve) if config.tls else None
         if sender_factory is None:
             from zabbix_utils import Sender
 
@@ -188,36 +190,36 @@ class ZabbixOutput:
             port=config.port,
             timeout=config.timeout_s,
             chunk_size=CHUNK_SIZE,
-            socket_wrapper=deadline_wrapper(config.timeout_s, wrapper),
+            socket_wrapper=deadline_wrapper(config.timeout_s, self._tls, Deadline.NONE),  # each send sets its own
         )
 
     @property
     def where(self) -> str:
         return f"{self.config.server}:{self.config.port}"
 
-    def _send(self, values: Sequence[Value]) -> tuple[int, int, int]:
+    def _send(self, values: Sequence[Value], deadline: Deadline) -> tuple[int, int, int]:
         from zabbix_utils import ItemValue
 
         if not values:
             return 0, 0, 0
-        left = budget.remaining()  # the run's Zabbix phase (budget.py); None outside a run
-        if left is not None:
-            if left <= 0.05:
-                raise TimeoutError("the run's time for Zabbix is spent")
-            self._sender.timeout = min(self.config.timeout_s, left)
+        left = deadline.left()  # the run's Zabbix phase (budget.py); +inf outside a run
+        if left <= 0.05:
+            raise TimeoutError("the run's time for Zabbix is spent")
+        self._sender.timeout = min(self.config.timeout_s, left)
         answer = self._sender.send([ItemValue(v.host, v.key, v.value, v.clock, v.ns) for v in values])
         return int(answer.processed), int(answer.failed), int(answer.total)
 
-    def _count(self, report: ZabbixReport, values: Sequence[Value]) -> tuple[int, int]:
+    def _count(self, report: ZabbixReport, values: Sequence[Value], deadline: Deadline) -> tuple[int, int]:
         """Send, add the server's answer to the report, return how many values it took and refused."""
-        processed, failed, total = self._send(values)
+        processed, failed, total = self._send(values, deadline)
         report.processed += processed
         report.failed += failed
         report.total += total
         return processed, failed
 
-    def send(self, plan: SendPlan) -> ZabbixReport:
+    def send(self, plan: SendPlan, deadline: Deadline) -> ZabbixReport:
         report = ZabbixReport(unsendable=list(plan.unsendable))
+        self._sender.socket_wrapper = deadline_wrapper(self.config.timeout_s, self._tls, deadline)
         problems: list[str] = []
         unreachable: str | None = None
         for host, batches in plan.hosts.items():
@@ -225,7 +227,7 @@ class ZabbixOutput:
                 problems.append(f"host {host}: not sent (the server failed before: {unreachable})")
                 continue
             try:
-                taken, refused = self._count(report, batches.first)
+                taken, refused = self._count(report, batches.first, deadline)
                 if refused and not taken:
                     report.unknown_hosts.append(host)
                     problems.append(
@@ -242,9 +244,9 @@ class ZabbixOutput:
                         " than this collector: import it again; or updated since the server last loaded it,"
                         f" {CACHE_UPDATE})"
                     )
-                report.pending[host] = self._count(report, batches.second)[1]
+                report.pending[host] = self._count(report, batches.second, deadline)[1]
                 clock = batches.first[0].clock if batches.first else 0
-                self._count(report, refused_values(host, report.pending[host], clock))
+                self._count(report, refused_values(host, report.pending[host], clock), deadline)
             except Exception as exc:  # noqa: BLE001 - zabbix_utils raises ProcessingError, OSError, ssl and JSON errors
                 # A connection-level failure: the other hosts would wait for the same timeout; they are skipped.
                 unreachable = f"{type(exc).__name__}: {_one_line(exc)}"
