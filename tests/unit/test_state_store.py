@@ -46,3 +46,19 @@ def test_a_403_for_a_missing_state_is_a_fresh_start(listed, missing):
     else:
         assert loaded.failure is not None and loaded.failure.error_type == "state_read_failed"
         assert "AccessDenied" in loaded.failure.detail
+
+
+def test_a_series_document_past_the_node_states_bound_reads_back_and_one_past_its_own_is_corrupt(tmp_path):
+    """Bench section 10: 5,000 relations make a 17 MB series document; bounded like a node's state
+    (16 MB) it read as corrupt, and every run started its counters anew."""
+    from exalate_collector.state.store import MAX_SERIES_BYTES, MAX_STATE_BYTES, LocalStateStore
+
+    store = LocalStateStore(tmp_path)
+    large = {"schema": 1, "gauges": [["exalate.endpoint.up", {"exalate.relation": "R" * 90}]] * 200_000}
+    assert store.save_series("vm:1", large, None, Deadline.NONE)
+    assert store.series_path("vm:1").stat().st_size > MAX_STATE_BYTES
+    loaded = store.load_series("vm:1", Deadline.NONE)
+    assert loaded.failure is None and loaded.state == large
+    store.series_path("vm:1").write_bytes(b" " * (MAX_SERIES_BYTES + 1))
+    failure = store.load_series("vm:1", Deadline.NONE).failure
+    assert failure is not None and "larger than" in failure.detail

@@ -74,6 +74,9 @@ def _encode(state: dict[str, Any]) -> bytes:
 
 #: Bounds of a state object as read: far above any real one (a few KB per relation), far below harm.
 MAX_STATE_BYTES = 16 * 1024 * 1024
+#: A deployment's series document holds every series it exports (about 110 bytes each: 5,000 relations
+#: are 155,000 series, 17 MB): bounded for 10 times that, still far below harm.
+MAX_SERIES_BYTES = 192 * 1024 * 1024
 MAX_INT_DIGITS = 20  # an epoch in ms, an item id: never more
 
 
@@ -112,7 +115,7 @@ def _series_loaded(instance: str, read: Loaded, data: bytes | None) -> Loaded:
     """The series document as JSON (telemetry/series.py checks its shape), within the same bounds."""
     if data is None:
         return read
-    problem = f"larger than {MAX_STATE_BYTES} bytes" if len(data) > MAX_STATE_BYTES else None
+    problem = f"larger than {MAX_SERIES_BYTES} bytes" if len(data) > MAX_SERIES_BYTES else None
     try:
         if problem is None:
             return Loaded(json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant), read.token)
@@ -143,17 +146,17 @@ class S3StateStore:
         return self._put(self.key(node), state, token, deadline)
 
     def load_series(self, instance: str, deadline: Deadline) -> Loaded:
-        return _series_loaded(instance, *self._get(self.series_key(instance), deadline))
+        return _series_loaded(instance, *self._get(self.series_key(instance), deadline, MAX_SERIES_BYTES))
 
     def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         return self._put(self.series_key(instance), document, token, deadline)
 
-    def _get(self, key: str, deadline: Deadline) -> tuple[Loaded, bytes | None]:
+    def _get(self, key: str, deadline: Deadline, limit: int = MAX_STATE_BYTES) -> tuple[Loaded, bytes | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self.s3(deadline).get_object(Bucket=self.bucket, Key=key)
-            data = answer["Body"].read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
+            data = answer["Body"].read(limit + 1)  # more is corrupt: never read it all
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404") or (
                 error_code(exc) in ("AccessDenied", "403") and self._absent(key, deadline)
@@ -216,16 +219,16 @@ class LocalStateStore:
         return self._write(self.path(node), state, token)
 
     def load_series(self, instance: str, deadline: Deadline) -> Loaded:
-        return _series_loaded(instance, *self._read(self.series_path(instance)))
+        return _series_loaded(instance, *self._read(self.series_path(instance), MAX_SERIES_BYTES))
 
     def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
         return self._write(self.series_path(instance), document, token)
 
     @staticmethod
-    def _read(path: Path) -> tuple[Loaded, bytes | None]:
+    def _read(path: Path, limit: int = MAX_STATE_BYTES) -> tuple[Loaded, bytes | None]:
         try:
             with open(path, "rb") as file:
-                data = file.read(MAX_STATE_BYTES + 1)  # more is corrupt: never read it all
+                data = file.read(limit + 1)  # more is corrupt: never read it all
                 file.seek(0)
                 token = hashlib.file_digest(file, "sha256").hexdigest()  # of the whole file, as save compares
         except FileNotFoundError:
