@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from .endpoints import BLOB_ERRORS, SYNC_ERRORS
 from .errors import ConnectionNotFound
 from .model import Exchange
-from .telemetry.points import POLL_FAILURE_EVENT, RunTelemetry
+from .telemetry.names import POLL_FAILURE_EVENT
+from .telemetry.points import RunTelemetry
 from .text import printable
 
 

@@ -140,6 +140,8 @@ class AnswerPipeline:
         self._background.close()
         rank = {name: index for index, name in enumerate(order)}
         self.outcome.failures.sort(key=lambda item: rank.get(item[0], len(rank)))
+        delivered = sorted(self.outcome.delivered.items(), key=lambda item: rank.get(item[0], len(rank)))
+        self.outcome.delivered = dict(delivered)  # handed off as each node finished: told in the configuration's order
         for name, problem in self.outcome.failures:
             log.error(
                 "archive failed: node=%s error.type=%s: %s",

@@ -7,17 +7,27 @@ Nothing here touches the network, AWS or OpenTelemetry: the result is plain data
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from ..endpoints import Endpoint, row
-from ..errors import ArchiveFailure, ConnectionNotFound, PollFailure
+from ..errors import ArchiveFailure, ConnectionNotFound
 from ..model import Discovery, Exchange
-from ..parse import ErrorItem
-from ..redact import redact, scrub_value
-from ..state.model import Resolved, StateReport
+from ..state.model import StateReport
 from . import names
+from .events import error_event, exchange_events, node_failure_event, resolved_event, state_events
+from .measurements import (
+    EVENT_NAME,
+    Attributes,
+    AttributeValue,
+    Event,
+    Point,
+    RunTelemetry,
+    SeriesKey,
+    series_key,
+    where_of,
+)
 from .names import (
     ARCHIVE_FAILURE_EVENT,
     ARCHIVE_FAILURES,
@@ -38,9 +48,26 @@ from .names import (
 )
 from .names import COLLECTOR_RUN_DURATION as RUN_DURATION
 
+#: Their home is measurements.py and events.py; imported from here too (the run's telemetry interface).
+__all__ = [
+    "EVENT_NAME",
+    "POLL_FAILURE_EVENT",  # emitted by events.py: named here too, so that this module lists every name
+    "STATE_FAILURE_EVENT",
+    "AttributeValue",
+    "Attributes",
+    "Event",
+    "Point",
+    "RunTelemetry",
+    "SeriesKey",
+    "error_event",
+    "exchange_events",
+    "node_failure_event",
+    "resolved_event",
+    "series_key",
+    "state_events",
+]
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-AttributeValue = str | int | float
-Attributes = Mapping[str, AttributeValue]
 
 # Metrics and events that do not come from the endpoint table (endpoints.py names the others) are the
 # contract's own names (names.py, generated from contract.yaml): imported above, never typed here. The
@@ -49,95 +76,11 @@ ZABBIX_VALUES = names.ZABBIX_VALUES
 ZABBIX_FAILURES = names.ZABBIX_FAILURES
 ZABBIX_FAILURE_EVENT = names.ZABBIX_FAILURE_EVENT
 
-#: Every event carries its name as an attribute too, for receivers built on protos older than OTLP 1.5
-#: (which drop ``LogRecord.event_name``).
-EVENT_NAME = "event.name"
-
-
-SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]  # (metric name, sorted attributes)
-
-
-def series_key(name: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
-    """The series' identity; its (attribute, value) pairs are shared by every key that has them (a run
-    has 30 series per relation, and the series state as many again: one pair object each, not 30)."""
-    pairs = _PAIRS
-    if len(pairs) > _MAX_PAIRS:  # a bound for a process that lives long (a warm Lambda)
-        pairs.clear()
-    return name, tuple(sorted(pairs.setdefault(pair, pair) for pair in (attributes or {}).items()))
-
-
-_PAIRS: dict[tuple[str, Any], tuple[str, Any]] = {}
-_MAX_PAIRS = 1 << 20
-
-
-@dataclass(frozen=True)
-class Point:
-    """One measurement: a gauge value, a counter increment or a histogram sample."""
-
-    # slots by hand: ``_key`` is no field (not compared, not in ``asdict``); a run holds 30 per relation
-    __slots__ = ("_key", "attributes", "name", "value")
-    name: str
-    value: float | int
-    attributes: Attributes
-    _key: ClassVar[SeriesKey]  # an instance slot in truth (``__slots__``); ClassVar keeps it out of the fields
-
-    def __post_init__(self) -> None:
-        attributes = _scrubbed(self.attributes)
-        object.__setattr__(self, "attributes", attributes)
-        object.__setattr__(self, "_key", series_key(self.name, attributes))
-
-    @property
-    def key(self) -> SeriesKey:
-        """Its series, computed once: aggregation, the final zeros and the series state all use it."""
-        return self._key
-
-
-@dataclass(frozen=True)
-class Event:
-    """One log record. Its body and attributes are redacted when it is made: nothing else can leak."""
-
-    name: str
-    severity: str  # "ERROR" | "WARN" | "INFO"
-    body: str
-    attributes: Attributes
-    #: When the run observed what the event says (the answer's arrival; the run's time for the rest).
-    time_unix_nano: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "body", redact(self.body))
-        object.__setattr__(self, "attributes", _scrubbed(self.attributes))
-
-
-def _scrubbed(attributes: Attributes) -> Attributes:
-    """Text attribute values without any credential (values from the node: reasons, keys, URLs)."""
-    scrubbed = {k: scrub_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
-    # the same dict when nothing changed: points of one answer share their attributes' dicts
-    return attributes if all(scrubbed[k] is v for k, v in attributes.items()) else scrubbed
-
-
-@dataclass(frozen=True)
-class RunTelemetry:
-    points: tuple[Point, ...]
-    events: tuple[Event, ...]
-
-    def named(self, name: str) -> list[Point]:
-        return [p for p in self.points if p.name == name]
-
-    def extended(self, points: Sequence[Point], events: Sequence[Event]) -> RunTelemetry:
-        return RunTelemetry(self.points + tuple(points), self.events + tuple(events))
-
-
-def _where(ex: Exchange) -> dict[str, AttributeValue]:
-    """Node and relation; node only for the once-per-node (4.0) endpoints."""
-    if not ex.relation:
-        return {"exalate.node": ex.node}
-    return {"exalate.node": ex.node, "exalate.relation": ex.relation}
-
 
 def _value_attributes(ex: Exchange, spec: Endpoint) -> dict[str, AttributeValue]:
     """The attributes of a row's value: per endpoint for relation rows; the direction of a 4.0 total."""
     if spec.per_relation:
-        return {**_where(ex), "exalate.endpoint": ex.endpoint}
+        return {**where_of(ex), "exalate.endpoint": ex.endpoint}
     if spec.direction is not None:
         return {"exalate.node": ex.node, "exalate.queue.direction": spec.direction}
     return {"exalate.node": ex.node}
@@ -211,7 +154,7 @@ def answered_ns(ex: Exchange) -> int:
 
 
 def exchange_points(ex: Exchange) -> list[Point]:
-    where = _where(ex)
+    where = where_of(ex)
     at_endpoint = {**where, "exalate.endpoint": ex.endpoint}
     points = [Point(ENDPOINT_UP, 1 if ex.ok else 0, at_endpoint)]
     if ex.sent:
@@ -263,101 +206,6 @@ def state_points(report: StateReport) -> list[Point]:
             points.append(Point(QUEUE_OLDEST_AGE, round(age.oldest_s, 3), where))
             points.append(Point(QUEUE_STUCK, age.stuck, where))
     return points
-
-
-def state_events(report: StateReport) -> list[Event]:
-    events = [resolved_event(node, r) for node, adv in report.advances.items() for r in adv.resolved]
-    for node, failure in report.failures:
-        if node in report.unreadable and failure.error_type == "state_read_failed":
-            then = "no queue age, no stuck count and no error reported as new this run; the state is left as it is"
-        else:
-            then = "ages restart, errors count as new"
-        body = f"state of node {node} unusable ({failure.error_type}): {failure.detail}; {then}"
-        events.append(
-            Event(STATE_FAILURE_EVENT, "WARN", body, {"exalate.node": node, "error.type": failure.error_type})
-        )
-    return events
-
-
-def resolved_event(node: str, resolved: Resolved) -> Event:
-    spec = row(resolved.endpoint)
-    info = resolved.info
-    attributes: dict[str, AttributeValue] = {
-        "exalate.node": node,
-        "exalate.relation": resolved.relation,
-        "exalate.error.reason": str(info.get("reason", "UNKNOWN")),
-        "exalate.error.duration": round(resolved.stood_s, 3),
-    }
-    attributes.update({attr: info[short] for attr, short in _RESOLVED_IDS.items() if info.get(short) is not None})
-    what = f"issue {info['key']}" if info.get("key") else f"item {resolved.identity.split('|')[0]}"
-    body = (
-        f"{spec.kind} error {attributes['exalate.error.reason']} on {what} resolved after {_duration(resolved.stood_s)}"
-    )
-    return Event(str(spec.resolved_event), "INFO", body, attributes)
-
-
-#: Event attribute -> the short name of what the state remembers of an error (state/model.py).
-_RESOLVED_IDS = {
-    "exalate.sync_event.id": "sync_event_id",
-    "exalate.issue.key": "key",
-    "exalate.issue.id": "issue_id",
-    "exalate.blob.id": "blob_id",
-    "exalate.blob_event.id": "blob_event_id",
-}
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-def exchange_events(ex: Exchange, report: StateReport | None = None) -> list[Event]:
-    if ex.failure is not None:
-        failure = ex.failure
-        attributes: dict[str, AttributeValue] = {
-            **_where(ex),
-            "exalate.endpoint": ex.endpoint,
-            "error.type": failure.error_type,
-            "url.full": ex.url,
-        }
-        if failure.status_code is not None:
-            attributes["http.response.status_code"] = failure.status_code
-        if failure.excerpt:
-            attributes["exalate.response.excerpt"] = failure.excerpt
-        severity = "ERROR" if failure.authentication else "WARN"
-        of = f" of relation {ex.relation}" if ex.relation else ""
-        body = f"GET {ex.endpoint}{of} on node {ex.node} failed ({failure.error_type}): {failure.detail}"
-        return [Event(POLL_FAILURE_EVENT, severity, body, attributes)]
-    if ex.reading is None:
-        return []
-    return [
-        error_event(ex, item)
-        for item in ex.reading.errors
-        if report is None or report.is_new(ex.node, ex.relation, ex.endpoint, item.identity)
-    ]
-
-
-def node_failure_event(node: str, failure: PollFailure) -> Event:
-    """The one event of a failure that kept a whole node from being polled (no relation, no endpoint)."""
-    attributes: dict[str, AttributeValue] = {"exalate.node": node, "error.type": failure.error_type}
-    body = f"node {node} was not polled ({failure.error_type}): {failure.detail}"
-    return Event(POLL_FAILURE_EVENT, "ERROR" if failure.authentication else "WARN", body, attributes)
-
-
-def error_event(ex: Exchange, item: ErrorItem) -> Event:
-    spec = row(item.endpoint)
-    attributes: dict[str, AttributeValue] = {**_where(ex), "exalate.error.reason": item.reason}
-    optional: dict[str, AttributeValue | None] = {
-        "exalate.sync_event.id": item.sync_event_id,
-        "exalate.issue.key": item.issue_key,
-        "exalate.issue.id": item.issue_id,
-        "exalate.blob.id": item.blob_id,  # set only by rows that declare blobId (parse.error_item)
-        "exalate.blob_event.id": item.blob_event_id,
-    }
-    attributes.update({k: v for k, v in optional.items() if v is not None})
-    body = item.message or f"{spec.kind} error {item.reason} (the node sent no message)"
-    return Event(str(spec.error_event), "ERROR", body, attributes)
 
 
 _ITEMS = {"metrics": "data points", "events": "log records"}
