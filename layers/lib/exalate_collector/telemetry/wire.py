@@ -74,7 +74,7 @@ def _sample(before: HistogramTotal | None, value: float, bounds: tuple[float, ..
 class Aggregated:
     """One run's points as series: gauges' last values, counters' increments, histograms' samples."""
 
-    gauges: dict[str, dict[SeriesKey, int | float]] = field(default_factory=dict)
+    gauges: dict[str, dict[SeriesKey, Point]] = field(default_factory=dict)  # each series: its last point
     sums: dict[SeriesKey, int | float] = field(default_factory=dict)
     histograms: dict[SeriesKey, HistogramTotal] = field(default_factory=dict)
 
@@ -84,7 +84,7 @@ def aggregate(points: Iterable[Point], specs: Mapping[str, MetricSpec]) -> Aggre
     for p in points:
         spec = specs[p.name]
         if spec.instrument == "gauge":  # a run's own series: its points' attribute order is stable
-            out.gauges.setdefault(p.name, {})[(p.name, tuple(p.attributes.items()))] = p.value
+            out.gauges.setdefault(p.name, {})[p.key] = p  # its last point: sent in its attributes' order
             continue
         key = p.key
         if spec.instrument == "counter":
@@ -146,7 +146,9 @@ def metric_requests(
     by_name: dict[str, list[bytes]] = {}
     encode = PointEncoder()
     for name, series in run.gauges.items():
-        by_name[name] = [encode.number(k, v, 0, now_unix_nano) for k, v in series.items()]
+        by_name[name] = [
+            encode.number((name, tuple(p.attributes.items())), p.value, 0, now_unix_nano) for p in series.values()
+        ]
     for key, value in sorted(sum_values.items(), key=_by_key):
         by_name.setdefault(key[0], []).append(encode.number(key, value, start, now_unix_nano))
     for key, h in sorted(histograms.items(), key=_by_key):
