@@ -6,7 +6,7 @@ variable, with every problem listed at once (the CLI exits 2; a Lambda fails its
 message). Unset variables are ``None`` here; each default is written once, by its user (the archive
 and state stores, the run budget).
 
-Not read here: the OpenTelemetry SDK's ``OTEL_*`` variables (the SDK reads them; telemetry/otel.py
+Not read here: the OpenTelemetry SDK's ``OTEL_*`` variables (the SDK reads them; telemetry/otlp_settings.py
 checks the protocol and the endpoint URLs where the exporters are built), the AWS SDK's ``AWS_*``, the
 Lambda runtime's ``AWS_LAMBDA_*`` resource facts, and ``${VAR}`` credential references of the
 configuration (secret_refs.py; the CLI checks them before any request).
