@@ -13,7 +13,7 @@ backend costs at most its phase.
 
 Memory has a budget too: ``AnswerBudget``, the bytes of answers a run may hold in memory at once;
 answers beyond it go to temporary files (see poll.py). Its default in Lambda comes from the runtime's
-AWS_LAMBDA_FUNCTION_MEMORY_SIZE (a resource fact, read here like otel.py reads it, not a setting).
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE (a resource fact, read here like telemetry/resource.py reads it, not a setting).
 
 The Lambda margin comes from settings.py (EXALATE_DEADLINE_MARGIN_S), read and validated there at start.
 """
