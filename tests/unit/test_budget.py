@@ -103,3 +103,19 @@ def test_the_memory_budget_holds_what_fits_and_no_more():
     assert memory.reserve(60) and not memory.reserve(41) and memory.reserve(40)
     memory.release(50)
     assert memory.held == 50
+
+
+@pytest.mark.parametrize(
+    ("total", "gets", "reserve"),
+    [
+        (900.0, 6, 30.0),  # little work: the reserve for slow backends
+        (900.0, 60_000, 32.0),  # 10,000 relations: 2 s + 0.5 ms a GET, past the 30 s of before
+        (900.0, 2_000_000, 450.0),  # never more than half of the run
+        (60.0, 60_000, 30.0),
+        (6.0, 0, 2.0),
+    ],
+)
+def test_the_reserve_after_polling_is_sized_from_the_gets_planned(total, gets, reserve):
+    plan = RunBudget.plan(100.0, total, {"archive"}, gets=gets)
+    assert plan.until("poll") == pytest.approx(100.0 + total - reserve)
+    assert plan.end == pytest.approx(100.0 + total)

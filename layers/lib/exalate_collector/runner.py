@@ -178,8 +178,7 @@ def run(
     try:
         poll_s = seconds_left(budgets[0].until("poll"))  # the connection lists' deadline; the reserve only grows
         result = collect(config, poll_s, state=state, start=start, **kwargs)  # type: ignore[arg-type]
-        plan = budgets[-1]
-        pipeline = pipelines[0] if pipelines else AnswerPipeline(result.run_id, result.started_at, background, archive)
+        plan, (pipeline,) = budgets[-1], pipelines  # collect calls start once, before polling
         result.archive = pipeline.finish(result.polled, [node.name for node in config.nodes])
     finally:
         background.close()
@@ -197,8 +196,8 @@ def run(
         points_of=pipeline.points_of,
     )
     for output in sending:
-        until = plan.deadline(output.name)
-        context = SendContext(config, result.telemetry, result.run_id, result.started_at, until, plan, result)
+        by = plan.deadline(output.name)
+        context = SendContext(config, result.telemetry, result.run_id, result.started_at, by, plan, result)
         report = _send(output, context)
         result.outputs.append(report)
         result.telemetry = result.telemetry.extended(report.points, report.events)
