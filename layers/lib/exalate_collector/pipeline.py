@@ -8,8 +8,9 @@ thread. What polling could not finish (answers the deadline cut off, nodes not p
 by ``finish`` after polling. The records, their order and the points are the same as if everything
 had been done after polling: only the time and the memory differ.
 
-The background thread is the only one: the archive sink and the series-state read block, the event
-loop must not. Each of its jobs carries its own ``Deadline`` (the archive phase's end for the hand-offs).
+The archive sink blocks, the event loop must not: hand-offs run on a background thread, one node at a
+time, each within the archive phase's ``Deadline`` (runner.py reads the series state on a second one,
+so that neither waits for the other).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class ArchiveOutcome:
 
 
 class Background:
-    """One worker thread, started on first use, for the blocking I/O of a run."""
+    """One worker thread, started on first use, for blocking I/O of a run: its jobs run in turn."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -120,7 +121,7 @@ class AnswerPipeline:
     def finish(self, polled: Iterable[Exchange], order: Sequence[str]) -> ArchiveOutcome | None:
         """After polling: archive what polling left (``polled``: every job's exchange, in job order per
         node), hand off every node not handed off yet, wait for the hand-offs; ``order``: the nodes'
-        configuration order, that of the outcome's failures."""
+        configuration order, that of the outcome."""
         if self._sink is None or self.outcome is None:
             return None
         jobs: dict[str, list[Exchange]] = {}
@@ -175,7 +176,13 @@ class AnswerPipeline:
         if node.failure is not None:
             self.outcome.failures.append((name, node.failure))
             return
-        batch = NodeBatch(self.run_id, name, self.started_at, node.writer.records, node.writer.finish())
+        try:
+            payload = node.writer.finish()
+        except Exception as exc:  # on the event loop: never past here
+            log.exception("archive payload of node %s could not be finished", name, extra={"exalate.node": name})
+            self.outcome.failures.append((name, ArchiveWriteFailed(f"unexpected {type(exc).__name__}")))
+            return
+        batch = NodeBatch(self.run_id, name, self.started_at, node.writer.records, payload)
         self._background.submit(lambda: self._deliver(batch))
 
     def _deliver(self, batch: NodeBatch) -> None:

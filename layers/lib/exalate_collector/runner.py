@@ -159,7 +159,8 @@ def run(
     weights = [(o.name, o.weight) for o in sending]
     begin = time.monotonic()
     budgets = [RunBudget.plan(begin, deadline_s, phases, weights)]  # for the connection lists; then:
-    background = Background()
+    background = Background()  # the archive's hand-offs
+    reader = Background()  # the series state, read beside them: neither waits for the other
     series: Future[tuple[SeriesState, str | None]] | None = None
     pipelines: list[AnswerPipeline] = []
 
@@ -168,7 +169,7 @@ def run(
         budgets.append(RunBudget.plan(begin, deadline_s, phases, weights, gets=gets))  # sized from the work
         if publisher is not None:  # read while polling: it is needed only at the export
             reading = budgets[-1].deadline("state_read")
-            series = background.submit(lambda: load_series(state, publisher, result.run_id, reading))
+            series = reader.submit(lambda: load_series(state, publisher, result.run_id, reading))
         pipeline = AnswerPipeline(
             result.run_id, result.started_at, background, archive, budgets[-1].deadline("archive"), listed
         )
@@ -182,6 +183,7 @@ def run(
         result.archive = pipeline.finish(result.polled, [node.name for node in config.nodes])
     finally:
         background.close()
+        reader.close()
     drafts: dict[str, Draft] = {}
     if state is not None:
         drafts = recall(result, config, state, clock(), plan.deadline("state_read"))
