@@ -45,9 +45,9 @@ AFTER_POLLING: tuple[tuple[str, float], ...] = (
 RESERVE_SHARE = 0.25
 RESERVE_MIN_S = 2.0
 RESERVE_MAX_S = 30.0
-#: CPU seconds left after polling per GET polled (the export's encoding, the series state, the node
-#: states, the archive of the nodes still open): about 0.1 ms measured (``make bench``, section 10),
-#: counted five times over for slower machines and the network those phases wait on.
+#: Seconds left after polling per GET polled (the export's encoding, the series state, the node states,
+#: the archive of the nodes still open): 0.16-0.2 ms measured (``make bench``, section 10: 9.4 s after
+#: 60,000 GETs, 6.0 s after 30,000), counted 2.5 times over for slower machines and the network.
 AFTER_POLLING_S_PER_GET = 0.0005
 
 

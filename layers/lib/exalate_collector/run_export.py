@@ -13,7 +13,7 @@ from typing import Protocol
 from .budget import RunBudget
 from .deadline import Deadline
 from .errors import StateCorrupt, StateFailure, StateWriteFailed
-from .outputs import Output, OutputReport, SendContext
+from .outputs import OutputReport
 from .run_result import RunResult
 from .state.model import StateReport
 from .state.store import StateStore
@@ -163,17 +163,6 @@ def load_series(
             extra={"run_id": run_id, "error.type": failure.error_type},
         )
     return kept, loaded.token
-
-
-def _send(output: Output, context: SendContext) -> OutputReport:
-    """One output's send; an exception of it is its failure, reported like any other, never the run's end."""
-    try:
-        return output.send(context)
-    except Exception as exc:
-        log.exception("output %s failed", output.name, extra={"run_id": context.run_id, "exalate.output": output.name})
-        return OutputReport(
-            output.name, problem=f"{output.name}: failed ({type(exc).__name__}, a bug)", events_delivered=False
-        )
 
 
 def otlp_report(export: ExportReport) -> OutputReport:
