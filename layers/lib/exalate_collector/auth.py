@@ -25,6 +25,7 @@ import jwt
 from . import redact
 from .auth_base import AuthSettings
 from .fields import Spec, is_number, setting
+from .hs256 import Hs256Signer
 from .node_config import DEFAULT_LIFETIME_S, SEND_AS, NodeConfig, SendAs
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class JwtAuthenticator(Fixed):
     def __init__(self, auth: JwtAuth, secret: str, clock: Callable[[], float] = time.time) -> None:
         self._auth = auth
         self._secret = secret
+        self._signer = Hs256Signer(secret)
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -201,12 +203,12 @@ class JwtAuthenticator(Fixed):
     def token(self, path: str, query: Mapping[str, str]) -> str:
         now = self._clock()
         if self._auth.qsh:
-            token = jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+            token = self._signer.encode(self.claims(now, path, query))
             redact.remember_token(token)
             return token
         with self._lock:
             if self._token is None or now >= self._renew_at:
-                self._token = jwt.encode(self.claims(now, path, query), self._secret, algorithm="HS256")
+                self._token = self._signer.encode(self.claims(now, path, query))
                 redact.remember_token(self._token)
                 margin = min(REFRESH_MARGIN_S, self._auth.lifetime_s / 2)
                 self._renew_at = now + self._auth.lifetime_s - margin
