@@ -270,4 +270,4 @@ def test_series_state_carries_counters_across_cold_starts_and_survives_corruptio
         pipeline.shutdown()
     assert result.export is not None and result.export.ok
     assert values(receiver, "exalate.poll.errors", where) == [1]  # starts anew, and repairs the document
-    assert store.load_series("deployment-a/b:c", Deadline.NONE).state["schema"] == 1
+    assert store.load_series("deployment-a/b:c", Deadline.NONE).state["schema"] == 2

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from exalate_collector.errors import StateCorrupt
 from exalate_collector.telemetry.points import Point
 from exalate_collector.telemetry.series import (
     CARRY_S,
+    HistogramTotal,
     SeriesState,
+    SumTotal,
     cumulate,
+    encode_document,
     final_zeros,
     from_document,
     series_key,
-    to_document,
 )
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -56,6 +60,11 @@ def durations(*seconds: float, at: int) -> Metric:
 
 def queue(value: int, at: int) -> Metric:
     return Metric("exalate.queue.size", "", "{item}", Gauge([NumberDataPoint(WHERE, 0, at, value)]))
+
+
+def to_document(memory: SeriesState, instance: str) -> object:
+    """The document as a new process reads it back: bytes, parsed as the store does."""
+    return json.loads(encode_document(memory, instance))
 
 
 def exported(result: MetricsData) -> dict[str, list]:
@@ -110,11 +119,105 @@ def test_final_zeros_only_for_gauges_that_are_gone_and_declared_so():
     ]
 
 
+BOUNDS = (0.1, 1.0)
+ROUND_TRIP = SeriesState(
+    start_unix_nano=100 * S,
+    gauges={
+        series_key("exalate.queue.size", {"exalate.node": "n", "exalate.relation": "R", "exalate.endpoint": "e"}),
+        series_key("exalate.endpoint.up", {"exalate.node": "n", "exalate.endpoint": "e"}),
+    },
+    sums={
+        series_key("exalate.poll.errors", WHERE): SumTotal(5, 100.5),
+        series_key("exalate.export.requests", {}): SumTotal(2.5, 3.0),
+    },
+    histograms={
+        series_key("exalate.poll.duration", {**WHERE, "http.response.status_code": 200}): HistogramTotal(
+            3, 0.62, BOUNDS, [2, 1, 0], 0.05, 0.5, 400.0
+        )
+    },
+    pending={series_key("exalate.export.dropped", {"exalate.signal": "metrics"}): 7},
+)
+
+
+def test_the_document_reads_back_as_the_memory_it_was_written_from():
+    back = from_document(to_document(ROUND_TRIP, "i"), "i")
+    assert back == ROUND_TRIP
+    (key,) = back.histograms
+    assert dict(key[1])["http.response.status_code"] == 200  # an int attribute stays an int
+
+
+def test_schema_2_names_each_name_and_pair_once():
+    memory = SeriesState(
+        gauges={series_key("exalate.queue.size", {"exalate.node": "n", "exalate.relation": f"R{i}"}) for i in range(50)}
+    )
+    document = to_document(memory, "i")
+    assert document["schema"] == 2 and document["names"] == ["exalate.queue.size"]
+    assert sorted(map(tuple, document["pairs"])) == sorted(
+        [("exalate.node", "n")] + [("exalate.relation", f"R{i}") for i in range(50)]
+    )
+    assert all(len(row) == 2 and len(row[1]) == 2 for row in document["gauges"])
+
+
+def test_a_schema_1_document_of_0x_is_still_read():
+    """Upgrading keeps the deployment's counters: 0.x wrote a dict per series (schema 1)."""
+    attrs = {"exalate.node": "n", "exalate.endpoint": "e"}
+    raw = {
+        "schema": 1,
+        "instance": "i",
+        "start_unix_nano": 100 * S,
+        "gauges": [["exalate.endpoint.up", attrs]],
+        "sums": [{"m": "exalate.poll.errors", "a": WHERE, "v": 5, "t": 100.5}],
+        "histograms": [
+            {
+                "m": "h",
+                "a": attrs,
+                "count": 3,
+                "sum": 0.6,
+                "bounds": [0.1, 1],
+                "buckets": [2, 1, 0],
+                "min": 0.1,
+                "max": 0.3,
+                "t": 1.0,
+            }
+        ],
+        "pending": [{"m": "exalate.export.dropped", "a": {}, "v": 2}],
+    }
+    memory = from_document(raw, "i")
+    assert memory.gauges == {series_key("exalate.endpoint.up", attrs)}
+    assert memory.sums == {series_key("exalate.poll.errors", WHERE): SumTotal(5, 100.5)}
+    assert memory.histograms[series_key("h", attrs)] == HistogramTotal(3, 0.6, BOUNDS, [2, 1, 0], 0.1, 0.3, 1.0)
+    assert memory.pending == {series_key("exalate.export.dropped", {}): 2}
+    assert to_document(memory, "i")["schema"] == 2  # and written anew as schema 2
+
+
+def test_a_non_finite_number_is_never_written():
+    memory = SeriesState(sums={series_key("exalate.poll.errors", {}): SumTotal(float("inf"), 1.0)})
+    with pytest.raises(ValueError):
+        encode_document(memory, "i")
+
+
+def v2(**rows: object) -> dict[str, object]:
+    base = {"schema": 2, "names": ["x"], "pairs": [["a", "b"]], "bounds": [[1.0]], "gauges": [], "sums": []}
+    return {**base, "histograms": [], "pending": [], **rows}
+
+
 @pytest.mark.parametrize(
     "raw",
     [
         [],
         {"schema": 2},
+        {"schema": 3},
+        v2(gauges=[[0, [1]]]),  # a pair out of the table
+        v2(gauges=[[0, [-1]]]),  # negative: not wrapped around to the last pair
+        v2(gauges=[[1, [0]]]),  # a name out of the table
+        v2(pairs=[["a", True]]),  # a bool is no attribute value
+        v2(pairs=[[3, "b"]]),
+        v2(names=[7]),
+        v2(sums=[[0, [0], "three", 1.0]]),
+        v2(sums=[[0, [0], -5, 1.0]]),
+        v2(histograms=[[0, [0], 3, 1.0, 0, [1, 1], 1.0, 1.0, 1.0]]),  # buckets not adding up
+        v2(histograms=[[0, [0], 1, 1.0, 1, [1, 0], 1.0, 1.0, 1.0]]),  # bounds out of the table
+        v2(pending=[[0, [0], -1]]),
         {"schema": 1, "sums": [{"m": "x", "a": {}, "v": "three", "t": 1.0}]},
         {"schema": 1, "start_unix_nano": "yesterday"},
         # Counts below zero: exported on the same start time, the counter would go down (read as a reset).

@@ -4,6 +4,7 @@ with a listing of exactly the state key (an in-process S3 double: IAM is not wha
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -55,10 +56,32 @@ def test_a_series_document_past_the_node_states_bound_reads_back_and_one_past_it
 
     store = LocalStateStore(tmp_path)
     large = {"schema": 1, "gauges": [["exalate.endpoint.up", {"exalate.relation": "R" * 90}]] * 200_000}
-    assert store.save_series("vm:1", large, None, Deadline.NONE)
+    assert store.save_series("vm:1", json.dumps(large).encode(), None, Deadline.NONE)
     assert store.series_path("vm:1").stat().st_size > MAX_STATE_BYTES
     loaded = store.load_series("vm:1", Deadline.NONE)
     assert loaded.failure is None and loaded.state == large
     store.series_path("vm:1").write_bytes(b" " * (MAX_SERIES_BYTES + 1))
     failure = store.load_series("vm:1", Deadline.NONE).failure
     assert failure is not None and "larger than" in failure.detail
+
+
+@pytest.mark.parametrize(
+    ("size", "limit", "expected"),
+    [(0, 10, 0), (10, 10, 10), (11, 10, 11), (5_000_000, 3_000_000, 3_000_001), (2_500_000, 3_000_000, 2_500_000)],
+)
+def test_a_bounded_read_stops_one_past_the_bound_and_asks_for_a_chunk_at_a_time(size, limit, expected):
+    """``read(limit + 1)`` would allocate the whole bound at once (192 MB for a series document)."""
+    import io
+
+    from exalate_collector.state.store import READ_CHUNK, read_at_most
+
+    source = io.BytesIO(bytes(range(256)) * (size // 256) + bytes(size % 256))
+    asked: list[int] = []
+
+    def read(n: int) -> bytes:
+        asked.append(n)
+        return source.read(n)
+
+    data = read_at_most(read, limit)
+    assert len(data) == expected and data == source.getvalue()[:expected]
+    assert max(asked) <= READ_CHUNK

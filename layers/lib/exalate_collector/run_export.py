@@ -4,6 +4,7 @@ output's."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import weakref
@@ -22,12 +23,12 @@ from .telemetry.otel import ExportReport, export_failure_message
 from .telemetry.points import QUEUE_OLDEST_AGE, QUEUE_STUCK, RunTelemetry, stamped, state_events
 from .telemetry.series import (
     SeriesState,
+    encode_document,
     final_zeros,
     from_document,
     gauge_series,
     pending_of,
     pending_points,
-    to_document,
 )
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def report_late(
 
 
 #: Without a state store, the series state lives as long as the publisher (a warm Lambda, the demo).
-_PROCESS_SERIES: weakref.WeakKeyDictionary[Publisher, dict] = weakref.WeakKeyDictionary()
+_PROCESS_SERIES: weakref.WeakKeyDictionary[Publisher, bytes] = weakref.WeakKeyDictionary()
 
 
 def publish(
@@ -110,7 +111,7 @@ def publish(
     kept = report.series or previous
     kept.gauges = present if report.metrics_ok else present | previous.gauges
     kept.pending = pending_of(report.reported.points)
-    document = to_document(kept, instance)
+    document = encode_document(kept, instance)
     if state is None:
         _PROCESS_SERIES[publisher] = document
         return report
@@ -145,7 +146,7 @@ def load_series(
     instance = publisher.instance_id
     if state is None:
         raw = _PROCESS_SERIES.get(publisher)
-        return (from_document(raw, instance) if raw else SeriesState()), None
+        return (from_document(json.loads(raw), instance) if raw else SeriesState()), None
     loaded = state.load_series(instance, deadline)
     failure = loaded.failure
     kept = SeriesState()

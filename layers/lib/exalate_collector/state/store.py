@@ -52,7 +52,9 @@ class StateStore(Protocol):
         """The deployment's series document (telemetry/series.py), as JSON, not yet checked."""
         ...
 
-    def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool: ...
+    def save_series(self, instance: str, body: bytes, token: str | None, deadline: Deadline) -> bool:
+        """``body``: the series document already encoded (``series.encode_document``); written like ``save``."""
+        ...
 
 
 #: Series documents live under this sub-directory / key segment; node names are percent-encoded and
@@ -78,6 +80,24 @@ MAX_STATE_BYTES = 16 * 1024 * 1024
 #: are 155,000 series, 17 MB): bounded for 10 times that, still far below harm.
 MAX_SERIES_BYTES = 192 * 1024 * 1024
 MAX_INT_DIGITS = 20  # an epoch in ms, an item id: never more
+
+
+READ_CHUNK = 1 << 20
+
+
+def read_at_most(read: Callable[[int], bytes], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes (more is corrupt: never read it all), a chunk at a time: ``read(limit + 1)``
+    itself would allocate the whole bound first (a file's and http.client's ``read(n)`` do), 192 MB for
+    a series document of a few."""
+    parts: list[bytes] = []
+    total = 0
+    while total <= limit:
+        part = read(min(READ_CHUNK, limit + 1 - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _bounded_int(text: str) -> int:
@@ -143,20 +163,20 @@ class S3StateStore:
         return read if data is None else _loaded(node, data, read.token or "")
 
     def save(self, node: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
-        return self._put(self.key(node), state, token, deadline)
+        return self._put(self.key(node), _encode(state), token, deadline)
 
     def load_series(self, instance: str, deadline: Deadline) -> Loaded:
         return _series_loaded(instance, *self._get(self.series_key(instance), deadline, MAX_SERIES_BYTES))
 
-    def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
-        return self._put(self.series_key(instance), document, token, deadline)
+    def save_series(self, instance: str, body: bytes, token: str | None, deadline: Deadline) -> bool:
+        return self._put(self.series_key(instance), body, token, deadline)
 
     def _get(self, key: str, deadline: Deadline, limit: int = MAX_STATE_BYTES) -> tuple[Loaded, bytes | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self.s3(deadline).get_object(Bucket=self.bucket, Key=key)
-            data = answer["Body"].read(limit + 1)  # more is corrupt: never read it all
+            data = read_at_most(answer["Body"].read, limit)
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404") or (
                 error_code(exc) in ("AccessDenied", "403") and self._absent(key, deadline)
@@ -179,11 +199,10 @@ class S3StateStore:
             return False
         return not any(item.get("Key") == key for item in listing.get("Contents", []))
 
-    def _put(self, key: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
+    def _put(self, key: str, body: bytes, token: str | None, deadline: Deadline) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         condition = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
-        body = _encode(state)
         try:
             s3 = self.s3(deadline)
             s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **condition)
@@ -216,19 +235,19 @@ class LocalStateStore:
         return read if data is None else _loaded(node, data, read.token or "")
 
     def save(self, node: str, state: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
-        return self._write(self.path(node), state, token)
+        return self._write(self.path(node), _encode(state), token)
 
     def load_series(self, instance: str, deadline: Deadline) -> Loaded:
         return _series_loaded(instance, *self._read(self.series_path(instance), MAX_SERIES_BYTES))
 
-    def save_series(self, instance: str, document: dict[str, Any], token: str | None, deadline: Deadline) -> bool:
-        return self._write(self.series_path(instance), document, token)
+    def save_series(self, instance: str, body: bytes, token: str | None, deadline: Deadline) -> bool:
+        return self._write(self.series_path(instance), body, token)
 
     @staticmethod
     def _read(path: Path, limit: int = MAX_STATE_BYTES) -> tuple[Loaded, bytes | None]:
         try:
             with open(path, "rb") as file:
-                data = file.read(limit + 1)  # more is corrupt: never read it all
+                data = read_at_most(file.read, limit)
                 file.seek(0)
                 token = hashlib.file_digest(file, "sha256").hexdigest()  # of the whole file, as save compares
         except FileNotFoundError:
@@ -237,20 +256,21 @@ class LocalStateStore:
             return Loaded(None, None, StateReadFailed(f"{path}: {exc.strerror or type(exc).__name__}")), None
         return Loaded(None, token), data
 
-    def _write(self, path: Path, state: dict[str, Any], token: str | None) -> bool:
+    def _write(self, path: Path, body: bytes, token: str | None) -> bool:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path.with_suffix(".lock"), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
-                    current: str | None = hashlib.sha256(path.read_bytes()).hexdigest()
+                    with open(path, "rb") as stored:  # a chunk at a time: the series document may be large
+                        current: str | None = hashlib.file_digest(stored, "sha256").hexdigest()
                 except FileNotFoundError:
                     current = None
                 if current != token:
                     log.debug("state: %s changed since it was read: not written", path)
                     return False
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                size = temporary.write_bytes(_encode(state))
+                size = temporary.write_bytes(body)
                 os.replace(temporary, path)
         except OSError as exc:
             raise StateWriteFailed(f"{path}: {exc.strerror or type(exc).__name__}") from None

@@ -31,6 +31,12 @@ def series_key(name: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
     return name, tuple(sorted(pairs.setdefault(pair, pair) for pair in (attributes or {}).items()))
 
 
+def shared_pair(attribute: str, value: Any) -> tuple[str, Any]:
+    """The (attribute, value) pair object every key having it shares (``series_key``'s)."""
+    pair = (attribute, value)
+    return _PAIRS.setdefault(pair, pair)
+
+
 _PAIRS: dict[tuple[str, Any], tuple[str, Any]] = {}
 _MAX_PAIRS = 1 << 20
 

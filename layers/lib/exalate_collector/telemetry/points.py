@@ -26,6 +26,7 @@ from .measurements import (
     RunTelemetry,
     SeriesKey,
     series_key,
+    shared_pair,
     where_of,
 )
 from .names import (
@@ -64,6 +65,7 @@ __all__ = [
     "node_failure_event",
     "resolved_event",
     "series_key",
+    "shared_pair",
     "state_events",
 ]
 
