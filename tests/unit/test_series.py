@@ -13,11 +13,10 @@ from exalate_collector.telemetry.series import (
     SeriesState,
     SumTotal,
     cumulate,
-    encode_document,
     final_zeros,
-    from_document,
     series_key,
 )
+from exalate_collector.telemetry.series_document import encode_document, from_document
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -158,8 +157,8 @@ def test_schema_2_names_each_name_and_pair_once():
     assert all(len(row) == 2 and len(row[1]) == 2 for row in document["gauges"])
 
 
-def test_a_schema_1_document_of_0x_is_still_read():
-    """Upgrading keeps the deployment's counters: 0.x wrote a dict per series (schema 1)."""
+def test_a_schema_1_document_of_earlier_builds_is_still_read():
+    """Upgrading keeps the deployment's counters: earlier builds wrote a dict per series (schema 1)."""
     attrs = {"exalate.node": "n", "exalate.endpoint": "e"}
     raw = {
         "schema": 1,

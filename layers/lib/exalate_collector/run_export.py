@@ -23,13 +23,12 @@ from .telemetry.otel import ExportReport, export_failure_message
 from .telemetry.points import QUEUE_OLDEST_AGE, QUEUE_STUCK, RunTelemetry, stamped, state_events
 from .telemetry.series import (
     SeriesState,
-    encode_document,
     final_zeros,
-    from_document,
     gauge_series,
     pending_of,
     pending_points,
 )
+from .telemetry.series_document import encode_document, from_document
 
 log = logging.getLogger(__name__)
 
