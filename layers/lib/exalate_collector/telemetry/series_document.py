@@ -82,7 +82,8 @@ def encode_document(memory: SeriesState, instance: str) -> bytes:
 
 
 def from_document(raw: object, instance: str) -> SeriesState:
-    """The memory as stored (schema 2, or 1 as earlier builds wrote it), checked; raises StateCorrupt naming what is wrong."""
+    """The memory as stored (schema 2, or 1 as earlier builds wrote it), checked; raises StateCorrupt
+    naming what is wrong."""
     where = f"series state of {instance}"
     if not isinstance(raw, dict) or raw.get("schema") not in READABLE:
         raise StateCorrupt(f"{where}: not a schema {SCHEMA} object")
