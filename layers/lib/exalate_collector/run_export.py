@@ -110,7 +110,11 @@ def publish(
     kept = report.series or previous
     kept.gauges = present if report.metrics_ok else present | previous.gauges
     kept.pending = pending_of(report.reported.points)
-    document = encode_document(kept, instance)
+    try:
+        document = encode_document(kept, instance)
+    except ValueError as exc:  # a total that is no finite number: never stored, the next run starts anew
+        log.error("series state of %s not saved: %s", instance, exc, extra={"run_id": result.run_id})
+        return report
     if state is None:
         _PROCESS_SERIES[publisher] = document
         return report

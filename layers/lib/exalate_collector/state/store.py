@@ -49,7 +49,7 @@ class StateStore(Protocol):
         ...
 
     def load_series(self, instance: str, deadline: Deadline) -> Loaded:
-        """The deployment's series document (telemetry/series.py), as JSON, not yet checked."""
+        """The deployment's series document (telemetry/series_document.py), as JSON, not yet checked."""
         ...
 
     def save_series(self, instance: str, body: bytes, token: str | None, deadline: Deadline) -> bool:
@@ -132,7 +132,7 @@ def _loaded(node: str, data: bytes, token: str) -> Loaded:
 
 
 def _series_loaded(instance: str, read: Loaded, data: bytes | None) -> Loaded:
-    """The series document as JSON (telemetry/series.py checks its shape), within the same bounds."""
+    """The series document as JSON (telemetry/series_document.py checks its shape), within the same bounds."""
     if data is None:
         return read
     problem = f"larger than {MAX_SERIES_BYTES} bytes" if len(data) > MAX_SERIES_BYTES else None
