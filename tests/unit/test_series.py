@@ -97,6 +97,15 @@ def test_a_series_without_failures_this_run_is_carried_with_its_total_then_dropp
     assert "exalate.poll.errors" not in exported(last) and memory.sums == {}
 
 
+def test_a_series_failing_again_after_more_than_a_day_continues_its_total():
+    _, memory = cumulate(data(errors(2, 100 * S)), SeriesState(), 100 * S, SPECS)
+    day_later = int((100 + CARRY_S + 1) * S)
+    again, memory = cumulate(data(errors(3, day_later)), memory, day_later, SPECS)
+    (point,) = exported(again)["exalate.poll.errors"]
+    assert (point.value, point.start_time_unix_nano) == (5, 100 * S)  # still the stream it started
+    assert [total.value for total in memory.sums.values()] == [5]
+
+
 def test_histograms_add_up_bucket_by_bucket():
     _, memory = cumulate(data(durations(0.05, 0.5, at=100 * S)), SeriesState(), 100 * S, SPECS)
     memory = from_document(to_document(memory, "i"), "i")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import secret_refs
+from . import heap, secret_refs
 from .archive.sinks import ArchiveSink
 from .budget import AnswerBudget, RunBudget, memory_budget_bytes
 from .config import Config
@@ -147,7 +147,22 @@ def run(
 
     The readings go to every output (outputs.py: those configured, e.g. ``zabbix:``, and ``outputs``
     given; ``zabbix`` is kept for callers of 0.1), in order, then to OTLP, which carries what each of
-    them said of itself."""
+    them said of itself. The collector of cyclic garbage sees none of what the run keeps (heap.py)."""
+    with heap.run_scope():
+        return _run(config, deadline_s, publisher, archive, state, clock, zabbix, outputs, **kwargs)
+
+
+def _run(
+    config: Config,
+    deadline_s: float,
+    publisher: Publisher | None,
+    archive: ArchiveSink | None,
+    state: StateStore | None,
+    clock: Callable[[], float],
+    zabbix: ZabbixOutput | None,
+    outputs: Sequence[Output],
+    **kwargs: object,
+) -> RunResult:
     given = list(outputs)
     if zabbix is not None:
         from .zabbix import ZabbixTrapper
@@ -169,7 +184,7 @@ def run(
         budgets.append(RunBudget.plan(begin, deadline_s, phases, weights, gets=gets))  # sized from the work
         if publisher is not None:  # read while polling: it is needed only at the export
             reading = budgets[-1].deadline("state_read")
-            series = reader.submit(lambda: load_series(state, publisher, result.run_id, reading))
+            series = reader.submit(lambda: _settled(load_series(state, publisher, result.run_id, reading)))
         pipeline = AnswerPipeline(
             result.run_id, result.started_at, background, archive, budgets[-1].deadline("archive"), listed
         )
@@ -184,6 +199,28 @@ def run(
     finally:
         background.close()
         reader.close()
+    heap.settle()  # what polling left is what the run keeps
+    with heap.paused():
+        return _after_polling(config, result, pipeline, plan, publisher, state, clock, sending, series)
+
+
+def _settled(loaded: tuple[SeriesState, str | None]) -> tuple[SeriesState, str | None]:
+    heap.settle()  # the series state read back lives as long as the run
+    return loaded
+
+
+def _after_polling(
+    config: Config,
+    result: RunResult,
+    pipeline: AnswerPipeline,
+    plan: RunBudget,
+    publisher: Publisher | None,
+    state: StateStore | None,
+    clock: Callable[[], float],
+    sending: Sequence[Output],
+    series: Future[tuple[SeriesState, str | None]] | None,
+) -> RunResult:
+    """Everything after polling: the state, the run's telemetry, every output, then OTLP, the state kept."""
     drafts: dict[str, Draft] = {}
     if state is not None:
         drafts = recall(result, config, state, clock(), plan.deadline("state_read"))

@@ -94,8 +94,8 @@ def final_zeros(previous: Iterable[SeriesKey], points: Sequence[Point], final_ze
     """A 0 for every gauge series the previous run exported that this run does not (only ``final_zero`` gauges)."""
     names = set(final_zero_names)
     now = gauge_series(points, names)
-    gone = [key for key in sorted(previous, key=repr) if key[0] in names and key not in now]
-    return [Point(name, 0, dict(attrs)) for name, attrs in gone]
+    gone = [key for key in previous if key[0] in names and key not in now]  # few: sorted after the filter
+    return [Point(name, 0, dict(attrs)) for name, attrs in sorted(gone, key=repr)]
 
 
 def starts_anew(memory: SeriesState, now_unix_nano: int) -> bool:
@@ -120,16 +120,14 @@ def continue_totals(
     if starts_anew(memory, now_unix_nano):
         memory = SeriesState(None, set(memory.gauges))
     start = memory.start_unix_nano or now_unix_nano
-    totals = dict(memory.sums)
-    buckets = dict(memory.histograms)
+    # the untouched series that are recent enough, then every touched one (added to its total, however old)
+    totals = {k: v for k, v in memory.sums.items() if now_s - v.changed_at < CARRY_S}
+    buckets = {k: v for k, v in memory.histograms.items() if now_s - v.changed_at < CARRY_S}
     for key, value in sums.items():
-        before = totals.get(key)
+        before = memory.sums.get(key)
         totals[key] = SumTotal((before.value if before else 0) + value, now_s)
     for key, delta in histograms.items():
-        buckets[key] = _add_histogram(buckets.get(key), delta, now_s)
-    touched = set(sums) | set(histograms)
-    totals = {k: v for k, v in totals.items() if k in touched or now_s - v.changed_at < CARRY_S}
-    buckets = {k: v for k, v in buckets.items() if k in touched or now_s - v.changed_at < CARRY_S}
+        buckets[key] = _add_histogram(memory.histograms.get(key), delta, now_s)
     return SeriesState(start, set(memory.gauges), totals, buckets)
 
 
