@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 
 import pytest
+from exalate_collector.archive.sinks import LocalDirectorySink
 from exalate_collector.outputs import OutputReport
 from exalate_collector.runner import run
 
@@ -29,13 +30,25 @@ class Watching:
         return OutputReport(self.name)
 
 
+class WatchingSink(LocalDirectorySink):
+    """The archive, whose hand-offs run while polling: whether the collector runs then."""
+
+    enabled: list[bool]
+
+    def deliver(self, batch, deadline):
+        self.enabled.append(gc.isenabled())
+        return super().deliver(batch, deadline)
+
+
 def test_after_polling_nothing_is_collected_and_what_polling_left_is_frozen_then_all_is_undone(
     simulator, pipeline, tmp_path
 ):
     assert gc.isenabled() and gc.get_freeze_count() == 0
-    watching = Watching()
-    result = run(config_for(node_config(simulator, ["AllContent"])), 30, pipeline, outputs=[watching])
+    watching, sink = Watching(), WatchingSink(tmp_path)
+    sink.enabled = []
+    result = run(config_for(node_config(simulator, ["AllContent"])), 30, pipeline, sink, outputs=[watching])
     assert result.exchanges and watching.seen is not None
+    assert sink.enabled == [True]  # while polling, young objects are collected as before
     enabled, frozen = watching.seen
     assert not enabled and frozen > 0
     assert gc.isenabled() and gc.get_freeze_count() == 0
