@@ -2,10 +2,12 @@
 dependencies.
 
 The dependency set is layers/deps/requirements.txt installed once into .cache/bench-layer/venv (with
-boto3, which the Lambda runtime provides), every ``__pycache__`` removed; our code (layers/lib and the
-handler) is copied afresh beside it for each run, and every probe runs with PYTHONDONTWRITEBYTECODE:
-nothing of the layer is pre-compiled, as on Lambda with a layer built ``--no-compile``, while the
-standard library is (it is on Lambda too).
+boto3, which the Lambda runtime provides) and compiled as layers/deps/Makefile compiles the deps layer
+(compileall, unchecked-hash); our code is the library layer as built, by layers/lib/Makefile's own
+target (bytecode included) with this venv's interpreter as PYC_PYTHON, afresh for each measure, plus the
+handler as source (a function's code is compiled at each cold start: Lambda's /var/task is read-only and
+SAM ships it as source). Every probe runs with PYTHONDONTWRITEBYTECODE, so no probe leaves bytecode for
+the next.
 
 A probe is a fresh interpreter of that venv that imports the handler module (functions/collector/app.py)
 and invokes it twice: the first invocation polls one simulated node, exports OTLP and (in the variant
@@ -81,7 +83,8 @@ print(json.dumps({{"import_s": time.perf_counter() - t0, "failed": failed}}))
 def layer_python() -> Path:
     """The layer's dependency set in a venv of its own, installed once (again when requirements change)."""
     python = LAYER / "venv" / "bin" / "python"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes() + repr(RUNTIME_EXTRAS).encode()).hexdigest()
+    recipe = repr((RUNTIME_EXTRAS, "unchecked-hash bytecode")).encode()
+    want = hashlib.sha256(REQUIREMENTS.read_bytes() + recipe).hexdigest()
     stamp = LAYER / "installed"
     if python.exists() and stamp.exists() and stamp.read_text() == want:
         return python
@@ -92,6 +95,7 @@ def layer_python() -> Path:
     subprocess.run([*pip, "-r", str(REQUIREMENTS), *RUNTIME_EXTRAS], check=True)
     for cache in (LAYER / "venv" / "lib").rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
+    compile_bytecode(python, LAYER / "venv" / "lib")
     stamp.write_text(want)
     return python
 
@@ -106,15 +110,21 @@ def site_packages(python: Path) -> str:
     return out.stdout.strip()
 
 
-def fresh_code(where: Path) -> tuple[Path, Path]:
-    """layers/lib and the handler copied without bytecode: (PYTHONPATH entry, app.py)."""
+def compile_bytecode(python: Path, where: Path) -> None:
+    """What layers/deps/Makefile does to the deps layer after pip: bytecode for the runtime's interpreter."""
+    run = [str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(where)]
+    subprocess.run(run, check=True, stdout=subprocess.DEVNULL)
+
+
+def fresh_code(where: Path, python: Path) -> tuple[Path, Path]:
+    """The library layer built by its Makefile, and the handler as source: (PYTHONPATH entry, app.py)."""
     if where.exists():
         shutil.rmtree(where)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    shutil.copytree(ROOT / "layers" / "lib", where / "lib", ignore=ignore)
+    build = ["make", "-s", "-C", str(ROOT / "layers" / "lib"), "build-LibLayer", f"ARTIFACTS_DIR={where / 'lib'}"]
+    subprocess.run([*build, f"PYC_PYTHON={python}"], check=True)
     (where / "collector").mkdir()
     shutil.copy(ROOT / "functions" / "collector" / "app.py", where / "collector" / "app.py")
-    return where / "lib", where / "collector" / "app.py"
+    return where / "lib" / "python", where / "collector" / "app.py"
 
 
 @dataclass
@@ -144,9 +154,7 @@ def _probe(python: Path, code: str, env: dict[str, str]) -> dict[str, Any]:
 def measure(env_extra: dict[str, str], repeats: int, work: Path) -> ColdStart:
     python = layer_python()
     site = site_packages(python)
-    for cache in Path(site).rglob("__pycache__"):  # written by anything that ran there since
-        shutil.rmtree(cache, ignore_errors=True)
-    lib, app = fresh_code(work / "coldstart-code")
+    lib, app = fresh_code(work / "coldstart-code", python)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ARCHIVE_", "AWS_", "STATE_", "PYTHON"))}
     env.update(
         {

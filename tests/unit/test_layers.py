@@ -15,15 +15,40 @@ from ..conftest import ROOT
 DOUBLES = ("exalate_collector.simulator", "exalate_collector.devtools")
 
 
+def build_lib_layer(where, *extra: str):
+    make = ["make", "-s", "-C", str(ROOT / "layers" / "lib"), "build-LibLayer", f"ARTIFACTS_DIR={where}", *extra]
+    subprocess.run(make, check=True, capture_output=True)
+    return where / "python" / "exalate_collector"
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make builds the layer")
 def test_the_built_library_layer_has_no_test_doubles(tmp_path):
-    subprocess.run(
-        ["make", "-s", "-C", str(ROOT / "layers" / "lib"), "build-LibLayer", f"ARTIFACTS_DIR={tmp_path}"], check=True
-    )
-    package = tmp_path / "python" / "exalate_collector"
+    package = build_lib_layer(tmp_path, "PYC_PYTHON=")  # no interpreter for bytecode: sources only
     assert (package / "runner.py").is_file() and (package / "telemetry" / "contract.yaml").is_file()
     assert not (package / "simulator").exists() and not (package / "devtools").exists()
     assert not list(package.rglob("__pycache__"))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make builds the layer")
+def test_the_built_library_layer_ships_bytecode_used_as_it_is(tmp_path):
+    """Lambda's /opt is read-only: without bytecode in the layer, every cold start compiles it again."""
+    package = build_lib_layer(tmp_path, f"PYC_PYTHON={sys.executable}")
+    tag = sys.implementation.cache_tag
+    sources = sorted(p.relative_to(package) for p in package.rglob("*.py"))
+    compiled = sorted(
+        p.parent.parent.relative_to(package) / f"{p.name.split('.')[0]}.py" for p in package.rglob("*.pyc")
+    )
+    assert sources == compiled and all(p.name.endswith(f".{tag}.pyc") for p in package.rglob("*.pyc"))
+    flags = {int.from_bytes((p.read_bytes())[4:8], "little") for p in package.rglob("*.pyc")}
+    assert flags == {0b01}  # PEP 552: hash-based, source not checked (the zip may change mtimes)
+    with (package / "text.py").open("a") as source:  # a source changed after the build: its bytecode wins
+        source.write("\nCHANGED_AFTER_THE_BUILD = True\n")
+    probe = "import exalate_collector.text as t; print(hasattr(t, 'CHANGED_AFTER_THE_BUILD'))"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "python"), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "False"
 
 
 def test_the_run_command_does_not_import_the_test_doubles(tmp_path):

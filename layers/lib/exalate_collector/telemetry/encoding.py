@@ -35,7 +35,7 @@ def _slow_varint(n: int) -> bytes:
 
 
 _SMALL = 1 << 14
-_VARINTS = [_slow_varint(n) for n in range(_SMALL)]
+_VARINTS = [bytes((n,)) for n in range(0x80)] + [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(0x80, _SMALL)]
 TAGS = [bytes((n,)) for n in range(256)]  # a field tag byte: TAGS[(number << 3) | wire type]
 
 
