@@ -14,6 +14,7 @@ from exalate_collector.telemetry.wire import (
     DEFAULT_MAX_REQUEST_BYTES,
     MIN_MAX_REQUEST_BYTES,
     metric_requests,
+    metric_stream,
     split_logs,
 )
 from google.protobuf.json_format import MessageToDict
@@ -191,6 +192,19 @@ def test_a_point_larger_than_a_request_is_left_out_and_counted():
     points = [Point("exalate.queue.size", 1, where("A")), Point("exalate.queue.size", 2, huge)]
     encoded = metric_requests(points, SPECS, RESOURCE, SCOPE, SeriesState(), NOW, max_bytes=MIN_MAX_REQUEST_BYTES)
     assert encoded.too_large == 1 and [r["v"] for r in decoded(encoded)] == [1]
+
+
+def test_the_stream_makes_the_same_requests_one_at_a_time_and_counts_what_it_left_out_once_made():
+    huge = {"exalate.node": "n" * 20_000, "exalate.relation": "A", "exalate.endpoint": "e"}
+    points = [*many(3000), Point("exalate.queue.size", 2, huge)]
+    args = (points, SPECS, RESOURCE, SCOPE, SeriesState(), NOW)
+    whole = metric_requests(*args, max_bytes=MIN_MAX_REQUEST_BYTES)
+    stream = metric_stream(*args, max_bytes=MIN_MAX_REQUEST_BYTES)
+    first = next(stream.batches)  # made before the others exist: an export holds one request at a time
+    assert stream.too_large == 0 and first == whole.batches[0]
+    assert (first, *stream.batches) == whole.batches and len(whole.batches) > 2
+    assert stream.too_large == whole.too_large == 1
+    assert stream.series == whole.series
 
 
 def test_log_requests_are_split_by_size_and_a_record_too_large_is_counted():

@@ -1,8 +1,9 @@
 """The OpenTelemetry edge: one run's points and events out over OTLP/HTTP protobuf, each request judged.
 
 Metrics do not go through the SDK's instruments: the points a run computed become OTLP requests directly
-(``wire.metric_requests``: every series, no cardinality limit, requests of bounded size), sent one by
-one (``delivery.OtlpSender``: no redirect followed, only a 2xx that rejected nothing is delivered).
+(``wire.metric_stream``: every series, no cardinality limit, requests of bounded size made one at a
+time), sent one by one (``delivery.OtlpSender``: no redirect followed, only a 2xx that rejected nothing is
+delivered).
 Events go through the SDK's log records (its encoder), buffered and sent by the same sender
 (``log_export``).
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry._logs import SeverityNumber
@@ -55,7 +56,7 @@ from .resource import (
     lambda_instance_id,
 )
 from .series import SeriesState
-from .wire import DEFAULT_MAX_REQUEST_BYTES, Batch, metric_requests
+from .wire import DEFAULT_MAX_REQUEST_BYTES, Batch, metric_stream
 
 __all__ = [
     "DEFAULT_EXPORT_TIMEOUT_S",
@@ -166,9 +167,9 @@ class OtelPipeline:
             max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
         )
 
-    def _send_all(self, batches: Sequence[Batch], until: float) -> list[RequestOutcome]:
-        """Each request in turn; once the backend is unreachable, the rest are not tried (the time is the
-        run's, and they would fare no better)."""
+    def _send_all(self, batches: Iterable[Batch], until: float) -> list[RequestOutcome]:
+        """Each request in turn, made as it is sent (one held at a time); once the backend is unreachable,
+        the rest are not tried (the time is the run's, and they would fare no better)."""
         outcomes: list[RequestOutcome] = []
         for batch in batches:
             if outcomes and outcomes[-1].verdict.error_type == "export_unreachable":
@@ -203,10 +204,10 @@ class OtelPipeline:
         too_large: dict[str, int] = {}
         kept = series
         if telemetry.points:
-            encoded = metric_requests(telemetry.points, self._specs, self.resource, scope, series, now, **options)
-            kept = encoded.series
-            too_large["metrics"] = encoded.too_large
-            metric_outcomes = self._send_all(encoded.batches, until)
+            stream = metric_stream(telemetry.points, self._specs, self.resource, scope, series, now, **options)
+            kept = stream.series
+            metric_outcomes = self._send_all(stream.batches, until)
+            too_large["metrics"] = stream.too_large  # known once every request is made
         failures = export_telemetry(metric_outcomes, too_large, self._targets, observed_ns=now)
         events = telemetry.events + failures.events
         self._event_outcomes.clear()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +131,48 @@ def metric_requests(
     (a new one when it is unset or in the future), or with ``cumulative=False`` this run's deltas since
     ``delta_start_unix_nano``.
     """
+    stream = metric_stream(
+        points,
+        specs,
+        resource,
+        scope,
+        memory,
+        now_unix_nano,
+        cumulative=cumulative,
+        delta_start_unix_nano=delta_start_unix_nano,
+        max_bytes=max_bytes,
+    )
+    batches = tuple(stream.batches)
+    return Encoded(batches, stream.too_large, stream.series)
+
+
+@dataclass
+class Stream:
+    """``metric_requests``' requests made one at a time as ``batches`` is iterated (what an export holds
+    is then one request, not all of them); ``too_large`` is complete once it has been."""
+
+    batches: Iterator[Batch]
+    series: SeriesState
+    left_out: list[int]
+
+    @property
+    def too_large(self) -> int:
+        return len(self.left_out)
+
+
+def metric_stream(
+    points: Sequence[Point],
+    specs: Mapping[str, MetricSpec],
+    resource: Mapping[str, AttributeValue],
+    scope: tuple[str, str],
+    memory: SeriesState,
+    now_unix_nano: int,
+    *,
+    cumulative: bool = True,
+    delta_start_unix_nano: int | None = None,
+    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> Stream:
+    """``metric_requests`` as a ``Stream``: the series state after the export at once, the requests lazily."""
     run = aggregate(points, specs)
     if cumulative:
         kept = continue_totals(run.sums, run.histograms, memory, now_unix_nano)
@@ -164,8 +206,8 @@ def metric_requests(
         else:
             tag, data_head = 0x4A, pb.Histogram(aggregation_temporality=temporality).SerializeToString()
         metrics.append(_Metric(_head(spec), tag, data_head, by_name[name]))
-    batches, too_large = pack(metrics, resource_proto(resource), scope, max_bytes)
-    return Encoded(batches, too_large, kept)
+    left_out: list[int] = []
+    return Stream(packed(metrics, resource_proto(resource), scope, max_bytes, left_out), kept, left_out)
 
 
 def _scope_head(resource: PbResource, scope: tuple[str, str]) -> tuple[bytes, bytes]:
@@ -179,29 +221,31 @@ def pack(
 ) -> tuple[tuple[Batch, ...], int]:
     """Greedy: points in order into the current request while it stays within ``max_bytes`` (framing
     counted at its largest), then a new request. Returns the requests and the points left out."""
+    left_out: list[int] = []
+    return tuple(packed(metrics, resource, scope, max_bytes, left_out)), len(left_out)
+
+
+def packed(
+    metrics: Sequence[_Metric], resource: PbResource, scope: tuple[str, str], max_bytes: int, left_out: list[int]
+) -> Iterator[Batch]:
+    """``pack``, one request at a time (only the one being sent is held); each point left out appends 1 to
+    ``left_out``. Once a metric's points are all in requests, its list of encoded points is emptied."""
     rm_head, sm_head = _scope_head(resource, scope)
     base = FRAME + len(rm_head) + FRAME + len(sm_head)
-    batches: list[Batch] = []
-    too_large = 0
     current: list[tuple[_Metric, list[bytes]]] = []
     size = base
     items = 0
-
-    def flush() -> None:
-        nonlocal current, size, items
-        if items:
-            batches.append(Batch(_request(rm_head, sm_head, current), items))
-        current, size, items = [], base, 0
-
     for metric in metrics:
         overhead = FRAME + len(metric.head) + FRAME + len(metric.data_head)
         opened = False
         for point in metric.points:
             if base + overhead + len(point) > max_bytes:
-                too_large += 1
+                left_out.append(1)
                 continue
             if size + (0 if opened else overhead) + len(point) > max_bytes:
-                flush()
+                if items:
+                    yield Batch(_request(rm_head, sm_head, current), items)
+                current, size, items = [], base, 0
                 opened = False
             if not opened:
                 current.append((metric, []))
@@ -210,8 +254,9 @@ def pack(
             current[-1][1].append(point)
             size += len(point)
             items += 1
-    flush()
-    return tuple(batches), too_large
+        metric.points.clear()  # what is not in ``current`` is in requests already sent
+    if items:
+        yield Batch(_request(rm_head, sm_head, current), items)
 
 
 def _request(rm_head: bytes, sm_head: bytes, metrics: Sequence[tuple[_Metric, list[bytes]]]) -> bytes:
