@@ -216,20 +216,13 @@ def _scope_head(resource: PbResource, scope: tuple[str, str]) -> tuple[bytes, by
     return rm_head, sm_head
 
 
-def pack(
-    metrics: Sequence[_Metric], resource: PbResource, scope: tuple[str, str], max_bytes: int
-) -> tuple[tuple[Batch, ...], int]:
-    """Greedy: points in order into the current request while it stays within ``max_bytes`` (framing
-    counted at its largest), then a new request. Returns the requests and the points left out."""
-    left_out: list[int] = []
-    return tuple(packed(metrics, resource, scope, max_bytes, left_out)), len(left_out)
-
-
 def packed(
     metrics: Sequence[_Metric], resource: PbResource, scope: tuple[str, str], max_bytes: int, left_out: list[int]
 ) -> Iterator[Batch]:
-    """``pack``, one request at a time (only the one being sent is held); each point left out appends 1 to
-    ``left_out``. Once a metric's points are all in requests, its list of encoded points is emptied."""
+    """Greedy: points in order into the current request while it stays within ``max_bytes`` (framing
+    counted at its largest), then a new request, yielded when full (only the one being sent is held).
+    Each point larger than a request alone is left out: it appends 1 to ``left_out``. Once a metric's
+    points are all in requests, its list of encoded points is emptied."""
     rm_head, sm_head = _scope_head(resource, scope)
     base = FRAME + len(rm_head) + FRAME + len(sm_head)
     current: list[tuple[_Metric, list[bytes]]] = []
