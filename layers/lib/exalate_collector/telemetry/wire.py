@@ -112,44 +112,10 @@ def _head(spec: MetricSpec) -> bytes:
     return pb.Metric(name=spec.name, description=spec.description, unit=spec.unit).SerializeToString()
 
 
-def metric_requests(
-    points: Sequence[Point],
-    specs: Mapping[str, MetricSpec],
-    resource: Mapping[str, AttributeValue],
-    scope: tuple[str, str],
-    memory: SeriesState,
-    now_unix_nano: int,
-    *,
-    cumulative: bool = True,
-    delta_start_unix_nano: int | None = None,
-    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-) -> Encoded:
-    """Every series of ``points`` (and, cumulative, every total ``memory`` carries) as
-    ExportMetricsServiceRequest bodies of at most ``max_bytes`` each, metrics in the contract's order.
-
-    Gauges: time ``now``, no start. Counters and histograms: cumulative totals since the memory's start
-    (a new one when it is unset or in the future), or with ``cumulative=False`` this run's deltas since
-    ``delta_start_unix_nano``.
-    """
-    stream = metric_stream(
-        points,
-        specs,
-        resource,
-        scope,
-        memory,
-        now_unix_nano,
-        cumulative=cumulative,
-        delta_start_unix_nano=delta_start_unix_nano,
-        max_bytes=max_bytes,
-    )
-    batches = tuple(stream.batches)
-    return Encoded(batches, stream.too_large, stream.series)
-
-
 @dataclass
 class Stream:
-    """``metric_requests``' requests made one at a time as ``batches`` is iterated (what an export holds
-    is then one request, not all of them); ``too_large`` is complete once it has been."""
+    """An export's requests, made one at a time as ``batches`` is iterated (what an export holds is then
+    one request, not all of them); ``too_large`` is complete once it has been."""
 
     batches: Iterator[Batch]
     series: SeriesState
@@ -158,6 +124,11 @@ class Stream:
     @property
     def too_large(self) -> int:
         return len(self.left_out)
+
+    def whole(self) -> Encoded:
+        """Every request at once (what the tests read)."""
+        batches = tuple(self.batches)
+        return Encoded(batches, self.too_large, self.series)
 
 
 def metric_stream(
@@ -172,7 +143,14 @@ def metric_stream(
     delta_start_unix_nano: int | None = None,
     max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> Stream:
-    """``metric_requests`` as a ``Stream``: the series state after the export at once, the requests lazily."""
+    """Every series of ``points`` (and, cumulative, every total ``memory`` carries) as
+    ExportMetricsServiceRequest bodies of at most ``max_bytes`` each, metrics in the contract's order:
+    the series state after the export at once, the requests lazily (``Stream``).
+
+    Gauges: time ``now``, no start. Counters and histograms: cumulative totals since the memory's start
+    (a new one when it is unset or in the future), or with ``cumulative=False`` this run's deltas since
+    ``delta_start_unix_nano``.
+    """
     run = aggregate(points, specs)
     if cumulative:
         kept = continue_totals(run.sums, run.histograms, memory, now_unix_nano)
