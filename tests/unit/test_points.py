@@ -17,7 +17,8 @@ from ..conftest import T0, exchange_for, golden, seed_exchanges
 
 
 def as_json(telemetry: RunTelemetry) -> dict:
-    return {"points": [asdict(p) for p in telemetry.points], "events": [asdict(e) for e in telemetry.events]}
+    points = [{"name": p.name, "value": p.value, "attributes": p.attributes} for p in telemetry.points]
+    return {"points": points, "events": [asdict(e) for e in telemetry.events]}
 
 
 def test_seed_examples_golden():

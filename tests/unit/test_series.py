@@ -115,6 +115,28 @@ def test_histograms_add_up_bucket_by_bucket():
     assert point.sum == pytest.approx(0.62) and point.start_time_unix_nano == 100 * S
 
 
+def test_the_previous_memory_is_left_as_it_was_when_its_totals_are_continued():
+    """This run's samples become the totals in place; the memory read back is not changed by it."""
+    _, memory = cumulate(data(durations(0.05, 0.5, at=100 * S)), SeriesState(), 100 * S, SPECS)
+    (before,) = memory.histograms.values()
+    snapshot = (before.count, list(before.buckets), before.sum, before.changed_at)
+    _, after = cumulate(data(durations(0.07, at=400 * S)), memory, 400 * S, SPECS)
+    (total,) = after.histograms.values()
+    assert total is not before and (total.count, total.buckets) == (3, [2, 1, 0])
+    assert (before.count, before.buckets, before.sum, before.changed_at) == snapshot
+
+
+def test_a_point_keeps_its_attributes_only_in_its_series_key():
+    where = {"exalate.node": "n", "exalate.relation": "R", "exalate.endpoint": "e"}
+    up, size = Point("exalate.endpoint.up", 1, where), Point("exalate.queue.size", 3, dict(where))
+    assert up.attributes == where and list(up.attributes) == sorted(where)  # a new dict, by attribute name
+    assert up.key[1] is size.key[1]  # one tuple of pairs for every series with these attributes
+    assert up == Point("exalate.endpoint.up", 1, dict(reversed(where.items()))) and up != size
+    with pytest.raises(AttributeError):
+        up.value = 2  # type: ignore[misc]
+    assert not hasattr(up, "__dict__")
+
+
 def test_final_zeros_only_for_gauges_that_are_gone_and_declared_so():
     before = {
         series_key("exalate.queue.size", {"exalate.relation": "A"}),

@@ -39,7 +39,7 @@ _ERROR_INFO = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resolved:
     relation: str
     endpoint: str
@@ -48,8 +48,8 @@ class Resolved:
     stood_s: float
 
 
-@dataclass(frozen=True)
-class Age:
+@dataclass(frozen=True, slots=True)
+class Age:  # one per relation and remembered endpoint
     oldest_s: float
     stuck: int
 

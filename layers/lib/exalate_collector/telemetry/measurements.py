@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from ..model import Exchange
 from ..redact import redact, scrub_value
@@ -28,7 +28,17 @@ def series_key(name: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
     pairs = _PAIRS
     if len(pairs) > _MAX_PAIRS:  # a bound for a process that lives long (a warm Lambda)
         pairs.clear()
-    return name, tuple(sorted(pairs.setdefault(pair, pair) for pair in (attributes or {}).items()))
+    return name, shared_pairs(sorted(pairs.setdefault(pair, pair) for pair in (attributes or {}).items()))
+
+
+def shared_pairs(pairs: list[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
+    """The tuple of (sorted, shared) pairs every key having them shares: the gauges of one endpoint
+    (up, size, age, stuck) and the series state read back have the same attributes."""
+    found = tuple(pairs)
+    shared = _ATTRIBUTE_SETS
+    if len(shared) > _MAX_PAIRS:
+        shared.clear()
+    return shared.setdefault(found, found)
 
 
 def shared_pair(attribute: str, value: Any) -> tuple[str, Any]:
@@ -38,29 +48,54 @@ def shared_pair(attribute: str, value: Any) -> tuple[str, Any]:
 
 
 _PAIRS: dict[tuple[str, Any], tuple[str, Any]] = {}
+_ATTRIBUTE_SETS: dict[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]] = {}
 _MAX_PAIRS = 1 << 20
 
 
-@dataclass(frozen=True)
 class Point:
-    """One measurement: a gauge value, a counter increment or a histogram sample."""
+    """One measurement: a gauge value, a counter increment or a histogram sample.
 
-    # slots by hand: ``_key`` is no field (not compared, not in ``asdict``); a run holds 30 per relation
-    __slots__ = ("_key", "attributes", "name", "value")
+    Immutable. Its attributes are kept only as its series key's sorted (attribute, value) pairs, whose
+    pair objects every key shares (``series_key``): a run holds 30 points per relation, and a dict of
+    attributes each would be most of their weight. ``attributes`` makes that dict when asked."""
+
+    __slots__ = ("_key", "name", "value")
     name: str
     value: float | int
-    attributes: Attributes
-    _key: ClassVar[SeriesKey]  # an instance slot in truth (``__slots__``); ClassVar keeps it out of the fields
+    _key: SeriesKey
 
-    def __post_init__(self) -> None:
-        attributes = _scrubbed(self.attributes)
-        object.__setattr__(self, "attributes", attributes)
-        object.__setattr__(self, "_key", series_key(self.name, attributes))
+    def __init__(self, name: str, value: float | int, attributes: Attributes) -> None:
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "value", value)
+        set_(self, "_key", series_key(name, _scrubbed(attributes)))
+
+    @property
+    def attributes(self) -> dict[str, AttributeValue]:
+        """Its attributes (a new dict, in the key's order: by attribute name)."""
+        return dict(self._key[1])
 
     @property
     def key(self) -> SeriesKey:
         """Its series, computed once: aggregation, the final zeros and the series state all use it."""
         return self._key
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Point is immutable: {name} cannot be set")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Point is immutable: {name} cannot be deleted")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Point):
+            return NotImplemented
+        return self.value == other.value and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash((self._key, self.value))
+
+    def __repr__(self) -> str:
+        return f"Point(name={self.name!r}, value={self.value!r}, attributes={self.attributes!r})"
 
 
 @dataclass(frozen=True)

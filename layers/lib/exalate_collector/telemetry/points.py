@@ -27,6 +27,7 @@ from .measurements import (
     SeriesKey,
     series_key,
     shared_pair,
+    shared_pairs,
     where_of,
 )
 from .names import (
@@ -66,6 +67,7 @@ __all__ = [
     "resolved_event",
     "series_key",
     "shared_pair",
+    "shared_pairs",
     "state_events",
 ]
 

@@ -114,11 +114,12 @@ def continue_totals(
     """This run's deltas added to the deployment's totals: the memory after exporting them.
 
     ``sums``: series -> this run's increment; ``histograms``: series -> this run's samples (``changed_at``
-    unused). Series unchanged for ``CARRY_S`` are dropped. A start in the future starts anew (``starts_anew``).
+    unused), taken over: each becomes its series' total (``memory`` is left as it was). Series unchanged
+    for ``CARRY_S`` are dropped. A start in the future starts anew (``starts_anew``).
     """
     now_s = now_unix_nano / 1e9
     if starts_anew(memory, now_unix_nano):
-        memory = SeriesState(None, set(memory.gauges))
+        memory = SeriesState(None, memory.gauges)
     start = memory.start_unix_nano or now_unix_nano
     # the untouched series that are recent enough, then every touched one (added to its total, however old)
     totals = {k: v for k, v in memory.sums.items() if now_s - v.changed_at < CARRY_S}
@@ -127,8 +128,8 @@ def continue_totals(
         before = memory.sums.get(key)
         totals[key] = SumTotal((before.value if before else 0) + value, now_s)
     for key, delta in histograms.items():
-        buckets[key] = _add_histogram(memory.histograms.get(key), delta, now_s)
-    return SeriesState(start, set(memory.gauges), totals, buckets)
+        buckets[key] = _added_to(memory.histograms.get(key), delta, now_s)
+    return SeriesState(start, memory.gauges, totals, buckets)  # the same gauges: the caller replaces them
 
 
 def cumulate(
@@ -165,7 +166,7 @@ def cumulate(
                             hp.max,
                             0.0,
                         )
-                        histograms[key] = _add_histogram(histograms.get(key), sample, 0.0)
+                        histograms[key] = _added_to(histograms.get(key), sample, 0.0)
                 else:
                     metrics.append(metric)
             scopes.append(dataclasses.replace(sm, metrics=metrics))
@@ -181,18 +182,18 @@ def cumulate(
     return MetricsData(resource_metrics=resources), kept
 
 
-def _add_histogram(before: HistogramTotal | None, delta: HistogramTotal, now_s: float) -> HistogramTotal:
-    if before is None or before.bounds != delta.bounds:  # new series, or the boundaries changed with an upgrade
-        return HistogramTotal(delta.count, delta.sum, delta.bounds, list(delta.buckets), delta.min, delta.max, now_s)
-    return HistogramTotal(
-        count=before.count + delta.count,
-        sum=before.sum + delta.sum,
-        bounds=before.bounds,
-        buckets=[a + b for a, b in zip(before.buckets, delta.buckets, strict=True)],
-        min=min(before.min, delta.min),
-        max=max(before.max, delta.max),
-        changed_at=now_s,
-    )
+def _added_to(before: HistogramTotal | None, delta: HistogramTotal, now_s: float) -> HistogramTotal:
+    """``delta`` made the total (``before`` + it), in place: a series' samples become its total, not a copy."""
+    if before is not None and before.bounds == delta.bounds:  # else a new series, or bounds changed with an upgrade
+        buckets = delta.buckets
+        for i, count in enumerate(before.buckets):
+            buckets[i] += count
+        delta.count += before.count
+        delta.sum += before.sum
+        delta.min = min(before.min, delta.min)
+        delta.max = max(before.max, delta.max)
+    delta.changed_at = now_s
+    return delta
 
 
 def _metrics(

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import StateCorrupt
-from .points import SeriesKey, series_key, shared_pair
+from .points import SeriesKey, series_key, shared_pair, shared_pairs
 from .series import HistogramTotal, SeriesState, SumTotal
 
 SCHEMA = 2
@@ -122,7 +122,7 @@ def _read_v2(raw: dict[str, Any]) -> _Read:
     bounds = dict(enumerate(tuple(float(b) for b in row) for row in raw["bounds"]))
 
     def key(row: Sequence[Any]) -> SeriesKey:
-        return names[row[0]], tuple(sorted(pairs[i] for i in row[1]))
+        return names[row[0]], shared_pairs(sorted(pairs[i] for i in row[1]))
 
     gauges = {key(row) for row in raw["gauges"]}
     sums = {key(row): SumTotal(_number(row[2]), float(row[3])) for row in raw["sums"]}

@@ -83,8 +83,8 @@ def aggregate(points: Iterable[Point], specs: Mapping[str, MetricSpec]) -> Aggre
     out = Aggregated()
     for p in points:
         spec = specs[p.name]
-        if spec.instrument == "gauge":  # a run's own series: its points' attribute order is stable
-            out.gauges.setdefault(p.name, {})[p.key] = p  # its last point: sent in its attributes' order
+        if spec.instrument == "gauge":
+            out.gauges.setdefault(p.name, {})[p.key] = p  # its last point
             continue
         key = p.key
         if spec.instrument == "counter":
@@ -96,16 +96,25 @@ def aggregate(points: Iterable[Point], specs: Mapping[str, MetricSpec]) -> Aggre
 
 @dataclass
 class _Metric:
-    """A metric's header (name, description, unit; the data's temporality) and its framed points."""
+    """A metric's header (name, description, unit; the data's temporality) and its framed points, each
+    encoded only when it is packed (an export never holds all of them encoded)."""
 
     head: bytes
     data_tag: int  # gauge 5, sum 7, histogram 9: (number << 3) | 2
     data_head: bytes
-    points: list[bytes]
+    points: Iterator[bytes]
 
 
 def _by_key(item: tuple[SeriesKey, Any]) -> str:
     return repr(item[0])
+
+
+def _named(items: Iterable[tuple[SeriesKey, Any]]) -> dict[str, list[tuple[SeriesKey, Any]]]:
+    """Series by metric name, in the order given (a metric is one of the contract's instruments)."""
+    grouped: dict[str, list[tuple[SeriesKey, Any]]] = {}
+    for item in items:
+        grouped.setdefault(item[0][0], []).append(item)
+    return grouped
 
 
 def _head(spec: MetricSpec) -> bytes:
@@ -163,16 +172,15 @@ def metric_stream(
         start = min(delta_start_unix_nano or now_unix_nano, now_unix_nano)
         sum_values, histograms = dict(run.sums), dict(run.histograms)
         temporality = _DELTA
-    by_name: dict[str, list[bytes]] = {}
     encode = PointEncoder()
-    for name, series in run.gauges.items():
-        by_name[name] = [
-            encode.number((name, tuple(p.attributes.items())), p.value, 0, now_unix_nano) for p in series.values()
-        ]
-    for key, value in sorted(sum_values.items(), key=_by_key):
-        by_name.setdefault(key[0], []).append(encode.number(key, value, start, now_unix_nano))
-    for key, h in sorted(histograms.items(), key=_by_key):
-        by_name.setdefault(key[0], []).append(encode.histogram(key, h, start, now_unix_nano))
+    by_name: dict[str, Iterator[bytes]] = {
+        name: (encode.number(key, p.value, 0, now_unix_nano) for key, p in series.items())
+        for name, series in run.gauges.items()
+    }
+    for name, items in _named(sorted(sum_values.items(), key=_by_key)).items():
+        by_name[name] = (encode.number(key, value, start, now_unix_nano) for key, value in items)
+    for name, items in _named(sorted(histograms.items(), key=_by_key)).items():
+        by_name[name] = (encode.histogram(key, h, start, now_unix_nano) for key, h in items)
     metrics = []
     for name, spec in specs.items():
         if name not in by_name:
@@ -199,8 +207,8 @@ def packed(
 ) -> Iterator[Batch]:
     """Greedy: points in order into the current request while it stays within ``max_bytes`` (framing
     counted at its largest), then a new request, yielded when full (only the one being sent is held).
-    Each point larger than a request alone is left out: it appends 1 to ``left_out``. Once a metric's
-    points are all in requests, its list of encoded points is emptied."""
+    Each point larger than a request alone is left out: it appends 1 to ``left_out``. A metric's points
+    are encoded as they are packed (``_Metric.points`` is an iterator)."""
     rm_head, sm_head = _scope_head(resource, scope)
     base = FRAME + len(rm_head) + FRAME + len(sm_head)
     current: list[tuple[_Metric, list[bytes]]] = []
@@ -225,7 +233,6 @@ def packed(
             current[-1][1].append(point)
             size += len(point)
             items += 1
-        metric.points.clear()  # what is not in ``current`` is in requests already sent
     if items:
         yield Batch(_request(rm_head, sm_head, current), items)
 
