@@ -117,7 +117,7 @@ class Event:
 def _scrubbed(attributes: Attributes) -> Attributes:
     """Text attribute values without any credential (values from the node: reasons, keys, URLs)."""
     scrubbed = {k: scrub_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
-    # the same dict when nothing changed: points of one answer share their attributes' dicts
+    # the same dict when nothing changed (an event keeps it; a point keeps only its key's pairs)
     return attributes if all(scrubbed[k] is v for k, v in attributes.items()) else scrubbed
 
 
